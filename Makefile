@@ -1,0 +1,33 @@
+# natsync: build, test, demo and benchmark entry points.
+SWIFT ?= swift
+DEB_PACKAGES := libiptc-dev libnetfilter-conntrack-dev iptables conntrack iproute2
+SEED := Fixtures/seed/service-test.yaml
+
+.PHONY: build test demo deps bench clean
+
+build:
+	$(SWIFT) build
+
+# The whole suite. Tests that need root or a kernel feature skip with a printed reason.
+test:
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --disable-xctest
+
+# Prints the rules natsync would program for the seed example.
+demo: build
+	$(SWIFT) run -q natsync sync --dry-run -f $(SEED) \
+		--hostname-override node-1 --cluster-cidr 10.0.0.0/16 --node-ip 192.168.0.2
+
+# Installs the Debian packages the build and the tests need.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	else echo "deps: all installed"; fi
+
+bench:
+	$(SWIFT) run -c release NatsyncBench
+
+clean:
+	rm -rf .build

@@ -1,0 +1,57 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "natsync",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "natsync", targets: ["natsync"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // Addresses, prefixes and protocols, parsed the way Kubernetes parses them.
+        .target(name: "NatsyncNet"),
+        // Validated Kubernetes objects: Services and EndpointSlices.
+        .target(name: "NatsyncModel", dependencies: ["NatsyncNet"]),
+        // Reading manifests (YAML, JSON, lists, directories) into the model, with diagnostics.
+        .target(
+            name: "NatsyncManifest",
+            dependencies: ["NatsyncModel", .product(name: "Yams", package: "Yams")]
+        ),
+        // Structured iptables rules and tables, and their iptables-restore text.
+        .target(name: "NatsyncIPTables", dependencies: ["NatsyncNet"]),
+        // kube-proxy's iptables-mode rule generation: model and options in, tables out.
+        .target(
+            name: "NatsyncRules",
+            dependencies: [
+                "NatsyncModel", "NatsyncIPTables",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "natsync",
+            dependencies: [
+                "NatsyncManifest", "NatsyncRules", "NatsyncIPTables",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(
+            name: "NatsyncBench",
+            dependencies: ["NatsyncManifest", "NatsyncRules", "NatsyncIPTables"],
+            path: "Benchmarks/NatsyncBench"
+        ),
+        .testTarget(name: "NatsyncNetTests", dependencies: ["NatsyncNet"]),
+        .testTarget(name: "NatsyncManifestTests", dependencies: ["NatsyncManifest"]),
+        .testTarget(name: "NatsyncIPTablesTests", dependencies: ["NatsyncIPTables"]),
+        .testTarget(
+            name: "NatsyncRulesTests",
+            dependencies: ["NatsyncRules", "NatsyncManifest", "NatsyncIPTables"]
+        ),
+        .testTarget(name: "NatsyncCLITests", dependencies: ["natsync"]),
+    ]
+)

@@ -1,0 +1,145 @@
+/// One decoded object of a manifest, or why it could not be decoded.
+enum DecodedObject {
+    case service(ServiceObject)
+    case endpointSlice(EndpointSliceObject)
+    case endpoints(EndpointsObject)
+    /// A kind natsync does not use.
+    case other(kind: String, name: String?)
+    /// The object's fields did not decode; `field` is relative to the object.
+    case invalid(kind: String, name: NameHint, field: String?, message: String)
+}
+
+/// What is known of an object's name even when the object itself is broken.
+struct NameHint {
+    var namespace: String?
+    var name: String?
+    /// Where the object sits in its document, such as `items[3]`.
+    var position: String
+}
+
+/// A manifest document: one object, or the items of a `List` (any `*List` kind), flattened.
+///
+/// Decoding never fails because of one bad object: each object's errors are caught and kept,
+/// so the rest of the document still loads.
+struct ManifestDocument: Decodable {
+    var objects: [(DecodedObject, NameHint)]
+
+    private enum Key: String, CodingKey {
+        case apiVersion, kind, items, metadata
+    }
+
+    init(from decoder: any Decoder) throws {
+        let position = Self.position(decoder.codingPath)
+        guard let container = try? decoder.container(keyedBy: Key.self) else {
+            objects = [(.invalid(kind: "object", name: NameHint(position: position), field: nil, message: "is not a mapping"), NameHint(position: position))]
+            return
+        }
+        let kind = (try? container.decodeIfPresent(String.self, forKey: .kind)) ?? nil
+        let apiVersion = (try? container.decodeIfPresent(String.self, forKey: .apiVersion)) ?? nil
+        let metadata = (try? container.decodeIfPresent(ObjectMeta.self, forKey: .metadata)) ?? nil
+        let hint = NameHint(namespace: metadata?.namespace, name: metadata?.name, position: position)
+        guard let kind else {
+            objects = [(.invalid(kind: "object", name: hint, field: "kind", message: "missing"), hint)]
+            return
+        }
+        if kind == "List" || (kind.hasSuffix("List") && container.contains(.items)) {
+            do {
+                objects = try container.decodeIfPresent([ManifestDocument].self, forKey: .items)?.flatMap(\.objects) ?? []
+            } catch {
+                objects = [(.invalid(kind: kind, name: hint, field: "items", message: "is not a list"), hint)]
+            }
+            return
+        }
+        let expectedVersion: String
+        switch kind {
+        case "Service", "Endpoints": expectedVersion = "v1"
+        case "EndpointSlice": expectedVersion = "discovery.k8s.io/v1"
+        default:
+            objects = [(.other(kind: kind, name: metadata?.name), hint)]
+            return
+        }
+        if let apiVersion, apiVersion != expectedVersion {
+            objects = [(.invalid(kind: kind, name: hint, field: "apiVersion", message: "unsupported version \(quote(apiVersion)) (natsync reads \(expectedVersion))"), hint)]
+            return
+        }
+        do {
+            switch kind {
+            case "Service": objects = [(.service(try ServiceObject(from: decoder)), hint)]
+            case "Endpoints": objects = [(.endpoints(try EndpointsObject(from: decoder)), hint)]
+            default: objects = [(.endpointSlice(try EndpointSliceObject(from: decoder)), hint)]
+            }
+        } catch let error as DecodingError {
+            let (field, message) = Self.describe(error, below: decoder.codingPath.count)
+            objects = [(.invalid(kind: kind, name: hint, field: field, message: message), hint)]
+        }
+    }
+
+    /// `items[3]` for an object inside a list, `document` for a top-level one.
+    static func position(_ path: [any CodingKey]) -> String {
+        path.isEmpty ? "document" : fieldPath(path)
+    }
+
+    /// Kubernetes-style field paths: `spec.ports[0].port`.
+    static func fieldPath(_ path: some Collection<any CodingKey>) -> String {
+        var out = ""
+        for key in path {
+            if let index = key.intValue {
+                out += "[\(index)]"
+            } else {
+                if !out.isEmpty { out += "." }
+                out += key.stringValue
+            }
+        }
+        return out
+    }
+
+    static func describe(_ error: DecodingError, below depth: Int) -> (String?, String) {
+        func field(_ context: DecodingError.Context) -> String? {
+            let path = context.codingPath.dropFirst(depth)
+            return path.isEmpty ? nil : fieldPath(path)
+        }
+        switch error {
+        case .typeMismatch(let type, let context):
+            return (field(context), "expected \(typeName(type))")
+        case .valueNotFound(let type, let context):
+            return (field(context), "expected \(typeName(type)), found null")
+        case .keyNotFound(let key, let context):
+            return (field(context).map { "\($0).\(key.stringValue)" } ?? key.stringValue, "missing")
+        case .dataCorrupted(let context):
+            return (field(context), context.debugDescription)
+        @unknown default:
+            return (nil, "\(error)")
+        }
+    }
+
+    static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is Int.Type: "an integer"
+        case is String.Type: "a string"
+        case is Bool.Type: "a boolean"
+        case is [Any].Type: "a list"
+        default:
+            String(describing: type).hasPrefix("Array") ? "a list" : "a mapping"
+        }
+    }
+}
+
+func quote(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars.prefix(80) {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 || scalar.value == 0x7F {
+                out += "\\u{\(String(scalar.value, radix: 16))}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    if text.unicodeScalars.count > 80 { out += "..." }
+    return out + "\""
+}

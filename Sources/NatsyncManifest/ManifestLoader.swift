@@ -1,0 +1,230 @@
+import Foundation
+import NatsyncModel
+import Yams
+
+/// The outcome of loading manifests: the valid objects as a cluster state, and what was wrong.
+public struct LoadResult: Sendable {
+    public var state: ClusterState
+    public var diagnostics: [Diagnostic]
+
+    /// Diagnostics that `--strict` turns into a failure.
+    public var warnings: [Diagnostic] { diagnostics.filter { $0.severity == .warning } }
+}
+
+/// Reads Services, EndpointSlices and legacy Endpoints from YAML or JSON manifests.
+///
+/// A path may be a file (one object, several `---` documents, or a `List`) or a directory, whose
+/// `.yaml`, `.yml` and `.json` files are read in name order. The output of
+/// `kubectl get services,endpointslices -A -o yaml` (or `-o json`) loads as is. An invalid object
+/// is skipped with a warning that names the file, the object and the field; the rest still loads.
+public struct ManifestLoader {
+    private var services: [NamespacedName: (Service, String)] = [:]
+    private var slices: [NamespacedName: (EndpointSlice, String)] = [:]
+    private var legacyEndpoints: [NamespacedName: ([EndpointSlice], String)] = [:]
+    private var diagnostics: [Diagnostic] = []
+
+    public init() {}
+
+    /// Loads every path, in order.
+    public static func load(paths: [String]) -> LoadResult {
+        var loader = ManifestLoader()
+        for path in paths { loader.add(path: path) }
+        return loader.result()
+    }
+
+    /// Adds a file or the manifest files of a directory.
+    public mutating func add(path: String) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            diagnostics.append(Diagnostic(.warning, file: path, "no such file or directory"))
+            return
+        }
+        if isDirectory.boolValue {
+            let names: [String]
+            do {
+                names = try FileManager.default.contentsOfDirectory(atPath: path)
+            } catch {
+                diagnostics.append(Diagnostic(.warning, file: path, "cannot list directory"))
+                return
+            }
+            let manifests = names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") || $0.hasSuffix(".json") }
+            for name in manifests.sorted() {
+                add(path: (path as NSString).appendingPathComponent(name))
+            }
+            return
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            diagnostics.append(Diagnostic(.warning, file: path, "cannot read file"))
+            return
+        }
+        add(contents: [UInt8](data), file: path)
+    }
+
+    /// Adds the objects of one manifest's bytes; `file` names it in diagnostics.
+    public mutating func add(contents: [UInt8], file: String) {
+        guard let text = String(validating: contents, as: UTF8.self) else {
+            diagnostics.append(Diagnostic(.warning, file: file, "not valid UTF-8; file skipped"))
+            return
+        }
+        let documents: [ManifestDocument]
+        do {
+            documents = try Self.decodeDocuments(text)
+        } catch {
+            diagnostics.append(Diagnostic(.warning, file: file, "cannot parse: \(Self.describeParseError(error)); file skipped"))
+            return
+        }
+        for document in documents {
+            for (object, hint) in document.objects {
+                add(object, hint: hint, file: file)
+            }
+        }
+    }
+
+    static func decodeDocuments(_ text: String) throws -> [ManifestDocument] {
+        let start = text.first { !$0.isWhitespace }
+        if start == "{" {
+            return [try JSONDecoder().decode(ManifestDocument.self, from: Data(text.utf8))]
+        }
+        var documents: [ManifestDocument] = []
+        for node in try Yams.compose_all(yaml: text) {
+            if case .scalar(let scalar) = node, scalar.string.isEmpty || scalar.string == "null" || scalar.string == "~" {
+                continue
+            }
+            documents.append(try YAMLDecoder().decode(ManifestDocument.self, from: node))
+        }
+        return documents
+    }
+
+    static func describeParseError(_ error: any Error) -> String {
+        if let yaml = error as? YamlError {
+            switch yaml {
+            case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
+                let where_ = "line \(mark.line) column \(mark.column)"
+                return "\(where_): \(problem)" + (context.map { " \($0.text)" } ?? "")
+            default:
+                return "\(yaml)".split(separator: "\n").first.map(String.init) ?? "invalid YAML"
+            }
+        }
+        if let decoding = error as? DecodingError, case .dataCorrupted(let context) = decoding {
+            let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            return underlying ?? context.debugDescription
+        }
+        return "\(error)"
+    }
+
+    private mutating func add(_ object: DecodedObject, hint: NameHint, file: String) {
+        switch object {
+        case .other(let kind, let name):
+            diagnostics.append(Diagnostic(.note, file: file, object: "\(kind) \(name ?? hint.position)", "kind not used by natsync; skipped"))
+        case .invalid(let kind, let hint, let field, let message):
+            diagnostics.append(Diagnostic(.warning, file: file, object: Self.describe(kind, hint), field: field, "\(message); object skipped"))
+        case .service(let service):
+            guard let name = validName(kind: "Service", hint: hint, file: file, nameIsLabel: true) else { return }
+            do {
+                let valid = try Validation.service(service, name: name)
+                if let (_, firstFile) = services[name] {
+                    duplicate("Service", name, firstFile, file)
+                } else {
+                    services[name] = (valid, file)
+                }
+            } catch {
+                invalid("Service", name, error, file)
+            }
+        case .endpointSlice(let slice):
+            guard let name = validName(kind: "EndpointSlice", hint: hint, file: file, nameIsLabel: false) else { return }
+            do {
+                guard let valid = try Validation.endpointSlice(slice, name: name) else {
+                    diagnostics.append(
+                        Diagnostic(.note, file: file, object: "EndpointSlice \(name)", field: "metadata.labels",
+                                   "no kubernetes.io/service-name label; not used by any Service"))
+                    return
+                }
+                if let (_, firstFile) = slices[name] {
+                    duplicate("EndpointSlice", name, firstFile, file)
+                } else {
+                    slices[name] = (valid, file)
+                }
+            } catch {
+                invalid("EndpointSlice", name, error, file)
+            }
+        case .endpoints(let endpoints):
+            guard let name = validName(kind: "Endpoints", hint: hint, file: file, nameIsLabel: true) else { return }
+            do {
+                let converted = try Validation.endpoints(endpoints, name: name)
+                if let (_, firstFile) = legacyEndpoints[name] {
+                    duplicate("Endpoints", name, firstFile, file)
+                } else {
+                    legacyEndpoints[name] = (converted, file)
+                }
+            } catch {
+                invalid("Endpoints", name, error, file)
+            }
+        }
+    }
+
+    private mutating func validName(kind: String, hint: NameHint, file: String, nameIsLabel: Bool) -> NamespacedName? {
+        let object = Self.describe(kind, hint)
+        guard let name = hint.name, !name.isEmpty else {
+            diagnostics.append(Diagnostic(.warning, file: file, object: object, field: "metadata.name", "missing; object skipped"))
+            return nil
+        }
+        let namespace = hint.namespace ?? "default"
+        do {
+            try Validation.dnsLabel(namespace, "metadata.namespace")
+            if nameIsLabel {
+                try Validation.dnsLabel(name, "metadata.name")
+            } else {
+                try Validation.dnsSubdomain(name, "metadata.name")
+            }
+        } catch {
+            diagnostics.append(Diagnostic(.warning, file: file, object: object, field: error.field, "\(error.message); object skipped"))
+            return nil
+        }
+        return NamespacedName(namespace: namespace, name: name)
+    }
+
+    private mutating func invalid(_ kind: String, _ name: NamespacedName, _ error: FieldError, _ file: String) {
+        diagnostics.append(Diagnostic(.warning, file: file, object: "\(kind) \(name)", field: error.field, "\(error.message); object skipped"))
+    }
+
+    private mutating func duplicate(_ kind: String, _ name: NamespacedName, _ firstFile: String, _ file: String) {
+        diagnostics.append(
+            Diagnostic(.warning, file: file, object: "\(kind) \(name)", "duplicate object (first defined in \(firstFile)); this copy skipped"))
+    }
+
+    static func describe(_ kind: String, _ hint: NameHint) -> String {
+        guard let name = hint.name else { return "\(kind) at \(hint.position)" }
+        return "\(kind) \(hint.namespace ?? "default")/\(Self.printable(name))"
+    }
+
+    static func printable(_ text: String) -> String {
+        text.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F && $0 != "\"" } && text.count <= 80
+            ? text : quote(text)
+    }
+
+    /// The loaded state, after the checks that span objects.
+    public func result() -> LoadResult {
+        var diagnostics = self.diagnostics
+        var allSlices = slices.values.map(\.0)
+        let slicedServices = Set(allSlices.map(\.service))
+        for (name, (converted, file)) in legacyEndpoints.sorted(by: { $0.key < $1.key }) {
+            if slicedServices.contains(name) {
+                diagnostics.append(
+                    Diagnostic(.note, file: file, object: "Endpoints \(name)", "EndpointSlices exist for this Service; legacy Endpoints ignored"))
+            } else {
+                allSlices += converted
+            }
+        }
+        for (name, (slice, file)) in slices.sorted(by: { $0.key < $1.key }) where services[slice.service] == nil {
+            diagnostics.append(
+                Diagnostic(.warning, file: file, object: "EndpointSlice \(name)", field: "metadata.labels[kubernetes.io/service-name]",
+                           "Service \(slice.service) not found; slice not used"))
+        }
+        for (name, (_, file)) in legacyEndpoints.sorted(by: { $0.key < $1.key }) where services[name] == nil {
+            diagnostics.append(Diagnostic(.warning, file: file, object: "Endpoints \(name)", "Service \(name) not found; not used"))
+        }
+        return LoadResult(
+            state: ClusterState(services: services.values.map(\.0), endpointSlices: allSlices),
+            diagnostics: diagnostics)
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import NatsyncModel
+import Yams
+
+/// The settings natsync takes from a `kubeproxy.config.k8s.io/v1alpha1 KubeProxyConfiguration`,
+/// so that an existing kube-proxy config file carries over. Absent fields stay `nil`; command-line
+/// flags win over the file.
+public struct ProxyConfigurationFile: Sendable, Equatable {
+    public var hostnameOverride: String?
+    public var clusterCIDRs: [CIDR]?
+    public var masqueradeAll: Bool?
+    public var masqueradeBit: Int?
+    public var localhostNodePorts: Bool?
+    public var nodePortAddresses: [CIDR]?
+
+    public init() {}
+
+    /// A config file that could not be used, with the field at fault.
+    public struct LoadError: Error, CustomStringConvertible {
+        public var file: String
+        public var field: String?
+        public var message: String
+
+        public var description: String {
+            "\(file): " + (field.map { "\($0): " } ?? "") + message
+        }
+    }
+
+    private struct Wire: Decodable {
+        struct IPTables: Decodable {
+            var masqueradeAll: Bool?
+            var masqueradeBit: Int?
+            var localhostNodePorts: Bool?
+        }
+        var apiVersion: String?
+        var kind: String?
+        var hostnameOverride: String?
+        var clusterCIDR: String?
+        var iptables: IPTables?
+        var nodePortAddresses: [String]?
+    }
+
+    /// Reads and checks a config file.
+    public static func load(path: String) throws(LoadError) -> ProxyConfigurationFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LoadError(file: path, message: "cannot read file")
+        }
+        guard let text = String(validating: [UInt8](data), as: UTF8.self) else {
+            throw LoadError(file: path, message: "not valid UTF-8")
+        }
+        let wire: Wire
+        do {
+            wire = try YAMLDecoder().decode(Wire.self, from: text)
+        } catch let error as DecodingError {
+            let (field, message) = ManifestDocument.describe(error, below: 0)
+            throw LoadError(file: path, field: field, message: message)
+        } catch {
+            throw LoadError(file: path, message: "cannot parse: \(ManifestLoader.describeParseError(error))")
+        }
+        guard wire.kind == "KubeProxyConfiguration" else {
+            throw LoadError(file: path, field: "kind", message: "expected KubeProxyConfiguration, found \(wire.kind.map(quote) ?? "nothing")")
+        }
+        if let version = wire.apiVersion, version != "kubeproxy.config.k8s.io/v1alpha1" {
+            throw LoadError(file: path, field: "apiVersion", message: "unsupported version \(quote(version))")
+        }
+        var config = ProxyConfigurationFile()
+        config.hostnameOverride = wire.hostnameOverride.flatMap { $0.isEmpty ? nil : $0 }
+        if let text = wire.clusterCIDR, !text.isEmpty {
+            config.clusterCIDRs = try cidrs(text.split(separator: ",").map(String.init), path, "clusterCIDR")
+        }
+        config.masqueradeAll = wire.iptables?.masqueradeAll
+        if let bit = wire.iptables?.masqueradeBit {
+            guard (0...31).contains(bit) else {
+                throw LoadError(file: path, field: "iptables.masqueradeBit", message: "\(bit) is out of range (0-31)")
+            }
+            config.masqueradeBit = bit
+        }
+        config.localhostNodePorts = wire.iptables?.localhostNodePorts
+        if let addresses = wire.nodePortAddresses {
+            config.nodePortAddresses = try cidrs(addresses, path, "nodePortAddresses")
+        }
+        return config
+    }
+
+    private static func cidrs(_ texts: [String], _ path: String, _ field: String) throws(LoadError) -> [CIDR] {
+        var result: [CIDR] = []
+        for (index, text) in texts.enumerated() {
+            guard let cidr = CIDR(text.trimmingASCIIWhitespace()) else {
+                throw LoadError(file: path, field: "\(field)[\(index)]", message: "invalid CIDR \(quote(text))")
+            }
+            result.append(cidr)
+        }
+        return result
+    }
+}

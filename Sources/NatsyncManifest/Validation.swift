@@ -1,0 +1,263 @@
+import NatsyncModel
+
+/// Why an object is invalid: the field and what is wrong with it.
+struct FieldError: Error {
+    var field: String
+    var message: String
+
+    init(_ field: String, _ message: String) {
+        self.field = field
+        self.message = message
+    }
+}
+
+/// Turns decoded wire objects into validated model objects, the checks the API server would have
+/// made for the fields a proxy uses.
+enum Validation {
+    static func service(_ object: ServiceObject, name: NamespacedName) throws(FieldError) -> Service {
+        let spec = object.spec ?? ServiceObject.Spec()
+        let kind: Service.Kind
+        switch spec.type ?? "ClusterIP" {
+        case "ClusterIP": kind = .clusterIP
+        case "NodePort": kind = .nodePort
+        case "LoadBalancer": kind = .loadBalancer
+        case "ExternalName": kind = .externalName
+        case let other: throw FieldError("spec.type", "unknown type \(quote(other)) (must be ClusterIP, NodePort, LoadBalancer or ExternalName)")
+        }
+
+        var clusterIPs: [IPAddress] = []
+        let ipStrings = spec.clusterIPs ?? spec.clusterIP.map { [$0] } ?? []
+        let ipField = spec.clusterIPs != nil ? "spec.clusterIPs" : "spec.clusterIP"
+        let headless = ipStrings.isEmpty || ipStrings.first == "None" || ipStrings.first == ""
+        if kind != .externalName && !headless {
+            for (index, text) in ipStrings.enumerated() {
+                let field = spec.clusterIPs != nil ? "\(ipField)[\(index)]" : ipField
+                let address = try ip(text, field)
+                guard !clusterIPs.contains(where: { $0.family == address.family }) else {
+                    throw FieldError(field, "a second \(address.family) cluster IP")
+                }
+                clusterIPs.append(address)
+            }
+        }
+
+        var ports: [Service.Port] = []
+        for (index, port) in (spec.ports ?? []).enumerated() {
+            let field = "spec.ports[\(index)]"
+            let portName = port.name ?? ""
+            if !portName.isEmpty { try dnsLabel(portName, "\(field).name") }
+            let proto = try transportProtocol(port.protocol, "\(field).protocol")
+            guard let number = port.port else { throw FieldError("\(field).port", "missing") }
+            let value = try portNumber(number, "\(field).port")
+            var nodePort: UInt16?
+            if let node = port.nodePort, node != 0 {
+                nodePort = try portNumber(node, "\(field).nodePort")
+            }
+            if case .int(let target) = port.targetPort, target != 0 {
+                _ = try portNumber(target, "\(field).targetPort")
+            }
+            if let previous = ports.firstIndex(where: { $0.port == value && $0.protocol == proto }) {
+                throw FieldError("\(field).port", "duplicate port \(value)/\(proto.rawValue) (also spec.ports[\(previous)])")
+            }
+            if let previous = ports.firstIndex(where: { $0.name == portName }) {
+                throw FieldError("\(field).name", "duplicate port name \(quote(portName)) (also spec.ports[\(previous)])")
+            }
+            ports.append(Service.Port(name: portName, protocol: proto, port: value, nodePort: nodePort))
+        }
+
+        let externalIPs = try (spec.externalIPs ?? []).enumerated().map { (index, text) throws(FieldError) in
+            try ip(text, "spec.externalIPs[\(index)]")
+        }
+        let ranges = try (spec.loadBalancerSourceRanges ?? []).enumerated().map { (index, text) throws(FieldError) in
+            let trimmed = text.trimmingASCIIWhitespace()
+            guard let cidr = CIDR(trimmed) else {
+                throw FieldError("spec.loadBalancerSourceRanges[\(index)]", "invalid CIDR \(quote(text))")
+            }
+            return cidr
+        }
+        var ingress: [Service.LoadBalancerIngress] = []
+        for (index, entry) in (object.status?.loadBalancer?.ingress ?? []).enumerated() {
+            let field = "status.loadBalancer.ingress[\(index)]"
+            guard let text = entry.ip, !text.isEmpty else { continue }
+            let address = try ip(text, "\(field).ip")
+            switch entry.ipMode ?? "VIP" {
+            case "VIP": ingress.append(.init(ip: address))
+            case "Proxy": ingress.append(.init(ip: address, isProxyMode: true))
+            case let other: throw FieldError("\(field).ipMode", "unknown mode \(quote(other)) (must be VIP or Proxy)")
+            }
+        }
+
+        let affinity: Service.SessionAffinity
+        switch spec.sessionAffinity ?? "None" {
+        case "None": affinity = .none
+        case "ClientIP":
+            let timeout = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? 10800
+            guard (1...86400).contains(timeout) else {
+                throw FieldError("spec.sessionAffinityConfig.clientIP.timeoutSeconds", "\(timeout) is out of range (1-86400)")
+            }
+            affinity = .clientIP(timeoutSeconds: timeout)
+        case let other: throw FieldError("spec.sessionAffinity", "unknown affinity \(quote(other)) (must be None or ClientIP)")
+        }
+
+        var healthCheck: UInt16?
+        if let port = spec.healthCheckNodePort, port != 0 {
+            healthCheck = try portNumber(port, "spec.healthCheckNodePort")
+        }
+        return Service(
+            name: name,
+            kind: kind,
+            clusterIPs: clusterIPs,
+            ports: ports,
+            externalIPs: externalIPs,
+            loadBalancerIngress: ingress,
+            loadBalancerSourceRanges: ranges,
+            sessionAffinity: affinity,
+            externalTrafficPolicy: try policy(spec.externalTrafficPolicy, "spec.externalTrafficPolicy"),
+            internalTrafficPolicy: try policy(spec.internalTrafficPolicy, "spec.internalTrafficPolicy"),
+            healthCheckNodePort: healthCheck
+        )
+    }
+
+    static func endpointSlice(_ object: EndpointSliceObject, name: NamespacedName) throws(FieldError) -> EndpointSlice? {
+        guard let serviceName = object.metadata?.labels?["kubernetes.io/service-name"] else { return nil }
+        try dnsLabel(serviceName, "metadata.labels[kubernetes.io/service-name]")
+        let addressType: EndpointSlice.AddressType
+        switch object.addressType {
+        case "IPv4": addressType = .ipv4
+        case "IPv6": addressType = .ipv6
+        case "FQDN": addressType = .fqdn
+        case nil: throw FieldError("addressType", "missing")
+        case let other?: throw FieldError("addressType", "unknown address type \(quote(other)) (must be IPv4, IPv6 or FQDN)")
+        }
+        var ports: [EndpointSlice.Port] = []
+        for (index, port) in (object.ports ?? []).enumerated() {
+            let field = "ports[\(index)]"
+            let portName = port.name ?? ""
+            if !portName.isEmpty { try dnsLabel(portName, "\(field).name") }
+            let proto = try transportProtocol(port.protocol, "\(field).protocol")
+            // A port without a number means "all ports", which a service proxy cannot use.
+            guard let number = port.port else { continue }
+            let value = try portNumber(number, "\(field).port")
+            if let previous = ports.firstIndex(where: { $0.name == portName && $0.protocol == proto }) {
+                throw FieldError("\(field).name", "duplicate port \(quote(portName))/\(proto.rawValue) (also ports[\(previous)])")
+            }
+            ports.append(EndpointSlice.Port(name: portName, protocol: proto, port: value))
+        }
+        var endpoints: [EndpointSlice.Endpoint] = []
+        if let family = addressType.family {
+            for (index, endpoint) in (object.endpoints ?? []).enumerated() {
+                let field = "endpoints[\(index)]"
+                guard let first = endpoint.addresses?.first else {
+                    throw FieldError("\(field).addresses", "missing")
+                }
+                let address = try ip(first, "\(field).addresses[0]")
+                guard address.family == family else {
+                    throw FieldError("\(field).addresses[0]", "\(address) is not an \(family) address (addressType is \(addressType.rawValue))")
+                }
+                let conditions = endpoint.conditions
+                endpoints.append(
+                    EndpointSlice.Endpoint(
+                        address: address,
+                        conditions: EndpointSlice.Conditions(
+                            ready: conditions?.ready ?? true,
+                            serving: conditions?.serving ?? true,
+                            terminating: conditions?.terminating ?? false),
+                        nodeName: endpoint.nodeName))
+            }
+        }
+        return EndpointSlice(
+            name: name, service: NamespacedName(namespace: name.namespace, name: serviceName),
+            addressType: addressType, ports: ports, endpoints: endpoints)
+    }
+
+    /// Legacy Endpoints as slices: one per subset and family, unready addresses not serving.
+    static func endpoints(_ object: EndpointsObject, name: NamespacedName) throws(FieldError) -> [EndpointSlice] {
+        var slices: [EndpointSlice] = []
+        for (subsetIndex, subset) in (object.subsets ?? []).enumerated() {
+            let subsetField = "subsets[\(subsetIndex)]"
+            var ports: [EndpointSlice.Port] = []
+            for (index, port) in (subset.ports ?? []).enumerated() {
+                let portName = port.name ?? ""
+                if !portName.isEmpty { try dnsLabel(portName, "\(subsetField).ports[\(index)].name") }
+                let proto = try transportProtocol(port.protocol, "\(subsetField).ports[\(index)].protocol")
+                guard let number = port.port else { throw FieldError("\(subsetField).ports[\(index)].port", "missing") }
+                ports.append(.init(name: portName, protocol: proto, port: try portNumber(number, "\(subsetField).ports[\(index)].port")))
+            }
+            var byFamily: [IPFamily: [EndpointSlice.Endpoint]] = [:]
+            for (list, ready, key) in [(subset.addresses, true, "addresses"), (subset.notReadyAddresses, false, "notReadyAddresses")] {
+                for (index, address) in (list ?? []).enumerated() {
+                    let field = "\(subsetField).\(key)[\(index)].ip"
+                    guard let text = address.ip else { throw FieldError(field, "missing") }
+                    let ip = try ip(text, field)
+                    byFamily[ip.family, default: []].append(
+                        .init(address: ip, conditions: .init(ready: ready, serving: ready, terminating: false), nodeName: address.nodeName))
+                }
+            }
+            for family in IPFamily.allCases {
+                guard let endpoints = byFamily[family] else { continue }
+                slices.append(
+                    EndpointSlice(
+                        name: NamespacedName(namespace: name.namespace, name: "\(name.name) (Endpoints \(subsetField) \(family))"),
+                        service: name, addressType: family == .ipv4 ? .ipv4 : .ipv6, ports: ports, endpoints: endpoints))
+            }
+        }
+        return slices
+    }
+
+    static func ip(_ text: String, _ field: String) throws(FieldError) -> IPAddress {
+        guard let address = IPAddress(text) else { throw FieldError(field, "invalid IP address \(quote(text))") }
+        return address
+    }
+
+    static func portNumber(_ value: Int, _ field: String) throws(FieldError) -> UInt16 {
+        guard (1...65535).contains(value) else { throw FieldError(field, "\(value) is out of range (1-65535)") }
+        return UInt16(value)
+    }
+
+    static func transportProtocol(_ text: String?, _ field: String) throws(FieldError) -> TransportProtocol {
+        guard let text else { return .tcp }
+        guard let value = TransportProtocol(rawValue: text) else {
+            throw FieldError(field, "unsupported protocol \(quote(text)) (must be TCP, UDP or SCTP)")
+        }
+        return value
+    }
+
+    static func policy(_ text: String?, _ field: String) throws(FieldError) -> Service.TrafficPolicy {
+        switch text ?? "Cluster" {
+        case "Cluster", "Global": return .cluster
+        case "Local": return .local
+        case let other: throw FieldError(field, "unknown policy \(quote(other)) (must be Cluster or Local)")
+        }
+    }
+
+    /// An RFC 1123 label: lower-case letters, digits and '-', starting and ending alphanumeric, at most 63.
+    static func dnsLabel(_ text: String, _ field: String) throws(FieldError) {
+        let bytes = Array(text.utf8)
+        func alphanumeric(_ byte: UInt8) -> Bool {
+            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+        }
+        guard !bytes.isEmpty, bytes.count <= 63, alphanumeric(bytes.first!), alphanumeric(bytes.last!),
+            bytes.allSatisfy({ alphanumeric($0) || $0 == UInt8(ascii: "-") })
+        else {
+            throw FieldError(field, "\(quote(text)) is not a valid DNS label (lower-case letters, digits and '-', at most 63)")
+        }
+    }
+
+    /// An RFC 1123 subdomain: dot-separated labels, at most 253 characters.
+    static func dnsSubdomain(_ text: String, _ field: String) throws(FieldError) {
+        guard text.utf8.count <= 253 else { throw FieldError(field, "\(quote(text)) is longer than 253 characters") }
+        for label in text.split(separator: ".", omittingEmptySubsequences: false) {
+            do {
+                try dnsLabel(String(label), field)
+            } catch {
+                throw FieldError(field, "\(quote(text)) is not a valid DNS subdomain name")
+            }
+        }
+    }
+}
+
+extension String {
+    func trimmingASCIIWhitespace() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        return String(self.drop(while: isSpace).reversed().drop(while: isSpace).reversed())
+    }
+}

@@ -1,0 +1,77 @@
+import Crypto
+import NatsyncIPTables
+import NatsyncModel
+
+/// kube-proxy's chain names: the fixed chains and the hashed per-service and per-endpoint chains.
+///
+/// A service port's chains share one suffix: the first 16 characters of the RFC 4648 base32 of
+/// SHA-256(`ServicePortName` + lower-case protocol). An endpoint chain hashes that input plus the
+/// endpoint's `ip:port` (IPv6 in brackets). Identical names are what let natsync take over a node
+/// from kube-proxy without renaming a chain.
+public enum ChainNames {
+    public static let services: ChainName = "KUBE-SERVICES"
+    public static let externalServices: ChainName = "KUBE-EXTERNAL-SERVICES"
+    public static let nodePorts: ChainName = "KUBE-NODEPORTS"
+    public static let postrouting: ChainName = "KUBE-POSTROUTING"
+    public static let markMasquerade: ChainName = "KUBE-MARK-MASQ"
+    public static let forward: ChainName = "KUBE-FORWARD"
+    public static let proxyFirewall: ChainName = "KUBE-PROXY-FIREWALL"
+    /// Shared with kubelet, so it is written but never deleted.
+    public static let kubeletFirewall: ChainName = "KUBE-FIREWALL"
+    public static let proxyCanary: ChainName = "KUBE-PROXY-CANARY"
+
+    /// Prefixes of the per-service chains; any chain with one of them belongs to the proxy.
+    public static let servicePrefixes = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-"]
+
+    /// The cluster-policy chain of a service port (`KUBE-SVC-…`).
+    public static func clusterPolicy(_ port: ServicePortName) -> ChainName { ChainName("KUBE-SVC-" + hash(of: port)) }
+    /// The local-policy chain of a service port (`KUBE-SVL-…`).
+    public static func localPolicy(_ port: ServicePortName) -> ChainName { ChainName("KUBE-SVL-" + hash(of: port)) }
+    /// The external-destinations chain of a service port (`KUBE-EXT-…`).
+    public static func external(_ port: ServicePortName) -> ChainName { ChainName("KUBE-EXT-" + hash(of: port)) }
+    /// The load-balancer source-range chain of a service port (`KUBE-FW-…`).
+    public static func firewall(_ port: ServicePortName) -> ChainName { ChainName("KUBE-FW-" + hash(of: port)) }
+
+    /// The chain of one endpoint of a service port (`KUBE-SEP-…`); `endpoint` is `ip:port`.
+    public static func endpoint(_ port: ServicePortName, endpoint: String) -> ChainName {
+        ChainName("KUBE-SEP-" + hash(port.description + port.protocol.iptablesName + endpoint))
+    }
+
+    /// The 16-character suffix shared by a service port's chains.
+    public static func hash(of port: ServicePortName) -> String {
+        hash(port.description + port.protocol.iptablesName)
+    }
+
+    static func hash(_ input: String) -> String {
+        let digest = SHA256.hash(data: Array(input.utf8))
+        return Base32.encode(prefixOf: digest, characters: 16)
+    }
+}
+
+/// RFC 4648 base32 with the standard alphabet, as Go's `base32.StdEncoding`.
+enum Base32 {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".utf8)
+
+    /// The first `characters` characters of the encoding of `bytes` (no padding is reached when
+    /// `characters * 5 <= bytes * 8`).
+    static func encode(prefixOf bytes: some Sequence<UInt8>, characters: Int) -> String {
+        var output: [UInt8] = []
+        output.reserveCapacity(characters)
+        var buffer: UInt32 = 0
+        var bits = 0
+        for byte in bytes {
+            buffer = buffer << 8 | UInt32(byte)
+            bits += 8
+            while bits >= 5 {
+                bits -= 5
+                output.append(alphabet[Int(buffer >> UInt32(bits) & 0x1F)])
+                if output.count == characters { return String(decoding: output, as: UTF8.self) }
+            }
+            buffer &= (1 << UInt32(bits)) - 1
+        }
+        if bits > 0 && output.count < characters {
+            output.append(alphabet[Int(buffer << UInt32(5 - bits) & 0x1F)])
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+}

@@ -1,0 +1,72 @@
+import NatsyncIPTables
+import NatsyncModel
+
+/// The settings that shape the rules, named after kube-proxy's flags.
+public struct ProxyOptions: Hashable, Sendable {
+    /// `--ip-family`: the family this proxier serves.
+    public var family: IPFamily
+    /// `--hostname-override`: endpoints on this node are local.
+    public var nodeName: String
+    /// The node's primary address: a load-balancer source range containing it lets the node reach
+    /// the VIP (kube-proxy's `nodeIP`).
+    public var nodeIP: IPAddress?
+    /// Every address of the node, loopback included, for `--nodeport-addresses`.
+    public var nodeAddresses: [IPAddress]
+    /// `--cluster-cidr`: the first CIDR of ``family`` tells pod traffic from the rest.
+    public var clusterCIDRs: [CIDR]
+    /// `--masquerade-all`: masquerade every packet sent to a cluster IP.
+    public var masqueradeAll: Bool
+    /// `--iptables-masquerade-bit`: the packet-mark bit that requests masquerading.
+    public var masqueradeBit: Int
+    /// `--nodeport-addresses`: the node addresses NodePorts answer on; empty means all.
+    public var nodePortAddresses: [CIDR]
+    /// `--iptables-localhost-nodeports`: NodePorts on 127.0.0.1 (IPv4 only).
+    public var localhostNodePorts: Bool
+    /// MASQUERADE with `--random-fully` (kube-proxy uses it whenever iptables is 1.6.2 or newer).
+    public var randomFully: Bool
+    /// `net.netfilter.nf_conntrack_tcp_be_liberal` is set: kube-proxy then omits the INVALID drop.
+    public var conntrackTCPBeLiberal: Bool
+
+    public init(
+        family: IPFamily = .ipv4,
+        nodeName: String,
+        nodeIP: IPAddress? = nil,
+        nodeAddresses: [IPAddress] = [],
+        clusterCIDRs: [CIDR] = [],
+        masqueradeAll: Bool = false,
+        masqueradeBit: Int = 14,
+        nodePortAddresses: [CIDR] = [],
+        localhostNodePorts: Bool = true,
+        randomFully: Bool = true,
+        conntrackTCPBeLiberal: Bool = false
+    ) {
+        self.family = family
+        self.nodeName = nodeName
+        self.nodeIP = nodeIP
+        self.nodeAddresses = nodeAddresses
+        self.clusterCIDRs = clusterCIDRs
+        self.masqueradeAll = masqueradeAll
+        self.masqueradeBit = masqueradeBit
+        self.nodePortAddresses = nodePortAddresses
+        self.localhostNodePorts = localhostNodePorts
+        self.randomFully = randomFully
+        self.conntrackTCPBeLiberal = conntrackTCPBeLiberal
+    }
+
+    /// The masquerade mark, `1 << masqueradeBit`.
+    public var masqueradeMark: UInt32 { 1 << UInt32(masqueradeBit) }
+
+    /// The prefix that identifies pod traffic: the first cluster CIDR of this family, if any.
+    public var localTrafficCIDR: CIDR? { clusterCIDRs.first { $0.family == family } }
+
+    /// The NodePort address prefixes of this family.
+    var familyNodePortAddresses: [CIDR] { nodePortAddresses.filter { $0.family == family } }
+
+    /// Whether NodePorts answer on 127.0.0.1: IPv4 only, and off when `--nodeport-addresses`
+    /// excludes 127.0.0.1 (as kube-proxy forces it).
+    public var effectiveLocalhostNodePorts: Bool {
+        guard family == .ipv4, localhostNodePorts else { return false }
+        let prefixes = familyNodePortAddresses
+        return prefixes.isEmpty || prefixes.contains { $0.contains(.v4(0x7F00_0001)) }
+    }
+}

@@ -1,0 +1,73 @@
+import NatsyncIPTables
+import NatsyncModel
+
+/// Turns a cluster state into kube-proxy's iptables-mode tables (`syncProxyRules`, without I/O).
+///
+/// The output is deterministic: services in name order, each service's ports in spec order,
+/// endpoints in `ip:port` order. Where kube-proxy's order depends on Go map iteration, natsync's
+/// does not. Generation is linear in services plus endpoints.
+public struct RuleGenerator: Sendable {
+    public var options: ProxyOptions
+
+    public init(options: ProxyOptions) {
+        self.options = options
+    }
+
+    /// The complete tables for `state`.
+    public func rules(for state: ClusterState) -> ProxyRules {
+        let slices = state.slicesByService()
+        var planned: [(ServicePortInfo, [EndpointInfo])] = []
+        var endpointCount = 0
+        for service in state.services {
+            let serviceSlices = slices[service.name] ?? []
+            for port in ServicePortInfo.ports(of: service, family: options.family) {
+                let endpoints = EndpointInfo.endpoints(
+                    of: port.name, in: serviceSlices, family: options.family, nodeName: options.nodeName)
+                endpointCount += endpoints.count
+                planned.append((port, endpoints))
+            }
+        }
+        let largeCluster = endpointCount > ProxyRules.largeClusterEndpointThreshold
+        let perPort = planned.map { rules(for: $0.0, endpoints: $0.1, largeClusterMode: largeCluster) }
+        return assemble(perPort, endpointCount: endpointCount, largeClusterMode: largeCluster)
+    }
+
+    /// The rules of one service port.
+    public func rules(for port: ServicePortInfo, endpoints: [EndpointInfo], largeClusterMode: Bool) -> ServicePortRules {
+        ServicePortWriter(options: options, port: port, largeClusterMode: largeClusterMode)
+            .write(EndpointCategories(endpoints, for: port))
+    }
+
+    func assemble(_ ports: [ServicePortRules], endpointCount: Int, largeClusterMode: Bool) -> ProxyRules {
+        let fixed = FixedRules(options: options)
+        var filterServices = Chain(ChainNames.services)
+        var filterExternal = Chain(ChainNames.externalServices)
+        var filterNodePorts = Chain(ChainNames.nodePorts)
+        var filterFirewall = Chain(ChainNames.proxyFirewall)
+        var natServices = Chain(ChainNames.services)
+        var natNodePorts = Chain(ChainNames.nodePorts)
+        var serviceChains: [Chain] = []
+        for port in ports {
+            filterServices.rules += port.filterServices
+            filterExternal.rules += port.filterExternalServices
+            filterNodePorts.rules += port.filterNodePorts
+            filterFirewall.rules += port.filterProxyFirewall
+            natServices.rules += port.natServices
+            natNodePorts.rules += port.natNodePorts
+            serviceChains += port.natChains
+        }
+        natServices.rules += fixed.nodePortsTail
+
+        var filterChains = [filterServices, filterExternal, fixed.forward, filterNodePorts, filterFirewall]
+        if let firewall = fixed.kubeletFirewall { filterChains.append(firewall) }
+        let natChains = [natServices, natNodePorts, fixed.postrouting, fixed.markMasquerade] + serviceChains
+        let jumps = fixed.builtinJumps
+        return ProxyRules(
+            filter: TableContents(table: .filter, chains: filterChains, builtinJumps: jumps.filter),
+            nat: TableContents(table: .nat, chains: natChains, builtinJumps: jumps.nat),
+            servicePortCount: ports.count,
+            endpointCount: endpointCount,
+            largeClusterMode: largeClusterMode
+        )
+    }
+}

@@ -1,0 +1,162 @@
+import NatsyncIPTables
+import NatsyncModel
+
+/// One port of one Service as a proxier of one family sees it: kube-proxy's `servicePortInfo`.
+public struct ServicePortInfo: Hashable, Sendable {
+    public var name: ServicePortName
+    public var clusterIP: IPAddress
+    public var port: UInt16
+    public var nodePort: UInt16?
+    public var externalIPs: [IPAddress]
+    /// Load-balancer ingress IPs of this family that deliver to the VIP (not `ipMode: Proxy`).
+    public var loadBalancerVIPs: [IPAddress]
+    public var loadBalancerSourceRanges: [CIDR]
+    public var sessionAffinityTimeout: Int?
+    /// Only for `type: LoadBalancer` with `externalTrafficPolicy: Local`.
+    public var healthCheckNodePort: UInt16?
+    public var externalPolicyLocal: Bool
+    public var internalPolicyLocal: Bool
+
+    /// Reachable from outside the cluster: through a node port, a load balancer or an external IP.
+    public var externallyAccessible: Bool {
+        nodePort != nil || !loadBalancerVIPs.isEmpty || !externalIPs.isEmpty
+    }
+
+    /// Traffic to this port may use endpoints on any node.
+    public var usesClusterEndpoints: Bool { !internalPolicyLocal || externallyAccessible }
+
+    /// Traffic to this port may be limited to endpoints on this node.
+    public var usesLocalEndpoints: Bool { internalPolicyLocal || externalPolicyLocal }
+
+    /// The ports of `service` this proxier programs, or none when kube-proxy skips the service
+    /// (headless, ExternalName, or no cluster IP of `family`).
+    public static func ports(of service: Service, family: IPFamily) -> [ServicePortInfo] {
+        guard service.kind != .externalName, let clusterIP = service.clusterIP(for: family) else { return [] }
+        let externalIPs = service.externalIPs.filter { $0.family == family }
+        let vips = service.loadBalancerIngress.filter { !$0.isProxyMode && $0.ip.family == family }.map(\.ip)
+        let externallyAccessibleByType =
+            service.kind == .nodePort || service.kind == .loadBalancer || !service.externalIPs.isEmpty
+        let healthCheck =
+            service.kind == .loadBalancer && service.externalTrafficPolicy == .local ? service.healthCheckNodePort : nil
+        let affinity: Int? =
+            if case .clientIP(let timeout) = service.sessionAffinity { timeout } else { nil }
+        return service.ports.map { port in
+            let info = ServicePortInfo(
+                name: ServicePortName(service: service.name, port: port.name, protocol: port.protocol),
+                clusterIP: clusterIP,
+                port: port.port,
+                nodePort: port.nodePort,
+                externalIPs: externalIPs,
+                loadBalancerVIPs: vips,
+                loadBalancerSourceRanges: service.loadBalancerSourceRanges.filter { $0.family == family },
+                sessionAffinityTimeout: affinity,
+                healthCheckNodePort: healthCheck,
+                externalPolicyLocal: false,
+                internalPolicyLocal: service.internalTrafficPolicy == .local
+            )
+            var result = info
+            result.externalPolicyLocal =
+                service.externalTrafficPolicy == .local && externallyAccessibleByType && info.externallyAccessible
+            return result
+        }
+    }
+}
+
+/// One endpoint of one service port: kube-proxy's `endpointInfo`.
+public struct EndpointInfo: Hashable, Sendable {
+    public var address: IPAddress
+    public var port: UInt16
+    public var ready: Bool
+    public var serving: Bool
+    public var terminating: Bool
+    public var isLocal: Bool
+
+    /// `ip:port`, as Go's `net.JoinHostPort`: the sort key, hash input and DNAT destination.
+    public var endpointString: String { address.joined(port: port) }
+
+    /// The endpoints of `port`, from the slices of its Service: matched by port name and protocol,
+    /// this proxier's family only, collapsed by `ip:port` (a copy on this node wins), and sorted by
+    /// the `ip:port` string as kube-proxy sorts them.
+    public static func endpoints(
+        of port: ServicePortName, in slices: [EndpointSlice], family: IPFamily, nodeName: String
+    ) -> [EndpointInfo] {
+        var byString: [String: EndpointInfo] = [:]
+        for slice in slices where slice.addressType.family == family {
+            guard let slicePort = slice.ports.first(where: { $0.name == port.port && $0.protocol == port.protocol })
+            else { continue }
+            for endpoint in slice.endpoints where endpoint.address.family == family {
+                let info = EndpointInfo(
+                    address: endpoint.address,
+                    port: slicePort.port,
+                    ready: endpoint.conditions.ready,
+                    serving: endpoint.conditions.serving,
+                    terminating: endpoint.conditions.terminating,
+                    isLocal: endpoint.nodeName == nodeName
+                )
+                let key = info.endpointString
+                if byString[key] == nil || info.isLocal {
+                    byString[key] = info
+                }
+            }
+        }
+        return byString.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map(\.value)
+    }
+}
+
+/// The endpoints a service port's traffic may use: kube-proxy's `CategorizeEndpoints`, without
+/// topology hints.
+public struct EndpointCategories: Hashable, Sendable {
+    /// Endpoints for cluster-wide traffic: the ready ones, else the serving terminating ones.
+    public var cluster: [EndpointInfo] = []
+    /// Endpoints on this node: the ready ones, else the serving terminating ones.
+    public var local: [EndpointInfo] = []
+    /// Every endpoint that needs a KUBE-SEP chain, in `ip:port` order.
+    public var reachable: [EndpointInfo] = []
+    /// Some endpoint anywhere can take traffic.
+    public var hasAny = false
+
+    public init(_ endpoints: [EndpointInfo], for port: ServicePortInfo) {
+        var usedServingTerminating = false
+        if port.usesClusterEndpoints {
+            cluster = endpoints.filter(\.ready)
+            if cluster.isEmpty {
+                cluster = endpoints.filter { $0.serving && $0.terminating }
+            }
+            hasAny = !cluster.isEmpty
+        }
+        guard port.usesLocalEndpoints else {
+            reachable = cluster
+            return
+        }
+        var hasLocalReady = false
+        var hasLocalServingTerminating = false
+        for endpoint in endpoints {
+            if endpoint.ready {
+                hasAny = true
+                hasLocalReady = hasLocalReady || endpoint.isLocal
+            } else if endpoint.serving && endpoint.terminating {
+                hasAny = true
+                hasLocalServingTerminating = hasLocalServingTerminating || endpoint.isLocal
+            }
+        }
+        if hasLocalReady {
+            local = endpoints.filter { $0.isLocal && $0.ready }
+        } else if hasLocalServingTerminating {
+            usedServingTerminating = true
+            local = endpoints.filter { $0.isLocal && $0.serving && $0.terminating }
+        }
+        guard port.usesClusterEndpoints else {
+            reachable = local
+            return
+        }
+        guard usedServingTerminating else {
+            // Without fallback, the local endpoints are ready ones and so already in the cluster list.
+            reachable = cluster
+            return
+        }
+        // kube-proxy merges the two lists through a map (random order); natsync keeps ip:port order.
+        let localStrings = Set(local.map(\.endpointString))
+        reachable = (cluster.filter { !localStrings.contains($0.endpointString) } + local)
+            .sorted { $0.endpointString.utf8.lexicographicallyPrecedes($1.endpointString.utf8) }
+    }
+}

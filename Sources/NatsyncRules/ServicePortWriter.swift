@@ -1,0 +1,227 @@
+import NatsyncIPTables
+import NatsyncModel
+
+/// Writes the rules of one service port, in the order kube-proxy's `syncProxyRules` writes them.
+struct ServicePortWriter {
+    let options: ProxyOptions
+    let port: ServicePortInfo
+    let largeClusterMode: Bool
+
+    private var name: String { port.name.description }
+    private var proto: TransportProtocol { port.name.protocol }
+    private var svc: ChainName { ChainNames.clusterPolicy(port.name) }
+    private var svl: ChainName { ChainNames.localPolicy(port.name) }
+    private var ext: ChainName { ChainNames.external(port.name) }
+    private var fw: ChainName { ChainNames.firewall(port.name) }
+
+    /// A rule matching `protocol` to `destination:port`, as `-m p -p p -d ADDRESS --dport PORT`.
+    private func toPort(
+        _ comment: String, destination: IPAddress?, port: UInt16, _ target: Target, extra: [Match] = []
+    ) -> Rule {
+        Rule(
+            destination: destination.map { AddressMatch($0) },
+            protocol: ProtocolMatch(proto),
+            matches: [.comment(comment)] + extra + [.ports(proto, .destination(port))],
+            target: target)
+    }
+
+    /// The comment match, left out in large-cluster mode where kube-proxy saves their bytes.
+    private func endpointComment(_ text: String) -> [Match] {
+        largeClusterMode ? [] : [.comment(text)]
+    }
+
+    func write(_ endpoints: EndpointCategories) -> ServicePortRules {
+        var out = ServicePortRules(name: port.name)
+        let hasEndpoints = endpoints.hasAny
+        let internalChain = port.internalPolicyLocal ? svl : svc
+        let hasInternalEndpoints = hasEndpoints && !(port.internalPolicyLocal && endpoints.local.isEmpty)
+        let externalPolicyChain = port.externalPolicyLocal ? svl : svc
+        let hasExternalEndpoints = hasEndpoints && !(port.externalPolicyLocal && endpoints.local.isEmpty)
+        let usesCluster = !endpoints.cluster.isEmpty && port.usesClusterEndpoints
+        let usesLocal = !endpoints.local.isEmpty && port.usesLocalEndpoints
+        let usesExternal = hasEndpoints && port.externallyAccessible
+        let usesFirewall = hasEndpoints && !port.loadBalancerVIPs.isEmpty && !port.loadBalancerSourceRanges.isEmpty
+        let loadBalancerChain = usesFirewall ? fw : ext
+
+        let filterComment = hasEndpoints ? "\(name) has no local endpoints" : "\(name) has no endpoints"
+        let filterTarget: Target = hasEndpoints ? .drop : .reject(.portUnreachable)
+
+        // The cluster IP.
+        if hasInternalEndpoints {
+            out.natServices.append(
+                toPort("\(name) cluster IP", destination: port.clusterIP, port: port.port, .jump(internalChain)))
+        } else {
+            out.filterServices.append(
+                toPort(filterComment, destination: port.clusterIP, port: port.port, filterTarget))
+        }
+        // External IPs.
+        for address in port.externalIPs {
+            if hasEndpoints {
+                out.natServices.append(toPort("\(name) external IP", destination: address, port: port.port, .jump(ext)))
+            }
+            if !hasExternalEndpoints {
+                out.filterExternalServices.append(
+                    toPort(filterComment, destination: address, port: port.port, filterTarget))
+            }
+        }
+        // Load-balancer VIPs.
+        for address in port.loadBalancerVIPs {
+            if hasEndpoints {
+                out.natServices.append(
+                    toPort("\(name) loadbalancer IP", destination: address, port: port.port, .jump(loadBalancerChain)))
+            }
+            if usesFirewall {
+                out.filterProxyFirewall.append(
+                    toPort("\(name) traffic not accepted by \(fw)", destination: address, port: port.port, .drop))
+            }
+        }
+        if !hasExternalEndpoints {
+            for address in port.loadBalancerVIPs {
+                out.filterExternalServices.append(
+                    toPort(filterComment, destination: address, port: port.port, filterTarget))
+            }
+        }
+        // The node port. kube-proxy's extra 127.0.0.0/8 rule only feeds an nfacct counter, which
+        // natsync does not create; kube-proxy omits it too when the counter is unavailable.
+        if let nodePort = port.nodePort {
+            if hasEndpoints {
+                out.natNodePorts.append(toPort(name, destination: nil, port: nodePort, .jump(ext)))
+            }
+            if !hasExternalEndpoints {
+                out.filterExternalServices.append(
+                    toPort(
+                        filterComment, destination: nil, port: nodePort, filterTarget,
+                        extra: [.addressType(AddressTypeMatch(destination: .local))]))
+            }
+        }
+        // The health-check node port is always TCP, whatever the service's protocol.
+        if let healthCheck = port.healthCheckNodePort {
+            out.filterNodePorts.append(
+                Rule(
+                    protocol: ProtocolMatch(.tcp),
+                    matches: [.comment("\(name) health check node port"), .ports(.tcp, .destination(healthCheck))],
+                    target: .accept))
+        }
+
+        // Masquerade cluster-IP traffic that does not come from a pod.
+        var internalChainRules: [Rule] = []
+        if hasInternalEndpoints {
+            var rule = toPort("\(name) cluster IP", destination: port.clusterIP, port: port.port, .jump(ChainNames.markMasquerade))
+            if options.masqueradeAll {
+                internalChainRules.append(rule)
+            } else if let podCIDR = options.localTrafficCIDR {
+                rule.source = AddressMatch(podCIDR, inverted: true)
+                internalChainRules.append(rule)
+            }
+        }
+
+        if usesExternal {
+            out.natChains.append(Chain(ext, rules: externalChainRules(hasExternalEndpoints, externalPolicyChain)))
+        }
+        if usesFirewall {
+            out.natChains.append(Chain(fw, rules: firewallChainRules()))
+        }
+        if usesCluster {
+            let prefix = internalChain == svc ? internalChainRules : []
+            out.natChains.append(Chain(svc, rules: prefix + dispatch(endpoints.cluster)))
+        }
+        if usesLocal {
+            let prefix = internalChain == svl ? internalChainRules : []
+            out.natChains.append(Chain(svl, rules: prefix + dispatch(endpoints.local)))
+        }
+        for endpoint in endpoints.reachable {
+            out.natChains.append(endpointChain(endpoint))
+        }
+        return out
+    }
+
+    private func externalChainRules(_ hasExternalEndpoints: Bool, _ policyChain: ChainName) -> [Rule] {
+        var rules: [Rule] = []
+        if !port.externalPolicyLocal {
+            rules.append(
+                Rule(
+                    matches: [.comment("masquerade traffic for \(name) external destinations")],
+                    target: .jump(ChainNames.markMasquerade)))
+        } else {
+            if let podCIDR = options.localTrafficCIDR {
+                // Pods reaching an external destination skip the policy, as if they went out to a
+                // load balancer and came back.
+                rules.append(
+                    Rule(
+                        source: AddressMatch(podCIDR),
+                        matches: [.comment("pod traffic for \(name) external destinations")],
+                        target: .jump(svc)))
+            }
+            let localSource = Match.addressType(AddressTypeMatch(source: .local))
+            rules.append(
+                Rule(
+                    matches: [.comment("masquerade LOCAL traffic for \(name) external destinations"), localSource],
+                    target: .jump(ChainNames.markMasquerade)))
+            rules.append(
+                Rule(
+                    matches: [.comment("route LOCAL traffic for \(name) external destinations"), localSource],
+                    target: .jump(svc)))
+        }
+        if hasExternalEndpoints {
+            rules.append(Rule(target: .jump(policyChain)))
+        }
+        return rules
+    }
+
+    private func firewallChainRules() -> [Rule] {
+        let comment = Match.comment("\(name) loadbalancer IP")
+        var rules = port.loadBalancerSourceRanges.map {
+            Rule(source: AddressMatch($0), matches: [comment], target: .jump(ext))
+        }
+        // A VIP the node owns makes the node's own requests arrive from the VIP.
+        if let nodeIP = options.nodeIP, port.loadBalancerSourceRanges.contains(where: { $0.contains(nodeIP) }) {
+            rules += port.loadBalancerVIPs.map {
+                Rule(source: AddressMatch($0), matches: [comment], target: .jump(ext))
+            }
+        }
+        rules.append(Rule(matches: [.comment("other traffic to \(name) will be dropped by KUBE-PROXY-FIREWALL")], target: .none))
+        return rules
+    }
+
+    /// The rules that spread traffic evenly over `endpoints`: affinity checks first, then one
+    /// statistic jump per endpoint with probability 1/(remaining), the last unconditional.
+    private func dispatch(_ endpoints: [EndpointInfo]) -> [Rule] {
+        var rules: [Rule] = []
+        if let timeout = port.sessionAffinityTimeout {
+            for endpoint in endpoints {
+                let sep = ChainNames.endpoint(port.name, endpoint: endpoint.endpointString)
+                let check = RecentMatch(name: sep.rawValue, action: .check(seconds: UInt32(timeout), reap: true))
+                rules.append(
+                    Rule(
+                        matches: endpointComment("\(name) -> \(endpoint.endpointString)") + [.recent(check)],
+                        target: .jump(sep)))
+            }
+        }
+        for (index, endpoint) in endpoints.enumerated() {
+            let sep = ChainNames.endpoint(port.name, endpoint: endpoint.endpointString)
+            var matches = endpointComment("\(name) -> \(endpoint.endpointString)")
+            if index < endpoints.count - 1 {
+                matches.append(.statistic(Probability(oneIn: endpoints.count - index)))
+            }
+            rules.append(Rule(matches: matches, target: .jump(sep)))
+        }
+        return rules
+    }
+
+    private func endpointChain(_ endpoint: EndpointInfo) -> Chain {
+        let sep = ChainNames.endpoint(port.name, endpoint: endpoint.endpointString)
+        let comment = endpointComment(name)
+        var dnatMatches = comment
+        if port.sessionAffinityTimeout != nil {
+            dnatMatches.append(.recent(RecentMatch(name: sep.rawValue, action: .set)))
+        }
+        dnatMatches.append(.ports(proto, PortMatch()))
+        return Chain(
+            sep,
+            rules: [
+                // Hairpin: a pod reaching itself through its service must be masqueraded.
+                Rule(source: AddressMatch(endpoint.address), matches: comment, target: .jump(ChainNames.markMasquerade)),
+                Rule(protocol: ProtocolMatch(proto), matches: dnatMatches, target: .dnat(endpoint.address, port: endpoint.port)),
+            ])
+    }
+}

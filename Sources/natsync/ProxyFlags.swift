@@ -1,0 +1,94 @@
+import ArgumentParser
+import NatsyncManifest
+import NatsyncModel
+import NatsyncRules
+
+/// kube-proxy's rule-shaping flags, under kube-proxy's names, plus `--config`.
+struct ProxyFlags: ParsableArguments {
+    @Option(name: .customLong("config"), help: "A KubeProxyConfiguration file; flags win over it.")
+    var configFile: String?
+
+    @Option(name: .customLong("hostname-override"), help: "This node's name (default: the host name).")
+    var hostnameOverride: String?
+
+    @Option(
+        name: .customLong("cluster-cidr"),
+        help: "Pod CIDRs, comma-separated; traffic from outside them to a cluster IP is masqueraded.")
+    var clusterCIDR: String?
+
+    @Flag(name: .customLong("masquerade-all"), help: "Masquerade all traffic sent to cluster IPs.")
+    var masqueradeAll = false
+
+    @Option(name: .customLong("iptables-masquerade-bit"), help: "The mark bit that requests masquerading (0-31, default 14).")
+    var masqueradeBit: Int?
+
+    @Option(
+        name: .customLong("nodeport-addresses"),
+        help: "CIDRs of the node addresses NodePorts answer on, comma-separated (default: all).")
+    var nodePortAddresses: String?
+
+    @Option(
+        name: .customLong("iptables-localhost-nodeports"),
+        help: "Whether NodePorts answer on 127.0.0.1 (IPv4 only; default true).")
+    var localhostNodePorts: Bool?
+
+    @Option(name: .customLong("ip-family"), help: "The address family to program: ipv4 or ipv6 (default ipv4).")
+    var ipFamily: FamilyArgument = .ipv4
+
+    @Option(
+        name: .customLong("node-ip"),
+        help: "The node's primary address (default: the first non-loopback address of the family).")
+    var nodeIP: String?
+
+    enum FamilyArgument: String, ExpressibleByArgument, CaseIterable {
+        case ipv4, ipv6
+        var family: IPFamily { self == .ipv4 ? .ipv4 : .ipv6 }
+    }
+
+    func validate() throws {
+        if let masqueradeBit, !(0...31).contains(masqueradeBit) {
+            throw ValidationError("--iptables-masquerade-bit: \(masqueradeBit) is out of range (0-31)")
+        }
+        if let clusterCIDR { _ = try Self.cidrs(clusterCIDR, flag: "--cluster-cidr") }
+        if let nodePortAddresses { _ = try Self.cidrs(nodePortAddresses, flag: "--nodeport-addresses") }
+        if let nodeIP, IPAddress(nodeIP) == nil {
+            throw ValidationError("--node-ip: invalid IP address \"\(nodeIP)\"")
+        }
+    }
+
+    /// The options in force: flags, then the config file, then kube-proxy's defaults and the host.
+    func resolve(host: HostFacts) throws -> ProxyOptions {
+        var file = ProxyConfigurationFile()
+        if let configFile {
+            do {
+                file = try ProxyConfigurationFile.load(path: configFile)
+            } catch {
+                throw ValidationError("--config: \(error)")
+            }
+        }
+        let family = ipFamily.family
+        let addresses = host.addresses()
+        let nodeIP = self.nodeIP.flatMap(IPAddress.init) ?? addresses.first { $0.family == family && !$0.isLoopback }
+        return ProxyOptions(
+            family: family,
+            nodeName: hostnameOverride ?? file.hostnameOverride ?? host.hostname(),
+            nodeIP: nodeIP,
+            nodeAddresses: addresses,
+            clusterCIDRs: try clusterCIDR.map { try Self.cidrs($0, flag: "--cluster-cidr") } ?? file.clusterCIDRs ?? [],
+            masqueradeAll: masqueradeAll || (file.masqueradeAll ?? false),
+            masqueradeBit: masqueradeBit ?? file.masqueradeBit ?? 14,
+            nodePortAddresses: try nodePortAddresses.map { try Self.cidrs($0, flag: "--nodeport-addresses") }
+                ?? file.nodePortAddresses ?? [],
+            localhostNodePorts: localhostNodePorts ?? file.localhostNodePorts ?? true
+        )
+    }
+
+    static func cidrs(_ text: String, flag: String) throws -> [CIDR] {
+        try text.split(separator: ",").map { part in
+            guard let cidr = CIDR(part.filter { $0 != " " }) else {
+                throw ValidationError("\(flag): invalid CIDR \"\(part)\"")
+            }
+            return cidr
+        }
+    }
+}
