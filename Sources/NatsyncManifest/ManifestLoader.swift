@@ -86,7 +86,9 @@ public struct ManifestLoader {
             return [try JSONDecoder().decode(ManifestDocument.self, from: Data(text.utf8))]
         }
         var documents: [ManifestDocument] = []
-        for node in try Yams.compose_all(yaml: text) {
+        // Parser.nextRoot, unlike compose_all's sequence, throws a syntax error instead of ending early.
+        let parser = try Parser(yaml: text)
+        while let node = try parser.nextRoot() {
             if case .scalar(let scalar) = node, scalar.string.isEmpty || scalar.string == "null" || scalar.string == "~" {
                 continue
             }
@@ -114,8 +116,8 @@ public struct ManifestLoader {
 
     private mutating func add(_ object: DecodedObject, hint: NameHint, file: String) {
         switch object {
-        case .other(let kind, let name):
-            diagnostics.append(Diagnostic(.note, file: file, object: "\(kind) \(name ?? hint.position)", "kind not used by natsync; skipped"))
+        case .other(let kind, _):
+            diagnostics.append(Diagnostic(.note, file: file, object: Self.describe(kind, hint), "kind not used by natsync; skipped"))
         case .invalid(let kind, let hint, let field, let message):
             diagnostics.append(Diagnostic(.warning, file: file, object: Self.describe(kind, hint), field: field, "\(message); object skipped"))
         case .service(let service):

@@ -1,0 +1,125 @@
+import NatsyncModel
+import Testing
+
+@testable import NatsyncManifest
+
+struct LoadingTests {
+    @Test func kubectlYAMLAndJSONListsLoadTheSame() {
+        let yaml = ManifestLoader.load(paths: ["\(fixtures)/realistic/cluster.yaml"])
+        let json = ManifestLoader.load(paths: ["\(fixtures)/realistic/cluster.json"])
+        #expect(yaml.warnings.isEmpty)
+        #expect(json.warnings.isEmpty)
+        #expect(yaml.state == json.state)
+        #expect(
+            yaml.state.services.map(\.name.description)
+                == ["default/kubernetes", "default/shop", "edge/gateway", "edge/ingress", "kube-system/kube-dns"])
+        #expect(yaml.state.endpointSlices.count == 5)
+    }
+
+    @Test func serviceFieldsAreRead() throws {
+        let state = ManifestLoader.load(paths: ["\(fixtures)/realistic/cluster.yaml"]).state
+        let ingress = try #require(state.services.first { $0.name.name == "ingress" })
+        #expect(ingress.kind == .loadBalancer)
+        #expect(ingress.clusterIPs == [IPAddress("10.96.200.10")!])
+        #expect(ingress.ports == [.init(name: "https", protocol: .tcp, port: 443, nodePort: 31443)])
+        #expect(ingress.loadBalancerSourceRanges == [CIDR("203.0.113.0/25")!, CIDR("192.168.0.0/24")!])
+        #expect(ingress.loadBalancerIngress == [.init(ip: IPAddress("198.51.100.10")!)])
+        let gateway = try #require(state.services.first { $0.name.name == "gateway" })
+        #expect(gateway.externalTrafficPolicy == .local)
+        #expect(gateway.healthCheckNodePort == 32001)
+        let shop = try #require(state.endpointSlices.first { $0.service.name == "shop" })
+        #expect(shop.endpoints.map(\.conditions) == [.init(), .init(), .init(ready: false, serving: true, terminating: true)])
+        #expect(shop.endpoints.first?.nodeName == "node-1")
+    }
+
+    @Test func multiDocumentYAMLWithLegacyEndpointsAndDefaults() throws {
+        var loader = ManifestLoader()
+        let yaml = """
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: legacy}
+            spec:
+              clusterIP: 10.96.0.50
+              sessionAffinity: ClientIP
+              ports: [{name: dns, port: 53, protocol: UDP}]
+            ---
+            ---
+            apiVersion: v1
+            kind: Endpoints
+            metadata: {name: legacy}
+            subsets:
+            - addresses: [{ip: 10.0.0.1, nodeName: n1}, {ip: "fd00::1"}]
+              notReadyAddresses: [{ip: 10.0.0.2}]
+              ports: [{name: dns, port: 5353, protocol: UDP}]
+            """
+        loader.add(contents: Array(yaml.utf8), file: "legacy.yaml")
+        let result = loader.result()
+        #expect(result.diagnostics.isEmpty)
+        let service = try #require(result.state.services.first)
+        #expect(service.name == NamespacedName(namespace: "default", name: "legacy"))
+        #expect(service.sessionAffinity == .clientIP(timeoutSeconds: 10800))
+        let slices = result.state.endpointSlices
+        #expect(slices.map(\.addressType) == [.ipv4, .ipv6])
+        #expect(slices[0].endpoints.map(\.conditions.ready) == [true, false])
+        #expect(slices[0].endpoints.map(\.conditions.serving) == [true, false])
+        #expect(slices[0].ports == [.init(name: "dns", protocol: .udp, port: 5353)])
+    }
+
+    @Test func legacyEndpointsYieldToSlices() {
+        var loader = ManifestLoader()
+        let yaml = """
+            {"apiVersion": "v1", "kind": "List", "items": [
+              {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a", "namespace": "ns"},
+               "spec": {"clusterIP": "10.96.0.9", "ports": [{"port": 80}]}},
+              {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "a", "namespace": "ns"},
+               "subsets": [{"addresses": [{"ip": "10.0.0.1"}], "ports": [{"port": 80}]}]},
+              {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+               "metadata": {"name": "a-1", "namespace": "ns", "labels": {"kubernetes.io/service-name": "a"}},
+               "addressType": "IPv4", "ports": [{"port": 80}], "endpoints": [{"addresses": ["10.0.0.2"]}]}
+            ]}
+            """
+        loader.add(contents: Array(yaml.utf8), file: "both.json")
+        let result = loader.result()
+        #expect(result.state.endpointSlices.map(\.name.name) == ["a-1"])
+        #expect(
+            result.diagnostics.map(\.description)
+                == ["note: both.json: Endpoints ns/a: EndpointSlices exist for this Service; legacy Endpoints ignored"])
+    }
+
+    @Test func directoriesLoadTheirManifestFilesInNameOrder() {
+        let result = ManifestLoader.load(paths: ["\(fixtures)/seed"])
+        #expect(result.diagnostics.isEmpty)
+        #expect(result.state.services.map(\.name.description) == ["default/service-test"])
+        #expect(result.state.endpointSlices.first?.endpoints.map(\.address.description) == ["10.0.1.2", "10.0.2.2"])
+    }
+
+    @Test func headlessAndExternalNameServicesLoad() throws {
+        var loader = ManifestLoader()
+        let yaml = """
+            apiVersion: v1
+            kind: Service
+            metadata: {name: headless, namespace: db}
+            spec: {clusterIP: None, ports: [{port: 5432}]}
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: ext, namespace: db}
+            spec: {type: ExternalName, externalName: db.example.com}
+            """
+        loader.add(contents: Array(yaml.utf8), file: "x.yaml")
+        let result = loader.result()
+        #expect(result.warnings.isEmpty)
+        #expect(result.state.services.map(\.clusterIPs) == [[], []])
+    }
+
+    @Test func configFileCarriesKubeProxySettings() throws {
+        let config = try ProxyConfigurationFile.load(path: "\(fixtures)/config/kube-proxy.yaml")
+        #expect(config.hostnameOverride == "node-1")
+        #expect(config.clusterCIDRs == [CIDR("10.244.0.0/16")!, CIDR("fd00:10:244::/56")!])
+        #expect(config.masqueradeAll == true)
+        #expect(config.masqueradeBit == 15)
+        #expect(config.localhostNodePorts == false)
+        #expect(config.nodePortAddresses == [CIDR("192.168.0.0/24")!])
+    }
+}
