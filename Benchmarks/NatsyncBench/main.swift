@@ -1,1 +1,79 @@
-print("bench")
+import Foundation
+import NatsyncIPTables
+import NatsyncModel
+import NatsyncRules
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `make bench`: rule generation and rendering for S ClusterIP services x 10 endpoints, at two
+/// sizes, so that growth is measured as a ratio in one run rather than against a fixed time.
+
+func cluster(services count: Int, endpointsPerService: Int) -> ClusterState {
+    var services: [Service] = []
+    var slices: [EndpointSlice] = []
+    services.reserveCapacity(count)
+    slices.reserveCapacity(count)
+    for index in 0..<count {
+        let name = NamespacedName(namespace: "bench", name: "svc-\(index)")
+        let clusterIP = IPAddress.v4(0x0A60_0000 | UInt32(index))
+        services.append(Service(name: name, clusterIPs: [clusterIP], ports: [.init(name: "http", protocol: .tcp, port: 80)]))
+        let endpoints = (0..<endpointsPerService).map { endpoint in
+            EndpointSlice.Endpoint(address: .v4(0x0AF4_0000 &+ UInt32(index * endpointsPerService + endpoint)), nodeName: "node-\(endpoint % 3)")
+        }
+        slices.append(
+            EndpointSlice(
+                name: NamespacedName(namespace: "bench", name: "svc-\(index)-abc"), service: name, addressType: .ipv4,
+                ports: [.init(name: "http", protocol: .tcp, port: 8080)], endpoints: endpoints))
+    }
+    return ClusterState(services: services, endpointSlices: slices)
+}
+
+func seconds(_ body: () -> Void) -> Double {
+    let start = ContinuousClock.now
+    body()
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+}
+
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+func peakResidentMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+let options = ProxyOptions(nodeName: "node-0", nodeIP: .v4(0xC0A8_0002), clusterCIDRs: [CIDR("10.244.0.0/16")!])
+let generator = RuleGenerator(options: options)
+let sizes = CommandLine.arguments.contains("--quick") ? [1_000] : [1_000, 10_000]
+var perRule: [Int: Double] = [:]
+
+print("natsync bench: rule generation + iptables-restore rendering, ClusterIP services x 10 endpoints")
+print("services  rules    generate (s)  render (s)  total (s)  us/rule  text (MB)")
+for size in sizes {
+    let state = cluster(services: size, endpointsPerService: 10)
+    var generateTimes: [Double] = []
+    var renderTimes: [Double] = []
+    var ruleCount = 0
+    var textBytes = 0
+    for _ in 0..<3 {
+        var rules: ProxyRules?
+        generateTimes.append(seconds { rules = generator.rules(for: state) })
+        var text = ""
+        renderTimes.append(seconds { text = RestoreText.render(rules!.tables, family: .ipv4) })
+        ruleCount = rules!.filter.ruleCount + rules!.nat.ruleCount
+        textBytes = text.utf8.count
+    }
+    let total = median(generateTimes) + median(renderTimes)
+    perRule[size] = total / Double(ruleCount)
+    print(
+        String(
+            format: "%8d  %7d  %12.3f  %10.3f  %9.3f  %7.2f  %9.1f", size, ruleCount, median(generateTimes),
+            median(renderTimes), total, total / Double(ruleCount) * 1e6, Double(textBytes) / 1e6))
+}
+if let small = perRule[1_000], let large = perRule[10_000] {
+    print(String(format: "linearity: time per rule at 10k / at 1k = %.2fx (1.0 = linear)", large / small))
+}
+print(String(format: "peak RSS: %.1f MB", peakResidentMegabytes()))

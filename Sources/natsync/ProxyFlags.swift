@@ -40,6 +40,11 @@ struct ProxyFlags: ParsableArguments {
         help: "The node's primary address (default: the first non-loopback address of the family).")
     var nodeIP: String?
 
+    @Option(
+        name: .customLong("node-addresses"),
+        help: "The node's addresses, comma-separated, for --nodeport-addresses (default: the host's interface addresses).")
+    var nodeAddresses: String?
+
     enum FamilyArgument: String, ExpressibleByArgument, CaseIterable {
         case ipv4, ipv6
         var family: IPFamily { self == .ipv4 ? .ipv4 : .ipv6 }
@@ -54,6 +59,7 @@ struct ProxyFlags: ParsableArguments {
         if let nodeIP, IPAddress(nodeIP) == nil {
             throw ValidationError("--node-ip: invalid IP address \"\(nodeIP)\"")
         }
+        if let nodeAddresses { _ = try Self.addresses(nodeAddresses) }
     }
 
     /// The options in force: flags, then the config file, then kube-proxy's defaults and the host.
@@ -67,7 +73,7 @@ struct ProxyFlags: ParsableArguments {
             }
         }
         let family = ipFamily.family
-        let addresses = host.addresses()
+        let addresses = try nodeAddresses.map(Self.addresses) ?? host.addresses()
         let nodeIP = self.nodeIP.flatMap(IPAddress.init) ?? addresses.first { $0.family == family && !$0.isLoopback }
         return ProxyOptions(
             family: family,
@@ -81,6 +87,15 @@ struct ProxyFlags: ParsableArguments {
                 ?? file.nodePortAddresses ?? [],
             localhostNodePorts: localhostNodePorts ?? file.localhostNodePorts ?? true
         )
+    }
+
+    static func addresses(_ text: String) throws -> [IPAddress] {
+        try text.split(separator: ",").map { part in
+            guard let address = IPAddress(part.filter { $0 != " " }) else {
+                throw ValidationError("--node-addresses: invalid IP address \"\(part)\"")
+            }
+            return address
+        }
     }
 
     static func cidrs(_ text: String, flag: String) throws -> [CIDR] {

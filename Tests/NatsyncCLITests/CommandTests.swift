@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+struct CommandTests {
+    static let seedArguments = [
+        "sync", "--dry-run", "-f", "Fixtures/seed/service-test.yaml", "--hostname-override", "node-1",
+        "--cluster-cidr", "10.0.0.0/16", "--node-ip", "192.168.0.2",
+    ]
+
+    @Test func seedDryRunMatchesItsSnapshotAndTheReadme() throws {
+        let output = try NatsyncRunner.run(Self.seedArguments)
+        #expect(output.status == 0)
+        #expect(output.standardError == "")
+        if let mismatch = snapshotMismatch(output.standardOutput, path: "\(NatsyncRunner.repositoryRoot)/Fixtures/seed/expected.rules") {
+            Issue.record(Comment(rawValue: mismatch))
+        }
+        let readme = try String(contentsOfFile: "\(NatsyncRunner.repositoryRoot)/README.md", encoding: .utf8)
+        #expect(readme.contains(output.standardOutput), "README.md must show the seed's dry run as it is now")
+    }
+
+    @Test func strictTurnsWarningsIntoExit2WithNothingPrinted() throws {
+        let output = try NatsyncRunner.run([
+            "sync", "--dry-run", "--strict", "-f", "Fixtures/seed/service-test.yaml", "-f", "Fixtures/bad/bad-cluster-ip.yaml",
+        ])
+        #expect(output.status == 2)
+        #expect(output.standardOutput == "")
+        #expect(output.standardError.contains(#"Service default/web: spec.clusterIP: invalid IP address "999.1.1.1"; object skipped"#))
+        #expect(output.standardError.hasSuffix("natsync: 1 warning(s) with --strict; nothing applied\n"))
+    }
+
+    @Test func withoutStrictTheValidObjectsAreStillRendered() throws {
+        let output = try NatsyncRunner.run([
+            "sync", "--dry-run", "-f", "Fixtures/seed/service-test.yaml", "-f", "Fixtures/bad/bad-cluster-ip.yaml",
+            "--hostname-override", "node-1",
+        ])
+        #expect(output.status == 0)
+        #expect(output.standardOutput.contains("KUBE-SVC-GBTMB5ZTD56ECL5F"))
+        #expect(output.standardError.contains("warning: Fixtures/bad/bad-cluster-ip.yaml"))
+    }
+
+    @Test(arguments: [
+        (["sync", "--dry-run"], "give at least one manifest with -f PATH"),
+        (["sync", "--dry-run", "-f", "x", "--cluster-cidr", "10.0.0.0/33"], #"--cluster-cidr: invalid CIDR "10.0.0.0/33""#),
+        (["sync", "--dry-run", "-f", "x", "--iptables-masquerade-bit", "40"], "--iptables-masquerade-bit: 40 is out of range (0-31)"),
+        (["sync", "--dry-run", "-f", "x", "--ip-family", "ipx"], "--ip-family"),
+        (["sync", "-f", "x", "--bogus"], "Unknown option '--bogus'"),
+    ])
+    func badUsageExits2(arguments: [String], message: String) throws {
+        let output = try NatsyncRunner.run(arguments)
+        #expect(output.status == 2)
+        #expect(output.standardError.contains(message), "\(output.standardError)")
+    }
+
+    @Test func configFileSettingsApplyAndFlagsWin() throws {
+        let base = ["sync", "--dry-run", "-f", "Fixtures/seed/service-test.yaml", "--config", "Fixtures/config/kube-proxy.yaml"]
+        let fromFile = try NatsyncRunner.run(base)
+        #expect(fromFile.status == 0)
+        // masqueradeBit 15 and masqueradeAll from the file.
+        #expect(fromFile.standardOutput.contains("-A KUBE-MARK-MASQ -j MARK --or-mark 0x8000\n"))
+        #expect(fromFile.standardOutput.contains(#"--dport 80 -j KUBE-MARK-MASQ"#))
+        let overridden = try NatsyncRunner.run(base + ["--iptables-masquerade-bit", "14"])
+        #expect(overridden.standardOutput.contains("-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n"))
+        let badConfig = try NatsyncRunner.run(base.dropLast(2) + ["--config", "Fixtures/seed/service-test.yaml"])
+        #expect(badConfig.status == 2)
+        #expect(badConfig.standardError.contains("kind: expected KubeProxyConfiguration"))
+    }
+}
