@@ -24,6 +24,10 @@ let package = Package(
         ),
         // Structured iptables rules and tables, and their iptables-restore text.
         .target(name: "NatsyncIPTables", dependencies: ["NatsyncNet"]),
+        // libip4tc, for the shim's link line (pkg-config libip4tc; Debian libiptc-dev).
+        .systemLibrary(name: "CIP4TC", pkgConfig: "libip4tc", providers: [.apt(["libiptc-dev"])]),
+        // The C shim: libiptc handles and variable-length kernel entries behind a stdint-only header.
+        .target(name: "CNatsyncShim", dependencies: ["CIP4TC"]),
         // kube-proxy's iptables-mode rule generation: model and options in, tables out.
         .target(
             name: "NatsyncRules",
@@ -32,10 +36,14 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Planning the change from live tables to desired ones: pure, no kernel access.
+        .target(name: "NatsyncReconcile", dependencies: ["NatsyncIPTables"]),
+        // The kernel edge: libiptc handles, the xtables lock, network namespaces, transactions.
+        .target(name: "NatsyncKernel", dependencies: ["CNatsyncShim", "NatsyncReconcile", "NatsyncIPTables"]),
         .executableTarget(
             name: "natsync",
             dependencies: [
-                "NatsyncManifest", "NatsyncRules", "NatsyncIPTables",
+                "NatsyncManifest", "NatsyncRules", "NatsyncIPTables", "NatsyncReconcile", "NatsyncKernel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ]

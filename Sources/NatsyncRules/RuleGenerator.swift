@@ -38,6 +38,12 @@ public struct RuleGenerator: Sendable {
             .write(EndpointCategories(endpoints, for: port))
     }
 
+    /// Every jump kube-proxy keeps in the built-in chains (not kubelet's KUBE-FIREWALL ones): what
+    /// cleanup removes, as `kube-proxy --cleanup` does.
+    public static func proxyJumps() -> (filter: [BuiltinJump], nat: [BuiltinJump]) {
+        FixedRules(options: ProxyOptions(nodeName: "", localhostNodePorts: false)).builtinJumps
+    }
+
     func assemble(_ ports: [ServicePortRules], endpointCount: Int, largeClusterMode: Bool) -> ProxyRules {
         let fixed = FixedRules(options: options)
         var filterServices = Chain(ChainNames.services)

@@ -1,0 +1,153 @@
+// The C side of natsync's kernel access: libiptc handles and the variable-length kernel structs of
+// iptables entries. Only stdint types and opaque handles cross this header, so no kernel or libiptc
+// type reaches Swift. Every symbol is prefixed natsync_.
+#ifndef NATSYNC_SHIM_H
+#define NATSYNC_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// An open libiptc handle on one table of the calling thread's network namespace.
+typedef struct natsync_table natsync_table;
+
+#define NATSYNC_MAX_MATCHES 8
+#define NATSYNC_TEXT_SIZE 256
+#define NATSYNC_CHAIN_SIZE 32
+#define NATSYNC_IFACE_SIZE 16
+
+enum natsync_match_kind {
+    NATSYNC_MATCH_COMMENT = 1,
+    NATSYNC_MATCH_TCP = 2,
+    NATSYNC_MATCH_UDP = 3,
+    NATSYNC_MATCH_SCTP = 4,
+    NATSYNC_MATCH_STATISTIC = 5,
+    NATSYNC_MATCH_MARK = 6,
+    NATSYNC_MATCH_ADDRTYPE = 7,
+    NATSYNC_MATCH_RECENT = 8,
+    NATSYNC_MATCH_CONNTRACK = 9,
+};
+
+/// Bits of natsync_match.flags.
+enum natsync_match_flag {
+    NATSYNC_MF_INVERT = 1 << 0,           // mark, conntrack, statistic
+    NATSYNC_MF_INVERT_SOURCE = 1 << 1,    // --sport, --src-type
+    NATSYNC_MF_INVERT_DEST = 1 << 2,      // --dport, --dst-type
+    NATSYNC_MF_HAS_SOURCE = 1 << 3,       // --sport, --src-type given
+    NATSYNC_MF_HAS_DEST = 1 << 4,         // --dport, --dst-type given
+    NATSYNC_MF_RECENT_SET = 1 << 5,
+    NATSYNC_MF_RECENT_CHECK = 1 << 6,
+    NATSYNC_MF_RECENT_REAP = 1 << 7,
+    NATSYNC_MF_RECENT_SECONDS = 1 << 8,
+};
+
+/// One extension match, flattened. Ports are in host order.
+struct natsync_match {
+    uint32_t kind;
+    uint32_t flags;
+    uint16_t source_ports[2];
+    uint16_t dest_ports[2];
+    uint32_t value;     // mark value; statistic probability (kernel fixed point)
+    uint32_t mask;      // mark mask
+    uint16_t source_type; // addrtype bits (1 << RTN_*)
+    uint16_t dest_type;
+    uint16_t states;    // conntrack state bits (XT_CONNTRACK_STATE_*)
+    uint32_t seconds;   // recent --seconds
+    char text[NATSYNC_TEXT_SIZE]; // comment; recent --name
+};
+
+enum natsync_target_kind {
+    NATSYNC_TARGET_NONE = 0,  // no target: fall through
+    NATSYNC_TARGET_JUMP = 1,
+    NATSYNC_TARGET_GOTO = 2,
+    NATSYNC_TARGET_ACCEPT = 3,
+    NATSYNC_TARGET_DROP = 4,
+    NATSYNC_TARGET_RETURN = 5,
+    NATSYNC_TARGET_REJECT = 6,
+    NATSYNC_TARGET_DNAT = 7,
+    NATSYNC_TARGET_MASQUERADE = 8,
+    NATSYNC_TARGET_MARK = 9,
+};
+
+/// Bits of natsync_rule.flags.
+enum natsync_rule_flag {
+    NATSYNC_RF_INVERT_SOURCE = 1 << 0,
+    NATSYNC_RF_INVERT_DEST = 1 << 1,
+    NATSYNC_RF_INVERT_IN = 1 << 2,
+    NATSYNC_RF_INVERT_OUT = 1 << 3,
+    NATSYNC_RF_INVERT_PROTO = 1 << 4,
+    NATSYNC_RF_DNAT_PORT = 1 << 5,
+    NATSYNC_RF_RANDOM_FULLY = 1 << 6,
+};
+
+/// One IPv4 rule, flattened: the IP header, up to NATSYNC_MAX_MATCHES matches, and the target.
+/// Addresses and masks are in network order (as written, a.b.c.d = bytes[0..3]).
+struct natsync_rule {
+    uint8_t source[4], source_mask[4];
+    uint8_t dest[4], dest_mask[4];
+    char in_iface[NATSYNC_IFACE_SIZE];
+    char out_iface[NATSYNC_IFACE_SIZE];
+    uint16_t protocol;
+    uint32_t flags;
+    uint32_t match_count;
+    struct natsync_match matches[NATSYNC_MAX_MATCHES];
+    uint32_t target;
+    char chain[NATSYNC_CHAIN_SIZE]; // jump/goto target
+    uint32_t reject_with;           // enum ipt_reject_with
+    uint8_t to_address[4];          // DNAT
+    uint16_t to_port;               // DNAT, host order
+    uint32_t mark_value, mark_mask; // MARK revision 2: (mark & ~mask) ^ value
+    uint64_t packets, bytes;        // counters, filled by decode
+};
+
+/// The errno and libiptc's message of the last failure on this thread. libiptc's message depends
+/// on a global set by the failing call, so the shim captures it at once.
+int natsync_last_errno(void);
+const char *natsync_last_error(void);
+
+/// iptc_init: reads the table from the kernel. NULL on failure.
+natsync_table *natsync_table_open(const char *name);
+/// iptc_free.
+void natsync_table_free(natsync_table *table);
+/// iptc_commit: replaces the table atomically (no kernel call when nothing changed). 0 or -1.
+int natsync_table_commit(natsync_table *table);
+
+/// iptc_first_chain / iptc_next_chain. The strings belong to the handle.
+const char *natsync_first_chain(natsync_table *table);
+const char *natsync_next_chain(natsync_table *table);
+/// iptc_builtin.
+int natsync_is_builtin(natsync_table *table, const char *chain);
+/// iptc_is_chain.
+int natsync_chain_exists(natsync_table *table, const char *chain);
+
+/// iptc_first_rule / iptc_next_rule: an opaque entry, valid until the handle changes.
+const void *natsync_first_rule(natsync_table *table, const char *chain);
+const void *natsync_next_rule(natsync_table *table, const void *previous);
+
+/// Decodes an entry. Returns 0 when every part is one natsync writes (the result then re-encodes
+/// to the same kernel entry), 1 for a foreign rule (out is partly filled; `summary` describes it).
+int natsync_decode_rule(natsync_table *table, const void *entry, struct natsync_rule *out);
+
+/// iptc_create_chain, iptc_flush_entries, iptc_delete_chain. 0 or -1.
+int natsync_create_chain(natsync_table *table, const char *chain);
+int natsync_flush_chain(natsync_table *table, const char *chain);
+int natsync_delete_chain(natsync_table *table, const char *chain);
+/// iptc_append_entry / iptc_insert_entry of an encoded rule. 0 or -1 (EINVAL for a rule that
+/// cannot be encoded).
+int natsync_append_rule(natsync_table *table, const char *chain, const struct natsync_rule *rule);
+int natsync_insert_rule(natsync_table *table, const char *chain, const struct natsync_rule *rule, unsigned int index);
+/// iptc_delete_num_entry.
+int natsync_delete_rule(natsync_table *table, const char *chain, unsigned int index);
+
+/// setns(open(path), CLONE_NEWNET) for the calling thread. 0 or -1. setns and CLONE_NEWNET are
+/// _GNU_SOURCE-only, which Swift's Glibc module does not expose.
+int natsync_enter_network_namespace(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,152 @@
+import CNatsyncShim
+import NatsyncIPTables
+import NatsyncReconcile
+
+/// An open libiptc handle on one table: the table as read, plus the changes made to it so far,
+/// which ``commit()`` applies in one atomic replace.
+///
+/// - Important: libiptc has no locking and keeps iterator state in the handle, so a handle is used
+///   on one thread only, and rule and chain pointers it hands out die at the next change. The type
+///   is neither copyable nor sendable, and every pointer is copied into Swift values at once.
+/// - Warning: hold the ``XtablesLock`` from before opening until after the commit.
+struct IPTablesHandle: ~Copyable {
+    let table: TableName
+    private let pointer: OpaquePointer
+
+    /// Reads `table` from the kernel of the calling thread's network namespace (`iptc_init`).
+    init(_ table: TableName) throws(KernelError) {
+        guard let pointer = natsync_table_open(table.rawValue) else {
+            throw Self.lastError("iptc_init", table, nil)
+        }
+        self.table = table
+        self.pointer = pointer
+    }
+
+    deinit {
+        natsync_table_free(pointer)
+    }
+
+    /// The chains of the table, in libiptc's order, with the rules of those `decode` selects.
+    func read(decoding decode: (ChainName) -> Bool) -> LiveTable {
+        var names: [ChainName] = []
+        var next = natsync_first_chain(pointer)
+        while let name = next {
+            names.append(ChainName(String(cString: name)))
+            next = natsync_next_chain(pointer)
+        }
+        return LiveTable(
+            table: table,
+            chains: names.map { LiveTable.LiveChain(name: $0, rules: decode($0) ? rules(of: $0) : nil) })
+    }
+
+    /// The rules of one chain, decoded.
+    func rules(of chain: ChainName) -> [LiveRule] {
+        var result: [LiveRule] = []
+        var raw = natsync_rule()
+        var entry = natsync_first_rule(pointer, chain.rawValue)
+        while let current = entry {
+            let foreign = natsync_decode_rule(pointer, current, &raw) != 0
+            result.append(RuleCodec.decode(raw, foreign: foreign))
+            entry = natsync_next_rule(pointer, current)
+        }
+        return result
+    }
+
+    /// The packet and byte counters of each rule of `chain`.
+    func counters(of chain: ChainName) -> [(packets: UInt64, bytes: UInt64)] {
+        var result: [(UInt64, UInt64)] = []
+        var raw = natsync_rule()
+        var entry = natsync_first_rule(pointer, chain.rawValue)
+        while let current = entry {
+            _ = natsync_decode_rule(pointer, current, &raw)
+            result.append((raw.packets, raw.bytes))
+            entry = natsync_next_rule(pointer, current)
+        }
+        return result
+    }
+
+    /// `iptc_create_chain`.
+    func createChain(_ chain: ChainName) throws(KernelError) {
+        guard natsync_create_chain(pointer, chain.rawValue) == 0 else { throw Self.lastError("iptc_create_chain", table, chain) }
+    }
+
+    /// `iptc_flush_entries`.
+    func flush(_ chain: ChainName) throws(KernelError) {
+        guard natsync_flush_chain(pointer, chain.rawValue) == 0 else { throw Self.lastError("iptc_flush_entries", table, chain) }
+    }
+
+    /// `iptc_delete_chain`; the chain must be empty and unreferenced.
+    func deleteChain(_ chain: ChainName) throws(KernelError) {
+        guard natsync_delete_chain(pointer, chain.rawValue) == 0 else { throw Self.lastError("iptc_delete_chain", table, chain) }
+    }
+
+    /// `iptc_append_entry` of an encoded rule.
+    func append(_ rule: Rule, to chain: ChainName) throws(KernelError) {
+        var raw = try encode(rule, chain)
+        guard natsync_append_rule(pointer, chain.rawValue, &raw) == 0 else { throw Self.lastError("iptc_append_entry", table, chain) }
+    }
+
+    /// `iptc_insert_entry` at a 0-based position.
+    func insert(_ rule: Rule, into chain: ChainName, at index: Int) throws(KernelError) {
+        var raw = try encode(rule, chain)
+        guard natsync_insert_rule(pointer, chain.rawValue, &raw, UInt32(index)) == 0 else {
+            throw Self.lastError("iptc_insert_entry", table, chain)
+        }
+    }
+
+    /// `iptc_delete_num_entry` at a 0-based position.
+    func deleteRule(in chain: ChainName, at index: Int) throws(KernelError) {
+        guard natsync_delete_rule(pointer, chain.rawValue, UInt32(index)) == 0 else {
+            throw Self.lastError("iptc_delete_num_entry", table, chain)
+        }
+    }
+
+    /// `iptc_commit`: replaces the table in one step, or does nothing when the handle is unchanged.
+    func commit() throws(KernelError) {
+        guard natsync_table_commit(pointer) == 0 else { throw Self.lastError("iptc_commit", table, nil) }
+    }
+
+    private func encode(_ rule: Rule, _ chain: ChainName) throws(KernelError) -> natsync_rule {
+        do {
+            return try RuleCodec.encode(rule)
+        } catch {
+            throw KernelError(errno: 22, operation: "encode rule", table: table, chain: chain, message: error.reason)
+        }
+    }
+
+    /// The one place that reads the shim's captured errno and message.
+    private static func lastError(_ operation: String, _ table: TableName, _ chain: ChainName?) -> KernelError {
+        KernelError(
+            errno: natsync_last_errno(), operation: operation, table: table, chain: chain,
+            message: String(cString: natsync_last_error()))
+    }
+}
+
+extension IPTablesHandle {
+    /// Applies a plan to the handle (not yet to the kernel).
+    func apply(_ plan: TablePlan) throws(KernelError) {
+        for chain in plan.created {
+            try createChain(chain.name)
+        }
+        for chain in plan.created {
+            for rule in chain.rules { try append(rule, to: chain.name) }
+        }
+        for (chain, _) in plan.rewritten {
+            try flush(chain.name)
+            for rule in chain.rules { try append(rule, to: chain.name) }
+        }
+        for (chain, index, _) in plan.jumpDeletions {
+            try deleteRule(in: chain, at: index)
+        }
+        for jump in plan.jumpInsertions {
+            try insert(jump.rule, into: jump.chain, at: 0)
+        }
+        // Flush every stale chain before deleting any: stale chains may jump to each other.
+        for (chain, _) in plan.deleted {
+            try flush(chain)
+        }
+        for (chain, _) in plan.deleted {
+            try deleteChain(chain)
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import NatsyncIPTables
+
+/// A rule as read from the kernel: one natsync could have written, or a foreign one it leaves alone.
+public enum LiveRule: Hashable, Sendable {
+    case rule(Rule)
+    /// A rule with matches or a target natsync does not write; never re-encoded or moved.
+    case foreign
+
+    public var rule: Rule? {
+        if case .rule(let rule) = self { rule } else { nil }
+    }
+}
+
+/// One table as read from the kernel. Rules are decoded only for the chains a plan needs: the
+/// chains natsync owns and the built-in chains that hold its jumps. Other chains are listed by
+/// name and never decoded.
+public struct LiveTable: Hashable, Sendable {
+    public struct LiveChain: Hashable, Sendable {
+        public var name: ChainName
+        /// `nil` for a chain that was not decoded (foreign).
+        public var rules: [LiveRule]?
+
+        public init(name: ChainName, rules: [LiveRule]?) {
+            self.name = name
+            self.rules = rules
+        }
+    }
+
+    public var table: TableName
+    public var chains: [LiveChain]
+
+    public init(table: TableName, chains: [LiveChain]) {
+        self.table = table
+        self.chains = chains
+    }
+
+    public func chain(_ name: ChainName) -> LiveChain? { chains.first { $0.name == name } }
+}
+
+/// Which chains belong to the proxy: kube-proxy's fixed chains of each table and every chain
+/// with a service-chain prefix. natsync rewrites and deletes only these.
+public enum Ownership {
+    static let fixed: [TableName: Set<ChainName>] = [
+        .filter: [
+            "KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL",
+            "KUBE-FIREWALL", "KUBE-PROXY-CANARY",
+        ],
+        .nat: ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ", "KUBE-PROXY-CANARY"],
+        .mangle: ["KUBE-PROXY-CANARY"],
+    ]
+    static let prefixes = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-"]
+
+    /// Chains natsync never deletes: shared with kubelet, or the daemon's canary.
+    static let neverDeleted: Set<ChainName> = ["KUBE-FIREWALL", "KUBE-PROXY-CANARY"]
+
+    /// True when `chain` in `table` belongs to the proxy.
+    public static func owns(_ chain: ChainName, in table: TableName) -> Bool {
+        if fixed[table]?.contains(chain) == true { return true }
+        return isServiceChain(chain)
+    }
+
+    /// True for the per-service chains (`KUBE-SVC-…` and the like), which a sync deletes when stale.
+    public static func isServiceChain(_ chain: ChainName) -> Bool {
+        prefixes.contains { chain.rawValue.hasPrefix($0) }
+    }
+
+    /// Whether a reader must decode `chain`'s rules for planning.
+    public static func needsRules(_ chain: ChainName, in table: TableName) -> Bool {
+        chain.isBuiltin || owns(chain, in: table)
+    }
+}

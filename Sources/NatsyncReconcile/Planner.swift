@@ -1,0 +1,63 @@
+import NatsyncIPTables
+
+/// Computes the minimal change from live tables to desired ones. Pure: no kernel access.
+public enum Planner {
+    /// Plans a sync of `live` towards `desired`.
+    ///
+    /// - Owned chains that are desired but missing are created; owned chains whose rules differ
+    ///   (or hold a rule natsync cannot have written) are rewritten; equal chains are untouched.
+    /// - Stale per-service chains are deleted; with `deleteStaleFixedChains`, so are stale fixed
+    ///   chains (for cleanup). Chains natsync does not own are never touched.
+    /// - Each desired built-in jump must exist exactly once: a missing one is inserted at the top
+    ///   (in kube-proxy's order, so a fresh node ends with kube-proxy's layout), extra copies are
+    ///   deleted, and one already present stays where it is, as kube-proxy's `-C` then `-I` does.
+    ///   `removedJumps` are deleted wherever they are.
+    public static func plan(
+        desired: TableContents, live: LiveTable, deleteStaleFixedChains: Bool = false, removedJumps: [BuiltinJump] = []
+    ) -> TablePlan {
+        var plan = TablePlan(table: desired.table)
+        var liveChains: [ChainName: LiveTable.LiveChain] = [:]
+        for chain in live.chains { liveChains[chain.name] = chain }
+        let desiredNames = Set(desired.chains.map(\.name))
+
+        for chain in desired.chains {
+            guard let existing = liveChains[chain.name] else {
+                plan.created.append(chain)
+                continue
+            }
+            let old = existing.rules ?? [.foreign]
+            if old != chain.rules.map(LiveRule.rule) {
+                plan.rewritten.append((chain, old))
+            }
+        }
+        for chain in live.chains where !desiredNames.contains(chain.name) && Ownership.owns(chain.name, in: live.table) {
+            let stale = Ownership.isServiceChain(chain.name)
+                || (deleteStaleFixedChains && !Ownership.neverDeleted.contains(chain.name))
+            if stale { plan.deleted.append((chain.name, chain.rules ?? [])) }
+        }
+
+        var builtins = desired.builtinJumps.map(\.chain) + removedJumps.map(\.chain)
+        builtins = builtins.enumerated().filter { builtins.firstIndex(of: $0.element) == $0.offset }.map(\.element)
+        for builtin in builtins {
+            let rules = liveChains[builtin]?.rules ?? []
+            let wanted = desired.builtinJumps.filter { $0.chain == builtin }.map(\.rule)
+            let unwanted = Set(removedJumps.filter { $0.chain == builtin }.map(\.rule))
+            var seen = Set<Rule>()
+            var deletions: [(ChainName, Int, Rule)] = []
+            for (index, live) in rules.enumerated() {
+                guard let rule = live.rule else { continue }
+                if wanted.contains(rule) {
+                    if !seen.insert(rule).inserted { deletions.append((builtin, index, rule)) }
+                } else if unwanted.contains(rule) {
+                    deletions.append((builtin, index, rule))
+                }
+            }
+            plan.jumpDeletions += deletions.reversed().map { (chain: $0.0, index: $0.1, rule: $0.2) }
+            // kube-proxy inserts its list in order at position 1; the final order is the list reversed.
+            for rule in wanted.reversed() where !seen.contains(rule) {
+                plan.jumpInsertions.append(BuiltinJump(chain: builtin, rule: rule))
+            }
+        }
+        return plan
+    }
+}

@@ -1,0 +1,26 @@
+import ArgumentParser
+import NatsyncIPTables
+import NatsyncKernel
+import NatsyncRules
+
+extension Natsync {
+    /// Removes what kube-proxy or natsync owns.
+    struct Cleanup: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove every chain and jump kube-proxy or natsync owns, as 'kube-proxy --cleanup' does.",
+            discussion: "Chains and rules of other programs are left as they are, and so is KUBE-FIREWALL, shared with kubelet."
+        )
+
+        @OptionGroup var kernel: KernelFlags
+
+        func run() throws {
+            let jumps = RuleGenerator.proxyJumps()
+            try kernel.perform { tables in
+                let report = try tables.sync(
+                    [TableContents(table: .filter), TableContents(table: .nat)], deleteStaleFixedChains: true,
+                    removedJumps: [.filter: jumps.filter, .nat: jumps.nat])
+                FileDescriptorOutput.standardOutput.write(Summary.line(report) + "\n")
+            }
+        }
+    }
+}

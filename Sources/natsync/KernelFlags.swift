@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import NatsyncKernel
+
+/// How natsync reaches the kernel: which namespace, how long to wait for the lock, which backend.
+struct KernelFlags: ParsableArguments {
+    @Option(help: "Run inside the network namespace /run/netns/NAME (as 'ip netns exec NAME').")
+    var netns: String?
+
+    @Option(
+        name: .customLong("iptables-lock-timeout"),
+        help: "Seconds to wait for the xtables lock (/run/xtables.lock) before failing (default 5).")
+    var lockTimeout: Double = 5
+
+    @Option(
+        name: .customLong("iptables-backend"),
+        help: "auto: refuse on hosts whose iptables is nft; legacy: write the legacy tables regardless.")
+    var backend: Backend = .auto
+
+    enum Backend: String, ExpressibleByArgument, CaseIterable {
+        case auto, legacy
+    }
+
+    func validate() throws {
+        guard lockTimeout >= 0, lockTimeout <= 3600 else {
+            throw ValidationError("--iptables-lock-timeout: \(lockTimeout) is out of range (0-3600 seconds)")
+        }
+        if let netns, netns.isEmpty || netns.contains("..") {
+            throw ValidationError("--netns: invalid namespace name \"\(netns)\"")
+        }
+    }
+
+    var tables: LegacyTables {
+        LegacyTables(lockTimeout: .milliseconds(Int64(lockTimeout * 1000)))
+    }
+
+    /// Refuses to write legacy tables on a host whose iptables is nft, unless told to.
+    func checkBackend() throws {
+        guard backend == .auto else { return }
+        let detected = HostBackend.detect(netns: netns)
+        guard detected.mode == .legacy else {
+            throw KernelCommandError(
+                status: 1,
+                message: """
+                    this host's iptables uses the nft backend (\(detected.reason)); natsync writes the legacy \
+                    tables through libiptc, and rules split across both backends black-hole traffic. \
+                    Pass --iptables-backend legacy to write the legacy tables anyway.
+                    """)
+        }
+    }
+}
+
+/// A kernel command's failure: the message and the exit status.
+struct KernelCommandError: Error, CustomStringConvertible {
+    var status: Int32
+    var message: String
+    var description: String { message }
+}
+
+/// Which iptables backend the host uses, decided as kube-proxy's iptables-wrapper does.
+enum HostBackend {
+    enum Mode: String { case legacy, nft }
+
+    /// 1. kubelet's KUBE-IPTABLES-HINT or KUBE-KUBELET-CANARY in the nft mangle table: nft.
+    /// 2. The same chains anywhere in the legacy tables: legacy (read with a full save, which
+    ///    never creates the legacy mangle table).
+    /// 3. Otherwise whichever backend holds more rules; legacy only if strictly more.
+    static func detect(netns: String?) -> (mode: Mode, reason: String) {
+        func save(_ command: [String]) -> String? {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = (netns.map { ["ip", "netns", "exec", $0] } ?? []) + command
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            guard (try? process.run()) != nil else { return nil }
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return process.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
+        }
+        func hints(_ text: String) -> Int {
+            text.split(separator: "\n").filter { $0.hasPrefix(":KUBE-IPTABLES-HINT ") || $0.hasPrefix(":KUBE-KUBELET-CANARY ") }.count
+        }
+        func rules(_ text: String) -> Int { text.split(separator: "\n").filter { $0.hasPrefix("-") }.count }
+
+        guard let nftMangle = save(["iptables-nft-save", "-t", "mangle"]) else {
+            return (.legacy, "no nft iptables on this host")
+        }
+        if hints(nftMangle + (save(["ip6tables-nft-save", "-t", "mangle"]) ?? "")) > 0 {
+            return (.nft, "kubelet's hint chains are in the nft mangle table")
+        }
+        let legacy = (save(["iptables-legacy-save"]) ?? "") + (save(["ip6tables-legacy-save"]) ?? "")
+        if hints(legacy) > 0 { return (.legacy, "kubelet's hint chains are in the legacy tables") }
+        let nft = (save(["iptables-nft-save"]) ?? "") + (save(["ip6tables-nft-save"]) ?? "")
+        let (legacyRules, nftRules) = (rules(legacy), rules(nft))
+        if legacyRules > nftRules { return (.legacy, "\(legacyRules) legacy rules, \(nftRules) nft rules") }
+        return (.nft, "no kubelet hint chains; \(legacyRules) legacy rules, \(nftRules) nft rules")
+    }
+}
