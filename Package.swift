@@ -53,6 +53,8 @@ let package = Package(
             dependencies: ["NatsyncManifest", "NatsyncRules", "NatsyncIPTables"],
             path: "Benchmarks/NatsyncBench"
         ),
+        // The pods and clients of the traffic tests.
+        .executableTarget(name: "natsync-echo", path: "Tests/Tools/EchoServer"),
         .testTarget(name: "NatsyncNetTests", dependencies: ["NatsyncNet"]),
         .testTarget(name: "NatsyncManifestTests", dependencies: ["NatsyncManifest"]),
         .testTarget(name: "NatsyncIPTablesTests", dependencies: ["NatsyncIPTables"]),
@@ -61,5 +63,8 @@ let package = Package(
             dependencies: ["NatsyncRules", "NatsyncManifest", "NatsyncIPTables"]
         ),
         .testTarget(name: "NatsyncCLITests", dependencies: ["natsync"]),
+        .testTarget(name: "NatsyncReconcileTests", dependencies: ["NatsyncReconcile", "NatsyncRules"]),
+        // Live-kernel tests in network namespaces they create; they skip without root.
+        .testTarget(name: "NatsyncIntegrationTests", dependencies: ["natsync", "natsync-echo"]),
     ]
 )

@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+
+/// Real traffic through rules natsync programmed, in namespaces each test creates and deletes.
+@Suite(.serialized, liveKernel)
+struct TrafficTests {
+    @Test func clusterIPSpreadsEvenlyFromPodsAndFromTheNodeAndStopsAtRemovedEndpoints() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        try scene.addPod("client")
+        let a = try scene.addPod("pod-a")
+        let b = try scene.addPod("pod-b")
+        let c = try scene.addPod("pod-c")
+        let clientNS = scene.podNamespaces["client"]!
+        let service = Objects.service("web", clusterIP: "10.96.0.50")
+
+        // Two endpoints.
+        try scene.sync([try scene.manifest("two.yaml", service + Objects.slice("web", [a, b]))])
+        for origin in [clientNS, scene.node] {
+            let answers = try scene.get(from: origin, "10.96.0.50:80", count: 300)
+            let counts = tally(answers)
+            #expect(answers.count == 300 && Set(counts.keys) == ["pod-a", "pod-b"], "\(counts)")
+            #expect(chiSquare([counts["pod-a", default: 0], counts["pod-b", default: 0]]) < chiSquareCritical[1]!, "\(counts)")
+        }
+
+        // Three endpoints.
+        try scene.sync([try scene.manifest("three.yaml", service + Objects.slice("web", [a, b, c]))])
+        for origin in [clientNS, scene.node] {
+            let counts = tally(try scene.get(from: origin, "10.96.0.50:80", count: 300))
+            let split = ["pod-a", "pod-b", "pod-c"].map { counts[$0, default: 0] }
+            #expect(split.reduce(0, +) == 300, "\(counts)")
+            #expect(chiSquare(split) < chiSquareCritical[2]!, "\(counts)")
+        }
+
+        // Pod traffic from inside the cluster CIDR keeps its source; the node's is masqueraded.
+        let fromPod = try scene.get(from: clientNS, "10.96.0.50:80", count: 5)
+        #expect(fromPod.allSatisfy { $0.hasSuffix(" 10.0.1.2") }, "\(fromPod)")
+        let fromNode = try scene.get(from: scene.node, "10.96.0.50:80", count: 5)
+        #expect(fromNode.allSatisfy { !$0.hasSuffix(" 192.168.0.2") }, "\(fromNode)")
+
+        // Remove pod-b: nothing reaches it any more.
+        try scene.sync([try scene.manifest("removed.yaml", service + Objects.slice("web", [a, c]))])
+        for origin in [clientNS, scene.node] {
+            let counts = tally(try scene.get(from: origin, "10.96.0.50:80", count: 200))
+            #expect(counts["pod-b"] == nil && counts["pod-a", default: 0] + counts["pod-c", default: 0] == 200, "\(counts)")
+        }
+    }
+
+    @Test func nodePortAndExternalIPReachTheServiceFromOutside() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let a = try scene.addPod("pod-a")
+        let b = try scene.addPod("pod-b")
+        let yaml =
+            Objects.service("np", clusterIP: "10.96.0.60", type: "NodePort", nodePort: 30080, extra: "  externalIPs: [192.168.99.11]")
+            + Objects.slice("np", [a, b])
+        try scene.sync([try scene.manifest("np.yaml", yaml)])
+        let viaNodePort = tally(try scene.get(from: scene.external, "\(Scene.nodeIP):30080", count: 100))
+        #expect(viaNodePort["pod-a", default: 0] + viaNodePort["pod-b", default: 0] == 100, "\(viaNodePort)")
+        #expect(viaNodePort.count == 2, "\(viaNodePort)")
+        let viaExternalIP = tally(try scene.get(from: scene.external, "192.168.99.11:80", count: 100))
+        #expect(viaExternalIP["pod-a", default: 0] + viaExternalIP["pod-b", default: 0] == 100, "\(viaExternalIP)")
+        // eTP=Cluster masquerades outside traffic: pods see the node, not the client.
+        let answers = try scene.get(from: scene.external, "\(Scene.nodeIP):30080", count: 5)
+        #expect(answers.allSatisfy { !$0.hasSuffix(Scene.externalIP) }, "\(answers)")
+    }
+
+    @Test func externalTrafficPolicyLocalKeepsTheClientAndTheLocalEndpoint() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let local = try scene.addPod("pod-local")
+        let remote = try scene.addPod("pod-remote")
+        let yaml =
+            Objects.service("loc", clusterIP: "10.96.0.70", type: "NodePort", nodePort: 30081, extra: "  externalTrafficPolicy: Local")
+            + Objects.slice("loc", ["\(local)@node-1", "\(remote)@node-2"])
+        try scene.sync([try scene.manifest("local.yaml", yaml)])
+        let answers = try scene.get(from: scene.external, "\(Scene.nodeIP):30081", count: 60)
+        #expect(answers.count == 60 && answers.allSatisfy { $0 == "pod-local \(Scene.externalIP)" }, "\(tally(answers))")
+        // Cluster IP traffic still uses both endpoints.
+        let fromPods = tally(try scene.get(from: scene.podNamespaces["pod-remote"]!, "10.96.0.70:80", count: 100))
+        #expect(fromPods.count == 2, "\(fromPods)")
+    }
+
+    @Test func clientIPAffinityKeepsAClientOnOneEndpoint() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        try scene.addPod("client")
+        let a = try scene.addPod("pod-a")
+        let b = try scene.addPod("pod-b")
+        let yaml =
+            Objects.service("sticky", clusterIP: "10.96.0.80", extra: "  sessionAffinity: ClientIP")
+            + Objects.slice("sticky", [a, b])
+        try scene.sync([try scene.manifest("sticky.yaml", yaml)])
+        let counts = tally(try scene.get(from: scene.podNamespaces["client"]!, "10.96.0.80:80", count: 50))
+        #expect(counts.count == 1 && counts.values.first == 50, "\(counts)")
+    }
+
+    @Test func aServiceWithoutEndpointsRefusesAtOnce() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        try scene.addPod("client")
+        try scene.sync([try scene.manifest("empty.yaml", Objects.service("empty", clusterIP: "10.96.0.90", type: "NodePort", nodePort: 30090) + Objects.slice("empty", []))])
+        // One connection from each side. Here everything is local, so the first REJECT's ICMP error
+        // arrives while connect() still holds the socket lock and the kernel drops it
+        // (TcpExtLockDroppedIcmps); the SYN retransmitted after 1 s is refused. A missing or DROP
+        // rule would run into the client's 3 s timeout instead.
+        for (origin, target) in [(scene.podNamespaces["client"]!, "10.96.0.90:80"), (scene.external, "\(Scene.nodeIP):30090")] {
+            let start = Date()
+            let answers = try scene.get(from: origin, target, count: 1)
+            #expect(answers == ["refused"], "\(target)")
+            #expect(Date().timeIntervalSince(start) < 1.9, "a REJECT answers within one SYN retry; a timeout takes 3 s")
+        }
+    }
+
+    @Test func aPodReachesItselfThroughItsServiceHairpinMasqueraded() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let a = try scene.addPod("pod-a")
+        try scene.sync([try scene.manifest("hairpin.yaml", Objects.service("self", clusterIP: "10.96.0.100") + Objects.slice("self", [a]))])
+        let answers = try scene.get(from: scene.podNamespaces["pod-a"]!, "10.96.0.100:80", count: 5)
+        // The reply comes from pod-a itself, seen from the node's address (masqueraded), not its own.
+        #expect(answers.count == 5 && answers.allSatisfy { $0 == "pod-a 10.0.1.1" }, "\(answers)")
+    }
+}
