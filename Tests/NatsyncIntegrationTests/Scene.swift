@@ -38,17 +38,26 @@ struct CommandOutput {
 
 /// Runs a program to completion.
 @discardableResult
-func run(_ command: [String], check: Bool = true) throws -> CommandOutput {
+func run(_ command: [String], check: Bool = true, environment: [String: String] = [:], input: String? = nil) throws -> CommandOutput {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = command
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
+    let stdin = Pipe()
+    if input != nil { process.standardInput = stdin }
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out
     process.standardError = err
     try process.run()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    if let input {
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+    }
     let errData = err.fileHandleForReading.readDataToEndOfFile()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     let output = CommandOutput(
         status: process.terminationStatus, standardOutput: String(decoding: outData, as: UTF8.self),
@@ -104,6 +113,13 @@ final class Scene {
         }
     }
 
+    /// A namespace with nothing in it but loopback.
+    func addBareNamespace(_ suffix: String) throws -> String {
+        let name = "\(prefix)-\(suffix)"
+        try addNamespace(name)
+        return name
+    }
+
     private func addNamespace(_ name: String) throws {
         try run(["ip", "netns", "add", name])
         namespaces.append(name)
@@ -156,18 +172,25 @@ final class Scene {
 
     /// Runs natsync against the node namespace.
     @discardableResult
-    func natsync(_ arguments: [String], check: Bool = true) throws -> CommandOutput {
+    func natsync(
+        _ arguments: [String], in namespace: String? = nil, check: Bool = true, environment: [String: String] = [:]
+    ) throws -> CommandOutput {
         let executable = buildFolder.appendingPathComponent("natsync").path
-        return try run([executable] + arguments + ["--netns", node], check: check)
+        return try run([executable] + arguments + ["--netns", namespace ?? node], check: check, environment: environment)
     }
 
     /// `natsync sync` of manifests with the scene's node settings.
     @discardableResult
-    func sync(_ paths: [String], extra: [String] = [], check: Bool = true) throws -> CommandOutput {
+    func sync(
+        _ paths: [String], extra: [String] = [], in namespace: String? = nil, check: Bool = true,
+        environment: [String: String] = [:]
+    ) throws -> CommandOutput {
         try natsync(
-            ["sync", "--iptables-backend", "legacy", "--hostname-override", "node-1", "--cluster-cidr", "10.0.0.0/16",
-             "--node-ip", Scene.nodeIP] + paths.flatMap { ["-f", $0] } + extra, check: check)
+            ["sync", "--iptables-backend", "legacy"] + Scene.nodeFlags + paths.flatMap { ["-f", $0] } + extra, in: namespace,
+            check: check, environment: environment)
     }
+
+    static let nodeFlags = ["--hostname-override", "node-1", "--cluster-cidr", "10.0.0.0/16", "--node-ip", Scene.nodeIP]
 
     /// `count` HTTP requests from `namespace` to `target`: one answer (`NAME CLIENT-IP`), `refused` or `timeout` each.
     func get(from namespace: String, _ target: String, count: Int) throws -> [String] {
@@ -184,8 +207,11 @@ final class Scene {
     }
 
     /// `iptables-legacy-save` of the node namespace (with counters when asked).
-    func save(counters: Bool = false) throws -> String {
-        try run(["ip", "netns", "exec", node, "iptables-legacy-save"] + (counters ? ["-c"] : [])).standardOutput
+    func save(_ namespace: String? = nil, counters: Bool = false, tables: [String] = ["filter", "nat"]) throws -> String {
+        try tables.map { table in
+            try run(["ip", "netns", "exec", namespace ?? node, "iptables-legacy-save", "-t", table] + (counters ? ["-c"] : []))
+                .standardOutput
+        }.joined()
             .split(separator: "\n").filter { !$0.hasPrefix("#") }.joined(separator: "\n")
     }
 

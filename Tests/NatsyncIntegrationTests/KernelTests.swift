@@ -1,0 +1,170 @@
+import Foundation
+import Testing
+
+/// The kernel path's promises, checked on live tables in namespaces each test creates.
+@Suite(.serialized, liveKernel)
+struct KernelTests {
+    static let root = buildFolder.path.components(separatedBy: "/.build/").first!
+    static let realistic = "\(root)/Fixtures/realistic/cluster.yaml"
+    static let realisticFlags = ["--hostname-override", "node-1", "--cluster-cidr", "10.244.0.0/16", "--node-ip", "192.168.0.2"]
+
+    /// The dry run's `# -I CHAIN N ...` lines as real inserts, placed where the chains exist.
+    static func restoreInput(fromDryRun text: String) -> String {
+        var out: [String] = []
+        var inserts: [String] = []
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("# -I ") {
+                inserts.append(String(line.dropFirst(2)))
+            } else if line == "COMMIT" {
+                out += inserts + ["COMMIT"]
+                inserts = []
+            } else {
+                out.append(String(line))
+            }
+        }
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    @Test func syncAndRestoreOfTheDryRunGiveTheSameTables() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let other = try scene.addBareNamespace("restore")
+        try scene.natsync(["sync", "--iptables-backend", "legacy", "-f", Self.realistic] + Self.realisticFlags)
+        let dryRun = try run([buildFolder.appendingPathComponent("natsync").path, "sync", "--dry-run", "-f", Self.realistic] + Self.realisticFlags)
+        try run(
+            ["ip", "netns", "exec", other, "iptables-legacy-restore", "--noflush"],
+            input: Self.restoreInput(fromDryRun: dryRun.standardOutput))
+        let viaNatsync = try scene.save()
+        let viaRestore = try scene.save(other)
+        #expect(viaNatsync == viaRestore)
+        #expect(viaNatsync.contains("-A KUBE-SVC-TCOU7JCQXEZGVUNU"))
+        #expect(viaNatsync.split(separator: "\n").count > 100)
+    }
+
+    @Test func aSecondSyncWithoutChangesCommitsNothingAndDiffAgrees() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let first = try scene.natsync(["sync", "--iptables-backend", "legacy", "-f", Self.realistic] + Self.realisticFlags)
+        #expect(first.standardOutput.hasPrefix("natsync: committed filter, nat:"))
+        let second = try scene.natsync(["sync", "--iptables-backend", "legacy", "-f", Self.realistic] + Self.realisticFlags)
+        #expect(second.standardOutput.hasPrefix("natsync: no changes; nothing committed"), "\(second.standardOutput)")
+        let diff = try scene.natsync(["diff", "--iptables-backend", "legacy", "-f", Self.realistic] + Self.realisticFlags, check: false)
+        #expect(diff.status == 0 && diff.standardOutput.isEmpty)
+    }
+
+    @Test func diffShowsWhatSyncWouldChangeAndExits1() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let v1 = try scene.manifest("v1.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1", "10.0.9.2"]))
+        let v2 = try scene.manifest("v2.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1"]))
+        try scene.sync([v1])
+        let before = try scene.save()
+        let diff = try scene.natsync(["diff", "--iptables-backend", "legacy", "-f", v2] + Scene.nodeFlags, check: false)
+        #expect(diff.status == 1)
+        #expect(diff.standardOutput.contains("~ :KUBE-SVC-"), "\(diff.standardOutput)")
+        #expect(diff.standardOutput.contains("- :KUBE-SEP-"), "\(diff.standardOutput)")
+        #expect(diff.standardOutput.contains("--to-destination 10.0.9.2:8080"), "\(diff.standardOutput)")
+        #expect(try scene.save() == before, "diff must not change the tables")
+        try scene.sync([v2])
+        let after = try scene.natsync(["diff", "--iptables-backend", "legacy", "-f", v2] + Scene.nodeFlags, check: false)
+        #expect(after.status == 0)
+    }
+
+    @Test func foreignChainsAndRulesSurviveFiftySyncsAndACleanupCountersIncluded() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let foreign = try String(contentsOfFile: "\(Self.root)/Fixtures/foreign/docker-and-operator.rules", encoding: .utf8)
+        try run(["ip", "netns", "exec", scene.node, "iptables-legacy-restore", "--noflush", "--counters"], input: foreign)
+        func foreignPart() throws -> String {
+            try scene.save(counters: true, tables: ["filter", "nat", "mangle"]).split(separator: "\n")
+                .filter { !$0.contains("KUBE-") }.joined(separator: "\n")
+        }
+        let before = try foreignPart()
+        #expect(before.contains("[7:420] -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER"))
+
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<50 {
+            var yaml = ""
+            for index in 0..<Int.random(in: 1...6, using: &generator) {
+                let kind = ["ClusterIP", "NodePort"].randomElement(using: &generator)!
+                let proto = ["TCP", "UDP"].randomElement(using: &generator)!
+                yaml += Objects.service(
+                    "svc\(index)", clusterIP: "10.96.1.\(index + 1)", proto: proto, type: kind,
+                    nodePort: kind == "NodePort" ? 30100 + index : nil)
+                let endpoints = (0..<Int.random(in: 0...4, using: &generator)).map { "10.0.\(index).\($0 + 10)" }
+                yaml += Objects.slice("svc\(index)", endpoints, proto: proto)
+            }
+            let result = try scene.sync([try scene.manifest("round\(round).yaml", yaml)])
+            #expect(result.status == 0)
+        }
+        #expect(try foreignPart() == before)
+        try scene.natsync(["cleanup", "--iptables-backend", "legacy"])
+        #expect(try foreignPart() == before)
+        let left = try scene.save(tables: ["filter", "nat"]).split(separator: "\n").filter { $0.contains("KUBE-") }
+        #expect(left.allSatisfy { $0.contains("KUBE-FIREWALL") }, "only kubelet's shared KUBE-FIREWALL stays: \(left)")
+    }
+
+    @Test func syncWaitsForTheXtablesLockThenFailsLeavingTablesUnchanged() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let lockFile = scene.folder.appendingPathComponent("xtables.lock").path
+        let manifest = try scene.manifest("web.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1"]))
+        let before = try scene.save()
+        func holdLock(seconds: String) throws -> Process {
+            let holder = Process()
+            holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+            holder.arguments = [lockFile, "sleep", seconds]
+            try holder.run()
+            usleep(200_000)
+            return holder
+        }
+
+        // Held for longer than natsync waits: it gives up, and nothing changed.
+        let holder = try holdLock(seconds: "3")
+        let start = Date()
+        let blocked = try scene.sync(
+            [manifest], extra: ["--iptables-lock-timeout", "1"], check: false, environment: ["XTABLES_LOCKFILE": lockFile])
+        let waited = Date().timeIntervalSince(start)
+        #expect(blocked.status == 1)
+        #expect(blocked.standardError.contains("another program holds the xtables lock \(lockFile); gave up after 1s"), "\(blocked.standardError)")
+        #expect(waited >= 1 && waited < 2.5)
+        #expect(try scene.save() == before)
+        holder.waitUntilExit()
+
+        // Held for less than natsync waits: it waits, then applies.
+        let shortHolder = try holdLock(seconds: "1.5")
+        let again = Date()
+        let applied = try scene.sync([manifest], environment: ["XTABLES_LOCKFILE": lockFile])
+        #expect(Date().timeIntervalSince(again) >= 1)
+        #expect(applied.standardOutput.hasPrefix("natsync: committed"))
+        shortHolder.waitUntilExit()
+    }
+
+    @Test func theBackendCheckRefusesNftHostsUnlessToldOtherwise() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let manifest = try scene.manifest("web.yaml", Objects.service("web", clusterIP: "10.96.0.5"))
+        let args = ["sync", "-f", manifest] + Scene.nodeFlags
+
+        // The scene's node looks like a legacy kubelet host.
+        #expect(try scene.natsync(args).status == 0)
+
+        // A namespace where kubelet marked nft.
+        let nft = try scene.addBareNamespace("nft")
+        try run(["ip", "netns", "exec", nft, "iptables-nft", "-t", "mangle", "-N", "KUBE-IPTABLES-HINT"])
+        let refused = try scene.natsync(args, in: nft, check: false)
+        #expect(refused.status == 1)
+        #expect(refused.standardError.contains("uses the nft backend (kubelet's hint chains are in the nft mangle table)"), "\(refused.standardError)")
+        #expect(try scene.save(nft, tables: ["filter", "nat"]).contains("KUBE-") == false)
+        let forced = try scene.natsync(args + ["--iptables-backend", "legacy"], in: nft, check: false)
+        #expect(forced.status == 0)
+
+        // An empty namespace has no hint and no rules: like iptables-wrapper, natsync picks nft.
+        let empty = try scene.addBareNamespace("empty")
+        let unsure = try scene.natsync(args, in: empty, check: false)
+        #expect(unsure.status == 1)
+        #expect(unsure.standardError.contains("Pass --iptables-backend legacy"))
+        #expect(try run(["ip", "netns", "exec", empty, "cat", "/proc/net/ip_tables_names"]).standardOutput.contains("mangle") == false,
+                "probing must not create the legacy mangle table")
+    }
+}
