@@ -3,7 +3,7 @@ SWIFT ?= swift
 DEB_PACKAGES := libiptc-dev libnetfilter-conntrack-dev iptables conntrack iproute2
 SEED := Fixtures/seed/service-test.yaml
 
-.PHONY: build test demo deps bench clean
+.PHONY: build test demo dry-run deps bench clean
 
 build:
 	$(SWIFT) build
@@ -13,8 +13,15 @@ test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest
 
-# Prints the rules natsync would program for the seed example.
-demo: build
+# The seed's scene for real, in network namespaces (needs root): natsync programs a node, a client
+# sends 100 requests to the ClusterIP, one endpoint goes, 100 more. Installs what it needs first.
+demo: deps
+	$(SWIFT) build --product natsync
+	$(SWIFT) build --product natsync-echo
+	scripts/demo.sh
+
+# The rules natsync would program for the seed example, without touching the kernel.
+dry-run: build
 	$(SWIFT) run -q natsync sync --dry-run -f $(SEED) \
 		--hostname-override node-1 --cluster-cidr 10.0.0.0/16 --node-ip 192.168.0.2
 

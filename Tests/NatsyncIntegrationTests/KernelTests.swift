@@ -168,3 +168,40 @@ struct KernelTests {
                 "probing must not create the legacy mangle table")
     }
 }
+
+/// A sync that fails part-way changes nothing, and test scenes leave nothing behind.
+@Suite(.serialized, liveKernel)
+struct FailureTests {
+    @Test func aFailedNatChangeRollsBackTheCommittedFilterTable() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let v1 = try scene.manifest("v1.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1", "10.0.9.2"]))
+        try scene.sync([v1])
+        // An operator's chain jumps to one of natsync's endpoint chains, so it cannot be deleted.
+        let sep = try scene.save().split(separator: "\n").first { $0.hasPrefix(":KUBE-SEP-") }.map { String($0.dropFirst().prefix { $0 != " " }) }!
+        try run(["ip", "netns", "exec", scene.node, "iptables-legacy", "-t", "nat", "-N", "OPERATOR"])
+        try run(["ip", "netns", "exec", scene.node, "iptables-legacy", "-t", "nat", "-A", "OPERATOR", "-j", sep])
+        let before = try scene.save()
+        // v2 drops both endpoints (nat must delete the SEP chains) and adds a service without
+        // endpoints (filter gains a REJECT and is committed first).
+        let v2 = try scene.manifest(
+            "v2.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", []) + Objects.service("new", clusterIP: "10.96.0.6"))
+        let failed = try scene.sync([v2], check: false)
+        #expect(failed.status == 1)
+        #expect(failed.standardError.contains("iptc_delete_chain (table nat, chain \(sep))"), "\(failed.standardError)")
+        #expect(try scene.save() == before, "the filter table committed before the failure must be restored")
+    }
+
+    @Test func scenesLeaveNoNamespaceOrProcessBehind() throws {
+        let scene = try Scene()
+        try scene.addPod("leftover-probe")
+        let names = scene.namespaces
+        scene.close()
+        let list = try run(["ip", "netns", "list"]).standardOutput
+        #expect(names.allSatisfy { !list.contains($0) })
+        let pids = try FileManager.default.contentsOfDirectory(atPath: "/proc").filter { $0.allSatisfy(\.isNumber) }
+        let commandLines = pids.compactMap { FileManager.default.contents(atPath: "/proc/\($0)/cmdline") }
+            .map { String(decoding: $0.map { $0 == 0 ? 32 : $0 }, as: UTF8.self) }
+        #expect(!commandLines.contains { $0.contains("natsync-echo serve leftover-probe 8080") })
+    }
+}

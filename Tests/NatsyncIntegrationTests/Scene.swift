@@ -192,7 +192,7 @@ final class Scene {
 
     static let nodeFlags = ["--hostname-override", "node-1", "--cluster-cidr", "10.0.0.0/16", "--node-ip", Scene.nodeIP]
 
-    /// `count` HTTP requests from `namespace` to `target`: one answer (`NAME CLIENT-IP`), `refused` or `timeout` each.
+    /// `count` HTTP requests from `namespace` to `target`: one answer (`Hello from NAME; you are IP`), `refused` or `timeout` each.
     func get(from namespace: String, _ target: String, count: Int) throws -> [String] {
         let echo = buildFolder.appendingPathComponent("natsync-echo").path
         let output = try run(["ip", "netns", "exec", namespace, echo, "get", target, "\(count)"])
@@ -301,9 +301,15 @@ func chiSquare(_ counts: [Int]) -> Double {
 /// Critical values at p = 0.0001 for 1 to 4 degrees of freedom: a fair split exceeds them once in 10,000 runs.
 let chiSquareCritical: [Int: Double] = [1: 15.14, 2: 18.42, 3: 21.11, 4: 23.51]
 
+/// The pod that wrote an answer ("Hello from NAME; you are IP"), or the answer itself ("refused").
+func podName(_ answer: String) -> String {
+    guard answer.hasPrefix("Hello from ") else { return answer }
+    return String(answer.dropFirst(11).prefix { $0 != ";" })
+}
+
 /// How many answers came from each pod name.
 func tally(_ answers: [String]) -> [String: Int] {
     var counts: [String: Int] = [:]
-    for answer in answers { counts[String(answer.split(separator: " ").first ?? ""), default: 0] += 1 }
+    for answer in answers { counts[podName(answer), default: 0] += 1 }
     return counts
 }

@@ -75,7 +75,7 @@ struct TrafficTests {
             + Objects.slice("loc", ["\(local)@node-1", "\(remote)@node-2"])
         try scene.sync([try scene.manifest("local.yaml", yaml)])
         let answers = try scene.get(from: scene.external, "\(Scene.nodeIP):30081", count: 60)
-        #expect(answers.count == 60 && answers.allSatisfy { $0 == "pod-local \(Scene.externalIP)" }, "\(tally(answers))")
+        #expect(answers.count == 60 && answers.allSatisfy { $0 == "Hello from pod-local; you are \(Scene.externalIP)" }, "\(tally(answers))")
         // Cluster IP traffic still uses both endpoints.
         let fromPods = tally(try scene.get(from: scene.podNamespaces["pod-remote"]!, "10.96.0.70:80", count: 100))
         #expect(fromPods.count == 2, "\(fromPods)")
@@ -119,6 +119,6 @@ struct TrafficTests {
         try scene.sync([try scene.manifest("hairpin.yaml", Objects.service("self", clusterIP: "10.96.0.100") + Objects.slice("self", [a]))])
         let answers = try scene.get(from: scene.podNamespaces["pod-a"]!, "10.96.0.100:80", count: 5)
         // The reply comes from pod-a itself, seen from the node's address (masqueraded), not its own.
-        #expect(answers.count == 5 && answers.allSatisfy { $0 == "pod-a 10.0.1.1" }, "\(answers)")
+        #expect(answers.count == 5 && answers.allSatisfy { $0 == "Hello from pod-a; you are 10.0.1.1" }, "\(answers)")
     }
 }

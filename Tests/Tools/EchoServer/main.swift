@@ -1,7 +1,7 @@
 // natsync-echo: the pods and clients of natsync's traffic tests, speaking real TCP and UDP.
 //
 //   natsync-echo serve NAME PORT        answer HTTP on TCP PORT and datagrams on UDP PORT with
-//                                       "NAME CLIENT-IP"
+//                                       "Hello from NAME; you are CLIENT-IP"
 //   natsync-echo get IP:PORT COUNT      COUNT HTTP requests; one line per request: the answer,
 //                                       "refused" or "timeout"
 //   natsync-echo udp IP:PORT FIRST LAST ROUNDS
@@ -39,7 +39,7 @@ func ipString(_ address: sockaddr_in) -> String {
     var copy = address.sin_addr
     var buffer = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
     inet_ntop(AF_INET, &copy, &buffer, socklen_t(buffer.count))
-    return String(cString: buffer)
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 func setTimeout(_ fd: Int32, milliseconds: Int) {
@@ -77,7 +77,7 @@ func serve(name: String, port: UInt16) -> Never {
             if client >= 0 {
                 setTimeout(client, milliseconds: 1000)
                 _ = read(client, &buffer, buffer.count)
-                let reply = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n\(name) \(ipString(peer))\n"
+                let reply = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nHello from \(name); you are \(ipString(peer))\n"
                 _ = reply.withCString { write(client, $0, strlen($0)) }
                 close(client)
             }
@@ -89,7 +89,7 @@ func serve(name: String, port: UInt16) -> Never {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(udp, &buffer, buffer.count, 0, $0, &length) }
             }
             if count >= 0 {
-                let reply = "\(name) \(ipString(peer))"
+                let reply = "Hello from \(name); you are \(ipString(peer))"
                 _ = reply.withCString { text in withSockaddr(peer) { sendto(udp, text, strlen(text), 0, $0, $1) } }
             }
         }
