@@ -27,7 +27,11 @@ let package = Package(
         // libip4tc, for the shim's link line (pkg-config libip4tc; Debian libiptc-dev).
         .systemLibrary(name: "CIP4TC", pkgConfig: "libip4tc", providers: [.apt(["libiptc-dev"])]),
         // The C shim: libiptc handles and variable-length kernel entries behind a stdint-only header.
-        .target(name: "CNatsyncShim", dependencies: ["CIP4TC"]),
+        // libnetfilter_conntrack (pkg-config libnetfilter_conntrack; Debian libnetfilter-conntrack-dev).
+        .systemLibrary(
+            name: "CNetfilterConntrack", pkgConfig: "libnetfilter_conntrack",
+            providers: [.apt(["libnetfilter-conntrack-dev"])]),
+        .target(name: "CNatsyncShim", dependencies: ["CIP4TC", "CNetfilterConntrack"]),
         // kube-proxy's iptables-mode rule generation: model and options in, tables out.
         .target(
             name: "NatsyncRules",
@@ -38,12 +42,15 @@ let package = Package(
         ),
         // Planning the change from live tables to desired ones: pure, no kernel access.
         .target(name: "NatsyncReconcile", dependencies: ["NatsyncIPTables"]),
-        // The kernel edge: libiptc handles, the xtables lock, network namespaces, transactions.
-        .target(name: "NatsyncKernel", dependencies: ["CNatsyncShim", "NatsyncReconcile", "NatsyncIPTables"]),
+        // Which conntrack flows are stale after a change: pure, no kernel access.
+        .target(name: "NatsyncConntrack", dependencies: ["NatsyncRules", "NatsyncReconcile"]),
+        // The kernel edge: libiptc handles, conntrack, the xtables lock, network namespaces, transactions.
+        .target(
+            name: "NatsyncKernel", dependencies: ["CNatsyncShim", "NatsyncReconcile", "NatsyncIPTables", "NatsyncConntrack"]),
         .executableTarget(
             name: "natsync",
             dependencies: [
-                "NatsyncManifest", "NatsyncRules", "NatsyncIPTables", "NatsyncReconcile", "NatsyncKernel",
+                "NatsyncManifest", "NatsyncRules", "NatsyncIPTables", "NatsyncReconcile", "NatsyncKernel", "NatsyncConntrack",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ]
@@ -64,6 +71,7 @@ let package = Package(
         ),
         .testTarget(name: "NatsyncCLITests", dependencies: ["natsync"]),
         .testTarget(name: "NatsyncReconcileTests", dependencies: ["NatsyncReconcile", "NatsyncRules"]),
+        .testTarget(name: "NatsyncConntrackTests", dependencies: ["NatsyncConntrack", "NatsyncRules", "NatsyncReconcile"]),
         // Live-kernel tests in network namespaces they create; they skip without root.
         .testTarget(name: "NatsyncIntegrationTests", dependencies: ["natsync", "natsync-echo"]),
     ]

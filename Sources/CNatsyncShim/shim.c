@@ -59,6 +59,9 @@ static void set_error(int code, const char *message) {
     errno = code;
 }
 
+// For conntrack.c, which keeps its own headers apart from libiptc's.
+void natsync_set_error(int code, const char *message) { set_error(code, message); }
+
 int natsync_last_errno(void) { return last_errno; }
 const char *natsync_last_error(void) { return last_message; }
 

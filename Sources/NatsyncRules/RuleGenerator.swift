@@ -15,21 +15,26 @@ public struct RuleGenerator: Sendable {
 
     /// The complete tables for `state`.
     public func rules(for state: ClusterState) -> ProxyRules {
+        let planned = servicePorts(of: state)
+        let endpointCount = planned.reduce(0) { $0 + $1.1.count }
+        let largeCluster = endpointCount > ProxyRules.largeClusterEndpointThreshold
+        let perPort = planned.map { rules(for: $0.0, endpoints: $0.1, largeClusterMode: largeCluster) }
+        return assemble(perPort, endpointCount: endpointCount, largeClusterMode: largeCluster)
+    }
+
+    /// Every service port this proxier programs, in order, with its endpoints.
+    public func servicePorts(of state: ClusterState) -> [(ServicePortInfo, [EndpointInfo])] {
         let slices = state.slicesByService()
         var planned: [(ServicePortInfo, [EndpointInfo])] = []
-        var endpointCount = 0
         for service in state.services {
             let serviceSlices = slices[service.name] ?? []
             for port in ServicePortInfo.ports(of: service, family: options.family) {
                 let endpoints = EndpointInfo.endpoints(
                     of: port.name, in: serviceSlices, family: options.family, nodeName: options.nodeName)
-                endpointCount += endpoints.count
                 planned.append((port, endpoints))
             }
         }
-        let largeCluster = endpointCount > ProxyRules.largeClusterEndpointThreshold
-        let perPort = planned.map { rules(for: $0.0, endpoints: $0.1, largeClusterMode: largeCluster) }
-        return assemble(perPort, endpointCount: endpointCount, largeClusterMode: largeCluster)
+        return planned
     }
 
     /// The rules of one service port.

@@ -146,6 +146,31 @@ int natsync_delete_rule(natsync_table *table, const char *chain, unsigned int in
 /// _GNU_SOURCE-only, which Swift's Glibc module does not expose.
 int natsync_enter_network_namespace(const char *path);
 
+/// One IPv4 conntrack flow, as a selector sees it. Addresses in network order, ports in host order.
+struct natsync_flow {
+    uint8_t protocol;
+    uint8_t original_source[4], original_dest[4];
+    uint8_t reply_source[4], reply_dest[4];
+    uint16_t original_source_port, original_dest_port;
+};
+
+/// Decides whether a flow is deleted: non-zero selects it.
+typedef int (*natsync_flow_selector)(const struct natsync_flow *flow, void *context);
+
+/// What one cleanup pass did.
+struct natsync_conntrack_result {
+    uint64_t visited;  // IPv4 flows dumped
+    uint64_t selected; // flows the selector chose
+    uint64_t deleted;  // flows destroyed
+    uint64_t vanished; // selected flows that expired before the delete (ENOENT): not an error
+    uint64_t failed;   // deletes that failed otherwise
+};
+
+/// Dumps the IPv4 conntrack table of the calling thread's namespace once, passes every UDP flow
+/// to `select`, then deletes the selected flows (NFCT_Q_DESTROY on a second handle). Memory is
+/// bounded by the selected flows. 0, or -1 when the table cannot be read.
+int natsync_conntrack_delete_udp(natsync_flow_selector select, void *context, struct natsync_conntrack_result *result);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,12 +16,12 @@ extension Natsync {
         @OptionGroup var kernel: KernelFlags
 
         func run() throws {
-            let (rules, options) = try input.desiredRules(proxy)
+            let desired = try input.desired(proxy)
             var differs = false
             try kernel.perform { tables in
-                let plans = try tables.plan(rules.tables)
+                let plans = try tables.plan(desired.rules.tables)
                 differs = plans.contains { !$0.isEmpty }
-                FileDescriptorOutput.standardOutput.write(DiffText.render(plans, family: options.family))
+                FileDescriptorOutput.standardOutput.write(DiffText.render(plans, family: desired.options.family))
             }
             if differs { throw ExitCode(1) }
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import NatsyncConntrack
 import NatsyncIPTables
 import NatsyncKernel
 import NatsyncManifest
@@ -23,15 +24,37 @@ extension Natsync {
         @Flag(help: "Print the rules as iptables-restore input instead of applying them.")
         var dryRun = false
 
+        @Flag(help: "Do not delete stale UDP conntrack flows after the rules change.")
+        var noConntrack = false
+
         func run() throws {
-            let (rules, options) = try input.desiredRules(proxy)
+            let desired = try input.desired(proxy)
             if dryRun {
-                FileDescriptorOutput.standardOutput.write(RestoreText.render(rules.tables, family: options.family))
+                FileDescriptorOutput.standardOutput.write(RestoreText.render(desired.rules.tables, family: desired.options.family))
                 return
             }
             try kernel.perform { tables in
-                let report = try tables.sync(rules.tables)
-                FileDescriptorOutput.standardOutput.write(Summary.line(report) + "\n")
+                let report = try tables.sync(desired.rules.tables)
+                var line = Summary.line(report)
+                if !noConntrack && !report.committed.isEmpty {
+                    line += "; " + Self.cleanConntrack(report, desired)
+                }
+                FileDescriptorOutput.standardOutput.write(line + "\n")
+            }
+        }
+
+        /// Deletes the UDP flows the committed change made stale. A failure is reported and
+        /// leaves the rules as committed.
+        static func cleanConntrack(_ report: SyncReport, _ desired: Desired) -> String {
+            let selector = TouchedServices.frontends(plans: report.plans, servicePorts: desired.servicePorts)
+            guard !selector.isEmpty else { return "no UDP service changed" }
+            do {
+                let cleaned = try Conntrack.deleteStaleFlows(selector)
+                return "conntrack: \(cleaned.deleted) stale UDP flows deleted of \(cleaned.visited) (\(Summary.milliseconds(cleaned.elapsed)))"
+                    + (cleaned.failed > 0 ? ", \(cleaned.failed) could not be deleted" : "")
+            } catch {
+                FileDescriptorOutput.standardError.write("natsync: warning: conntrack cleanup failed: \(error)\n")
+                return "conntrack cleanup failed"
             }
         }
     }
@@ -50,7 +73,7 @@ struct InputFlags: ParsableArguments {
     }
 
     /// Loads the manifests, reports what was wrong, and generates the rules.
-    func desiredRules(_ proxy: ProxyFlags) throws -> (ProxyRules, ProxyOptions) {
+    func desired(_ proxy: ProxyFlags) throws -> Desired {
         let options = try proxy.resolve(host: HostFacts())
         let loaded = ManifestLoader.load(paths: paths)
         for diagnostic in loaded.diagnostics {
@@ -61,8 +84,16 @@ struct InputFlags: ParsableArguments {
                 "natsync: \(loaded.warnings.count) warning(s) with --strict; nothing applied\n")
             throw ExitCode(2)
         }
-        return (RuleGenerator(options: options).rules(for: loaded.state), options)
+        let generator = RuleGenerator(options: options)
+        return Desired(rules: generator.rules(for: loaded.state), options: options, servicePorts: generator.servicePorts(of: loaded.state))
     }
+}
+
+/// The desired state of a node: its rules, the options they were made with, and its service ports.
+struct Desired {
+    var rules: ProxyRules
+    var options: ProxyOptions
+    var servicePorts: [(ServicePortInfo, [EndpointInfo])]
 }
 
 extension KernelFlags {

@@ -1,0 +1,157 @@
+import NatsyncIPTables
+import NatsyncModel
+import NatsyncReconcile
+import NatsyncRules
+
+/// One UDP conntrack flow as the cleanup sees it.
+public struct ConntrackFlow: Hashable, Sendable {
+    public var originalSource: IPAddress
+    public var originalDestination: IPAddress
+    public var originalSourcePort: UInt16
+    public var originalDestinationPort: UInt16
+    /// The source of replies: the DNAT target, or the original destination for an un-DNATed flow.
+    public var replySource: IPAddress
+
+    public init(
+        originalSource: IPAddress, originalDestination: IPAddress, originalSourcePort: UInt16,
+        originalDestinationPort: UInt16, replySource: IPAddress
+    ) {
+        self.originalSource = originalSource
+        self.originalDestination = originalDestination
+        self.originalSourcePort = originalSourcePort
+        self.originalDestinationPort = originalDestinationPort
+        self.replySource = replySource
+    }
+}
+
+/// The UDP frontends of changed services, each with the endpoints currently serving it: a flow to
+/// a frontend whose replies come from anywhere else is stale (kube-proxy's conntrack reconciler).
+///
+/// Matching is O(1) per flow through hashed lookups, so a cleanup is one pass over the table.
+public struct StaleFlowSelector: Sendable {
+    struct Frontend: Hashable {
+        var address: IPAddress
+        var port: UInt16
+    }
+
+    private var frontends: [Frontend: Set<IPAddress>] = [:]
+    private var nodePorts: [UInt16: Set<IPAddress>] = [:]
+
+    public init() {}
+
+    /// No frontend to clean: no dump is needed.
+    public var isEmpty: Bool { frontends.isEmpty && nodePorts.isEmpty }
+
+    /// The number of frontends (address:port and node ports).
+    public var count: Int { frontends.count + nodePorts.count }
+
+    /// Adds `address:port`, served by `serving` (empty for a deleted or endpoint-less service).
+    public mutating func add(_ address: IPAddress, port: UInt16, serving: Set<IPAddress>) {
+        frontends[Frontend(address: address, port: port), default: []].formUnion(serving)
+    }
+
+    /// Adds a node port (any destination address).
+    public mutating func addNodePort(_ port: UInt16, serving: Set<IPAddress>) {
+        nodePorts[port, default: []].formUnion(serving)
+    }
+
+    /// True when `flow` goes to a frontend here and its replies do not come from a serving endpoint.
+    public func isStale(_ flow: ConntrackFlow) -> Bool {
+        if let serving = frontends[Frontend(address: flow.originalDestination, port: flow.originalDestinationPort)],
+            !serving.contains(flow.replySource)
+        {
+            return true
+        }
+        if let serving = nodePorts[flow.originalDestinationPort], !serving.contains(flow.replySource) {
+            return true
+        }
+        return false
+    }
+}
+
+/// Which UDP services a committed change touched, and so which frontends to clean.
+public enum TouchedServices {
+    /// The frontends to clean after `plans` were committed.
+    ///
+    /// A desired UDP service port is touched when any of its chains was created, rewritten or
+    /// deleted (endpoints changed, the service was added or changed, scaled to or from zero), or
+    /// when a rule capturing one of its frontends changed. A UDP service that was deleted is found
+    /// in the old rules of the changed fixed chains; its frontends are cleaned with no serving
+    /// endpoint.
+    public static func frontends(plans: [TablePlan], servicePorts: [(ServicePortInfo, [EndpointInfo])]) -> StaleFlowSelector {
+        var changedChains = Set<ChainName>()
+        var changedRules: [ChainName: (old: [Rule], new: [Rule])] = [:]
+        for plan in plans {
+            for chain in plan.created { changedChains.insert(chain.name) }
+            for (chain, old) in plan.rewritten {
+                changedChains.insert(chain.name)
+                changedRules[chain.name, default: ([], [])].old += old.compactMap(\.rule)
+                changedRules[chain.name, default: ([], [])].new += chain.rules
+            }
+            for (name, old) in plan.deleted {
+                changedChains.insert(name)
+                changedRules[name, default: ([], [])].old += old.compactMap(\.rule)
+            }
+        }
+        var selector = StaleFlowSelector()
+        var covered = Set<ChainName>()
+        for (port, endpoints) in servicePorts where port.name.protocol == .udp {
+            let own = [
+                ChainNames.clusterPolicy(port.name), ChainNames.localPolicy(port.name), ChainNames.external(port.name),
+                ChainNames.firewall(port.name),
+            ]
+            covered.formUnion(own)
+            let endpointChains = endpoints.map { ChainNames.endpoint(port.name, endpoint: $0.endpointString) }
+            let capturing = Set(capturedFrontends(port))
+            let captureChanged = changedRules.values.contains { change in
+                Set(change.old).symmetricDifference(change.new).contains { rule in
+                    frontend(of: rule).map { capturing.contains($0) } ?? false
+                }
+            }
+            guard own.contains(where: changedChains.contains) || endpointChains.contains(where: changedChains.contains)
+                || captureChanged
+            else { continue }
+            let serving = Set(endpoints.filter(\.serving).map(\.address))
+            for address in [port.clusterIP] + port.externalIPs + port.loadBalancerVIPs {
+                selector.add(address, port: port.port, serving: serving)
+            }
+            if let nodePort = port.nodePort { selector.addNodePort(nodePort, serving: serving) }
+        }
+        // Deleted services: UDP rules that captured traffic before and are gone now.
+        for (chain, change) in changedRules where [ChainNames.services, ChainNames.nodePorts, ChainNames.externalServices].contains(chain) {
+            let kept = Set(change.new)
+            for rule in change.old where !kept.contains(rule) && rule.protocol?.protocol == .udp {
+                if let target = rule.target.chain, covered.contains(target) { continue }
+                guard let dport = destinationPort(of: rule) else { continue }
+                if let address = rule.destination?.cidr, address.isHost, !(rule.destination?.inverted ?? false) {
+                    selector.add(address.address, port: dport, serving: [])
+                } else if rule.destination == nil {
+                    selector.addNodePort(dport, serving: [])
+                }
+            }
+        }
+        return selector
+    }
+
+    private struct CapturedFrontend: Hashable {
+        var address: IPAddress?
+        var port: UInt16
+    }
+
+    private static func capturedFrontends(_ port: ServicePortInfo) -> [CapturedFrontend] {
+        ([port.clusterIP] + port.externalIPs + port.loadBalancerVIPs).map { CapturedFrontend(address: $0, port: port.port) }
+            + (port.nodePort.map { [CapturedFrontend(address: nil, port: $0)] } ?? [])
+    }
+
+    private static func frontend(of rule: Rule) -> CapturedFrontend? {
+        guard rule.protocol?.protocol == .udp, let port = destinationPort(of: rule) else { return nil }
+        return CapturedFrontend(address: rule.destination.flatMap { $0.cidr.isHost ? $0.cidr.address : nil }, port: port)
+    }
+
+    private static func destinationPort(of rule: Rule) -> UInt16? {
+        for case .ports(.udp, let ports) in rule.matches {
+            if let range = ports.destination, range.lower == range.upper, !ports.invertDestination { return range.lower }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,62 @@
+import CNatsyncShim
+import NatsyncConntrack
+import NatsyncIPTables
+
+/// What one conntrack cleanup did.
+public struct ConntrackReport: Sendable {
+    public var visited: UInt64 = 0
+    public var deleted: UInt64 = 0
+    /// Selected flows that expired before they could be deleted: not an error.
+    public var vanished: UInt64 = 0
+    public var failed: UInt64 = 0
+    public var elapsed: Duration = .zero
+
+    public init() {}
+}
+
+/// The conntrack table of the calling thread's network namespace, through libnetfilter_conntrack.
+public enum Conntrack {
+    /// Dumps the IPv4 table once and deletes every UDP flow `selector` finds stale.
+    public static func deleteStaleFlows(_ selector: StaleFlowSelector) throws(KernelError) -> ConntrackReport {
+        let start = ContinuousClock.now
+        var report = ConntrackReport()
+        guard !selector.isEmpty else { return report }
+        let box = SelectorBox(selector)
+        var result = natsync_conntrack_result()
+        let status = withExtendedLifetime(box) {
+            natsync_conntrack_delete_udp(
+                { flow, context in
+                    let box = Unmanaged<SelectorBox>.fromOpaque(context!).takeUnretainedValue()
+                    return box.selector.isStale(ConntrackFlow(flow!.pointee)) ? 1 : 0
+                }, Unmanaged.passUnretained(box).toOpaque(), &result)
+        }
+        guard status == 0 else {
+            throw KernelError(
+                errno: natsync_last_errno(), operation: "conntrack dump", message: String(cString: natsync_last_error()))
+        }
+        report.visited = result.visited
+        report.deleted = result.deleted
+        report.vanished = result.vanished
+        report.failed = result.failed
+        report.elapsed = ContinuousClock.now - start
+        return report
+    }
+
+    /// Carries the selector through the C callback's context pointer.
+    private final class SelectorBox {
+        let selector: StaleFlowSelector
+        init(_ selector: StaleFlowSelector) { self.selector = selector }
+    }
+}
+
+extension ConntrackFlow {
+    init(_ raw: natsync_flow) {
+        func address(_ bytes: (UInt8, UInt8, UInt8, UInt8)) -> IPAddress {
+            .v4(UInt32(bytes.0) << 24 | UInt32(bytes.1) << 16 | UInt32(bytes.2) << 8 | UInt32(bytes.3))
+        }
+        self.init(
+            originalSource: address(raw.original_source), originalDestination: address(raw.original_dest),
+            originalSourcePort: raw.original_source_port, originalDestinationPort: raw.original_dest_port,
+            replySource: address(raw.reply_source))
+    }
+}
