@@ -57,7 +57,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "NatsyncBench",
-            dependencies: ["NatsyncManifest", "NatsyncRules", "NatsyncIPTables"],
+            dependencies: [
+                "NatsyncManifest", "NatsyncRules", "NatsyncIPTables", "NatsyncKernel", "NatsyncConntrack", "CNetfilterConntrack",
+            ],
             path: "Benchmarks/NatsyncBench"
         ),
         // The pods and clients of the traffic tests.

@@ -7,8 +7,8 @@ import NatsyncRules
 import Glibc
 #endif
 
-/// `make bench`: rule generation and rendering for S ClusterIP services x 10 endpoints, at two
-/// sizes, so that growth is measured as a ratio in one run rather than against a fixed time.
+/// `make bench`: rule generation and rendering for S ClusterIP services x 10 endpoints at two
+/// sizes (growth is a ratio measured in one run), then conntrack cleanup against conntrack(8).
 
 func cluster(services count: Int, endpointsPerService: Int) -> ClusterState {
     var services: [Service] = []
@@ -77,3 +77,5 @@ if let small = perRule[1_000], let large = perRule[10_000] {
     print(String(format: "linearity: time per rule at 10k / at 1k = %.2fx (1.0 = linear)", large / small))
 }
 print(String(format: "peak RSS: %.1f MB", peakResidentMegabytes()))
+print("")
+ConntrackBench.run(entries: CommandLine.arguments.contains("--quick") ? 20_000 : 100_000, stale: 1_000)

@@ -45,6 +45,11 @@ public struct StaleFlowSelector: Sendable {
     /// The number of frontends (address:port and node ports).
     public var count: Int { frontends.count + nodePorts.count }
 
+    /// Every frontend: an address and port, or a node port (`nil` address: any address).
+    public var frontendList: [(address: IPAddress?, port: UInt16)] {
+        frontends.keys.map { ($0.address, $0.port) } + nodePorts.keys.map { (nil, $0) }
+    }
+
     /// Adds `address:port`, served by `serving` (empty for a deleted or endpoint-less service).
     public mutating func add(_ address: IPAddress, port: UInt16, serving: Set<IPAddress>) {
         frontends[Frontend(address: address, port: port), default: []].formUnion(serving)

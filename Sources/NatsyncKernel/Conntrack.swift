@@ -16,19 +16,41 @@ public struct ConntrackReport: Sendable {
 
 /// The conntrack table of the calling thread's network namespace, through libnetfilter_conntrack.
 public enum Conntrack {
-    /// Dumps the IPv4 table once and deletes every UDP flow `selector` finds stale.
+    /// Above this many frontends one full dump is cheaper than a filtered dump per frontend (each
+    /// of which walks the whole table in the kernel).
+    public static let filteredDumpLimit = 64
+
+    /// Deletes every UDP flow `selector` finds stale: with a kernel-filtered dump per frontend
+    /// when there are few (only those flows leave the kernel), else with one dump of the table.
     public static func deleteStaleFlows(_ selector: StaleFlowSelector) throws(KernelError) -> ConntrackReport {
         let start = ContinuousClock.now
         var report = ConntrackReport()
         guard !selector.isEmpty else { return report }
         let box = SelectorBox(selector)
+        let context = Unmanaged.passUnretained(box).toOpaque()
+        let select: natsync_flow_selector = { flow, context in
+            let box = Unmanaged<SelectorBox>.fromOpaque(context!).takeUnretainedValue()
+            return box.selector.isStale(ConntrackFlow(flow!.pointee)) ? 1 : 0
+        }
         var result = natsync_conntrack_result()
-        let status = withExtendedLifetime(box) {
-            natsync_conntrack_delete_udp(
-                { flow, context in
-                    let box = Unmanaged<SelectorBox>.fromOpaque(context!).takeUnretainedValue()
-                    return box.selector.isStale(ConntrackFlow(flow!.pointee)) ? 1 : 0
-                }, Unmanaged.passUnretained(box).toOpaque(), &result)
+        var status: Int32 = 1
+        if selector.count <= filteredDumpLimit {
+            let frontends = selector.frontendList.map { frontend in
+                var raw = natsync_frontend()
+                raw.port = frontend.port
+                if let address = frontend.address {
+                    let bytes = address.bytes
+                    raw.address = (bytes[0], bytes[1], bytes[2], bytes[3])
+                    raw.has_address = 1
+                }
+                return raw
+            }
+            status = withExtendedLifetime(box) {
+                natsync_conntrack_delete_udp_frontends(frontends, frontends.count, select, context, &result)
+            }
+        }
+        if status == 1 {
+            status = withExtendedLifetime(box) { natsync_conntrack_delete_udp(select, context, &result) }
         }
         guard status == 0 else {
             throw KernelError(

@@ -93,3 +93,29 @@ struct ConntrackTests {
         #expect(after == ["pod-a": 16], "\(after)")
     }
 }
+
+/// Past ``Conntrack.filteredDumpLimit`` frontends, cleanup reads the table in one full dump.
+@Suite(.serialized, liveKernel)
+struct ConntrackFullDumpTests {
+    @Test func manyTouchedServicesAreCleanedWithOneDump() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        try scene.addPod("client")
+        let a = try scene.addPod("pod-a")
+        let b = try scene.addPod("pod-b")
+        func manifest(_ endpoints: [String]) -> String {
+            (0..<70).map { index in
+                Objects.service("udp\(index)", clusterIP: "10.96.1.\(index + 1)", port: 53, proto: "UDP")
+                    + Objects.slice("udp\(index)", endpoints, proto: "UDP")
+            }.joined()
+        }
+        try scene.sync([try scene.manifest("two.yaml", manifest([a, b]))])
+        let client = scene.podNamespaces["client"]!
+        let before = ConntrackTests.answered(try scene.udp(from: client, "10.96.1.1:53", ports: 40000...40015, rounds: 1))
+        #expect(before["pod-b", default: 0] > 0, "\(before)")
+        let synced = try scene.sync([try scene.manifest("one.yaml", manifest([a]))])
+        #expect(synced.standardOutput.contains("stale UDP flows deleted"), "\(synced.standardOutput)")
+        let after = ConntrackTests.answered(try scene.udp(from: client, "10.96.1.1:53", ports: 40000...40015, rounds: 1))
+        #expect(after == ["pod-a": 16], "\(after)")
+    }
+}

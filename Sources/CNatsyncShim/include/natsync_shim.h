@@ -171,6 +171,20 @@ struct natsync_conntrack_result {
 /// bounded by the selected flows. 0, or -1 when the table cannot be read.
 int natsync_conntrack_delete_udp(natsync_flow_selector select, void *context, struct natsync_conntrack_result *result);
 
+/// A UDP frontend to dump: an address and port, or (`has_address` 0) a port on any address.
+struct natsync_frontend {
+    uint8_t address[4];
+    uint8_t has_address;
+    uint16_t port; // host order
+};
+
+/// As natsync_conntrack_delete_udp, but asks the kernel for the flows of each frontend only (one
+/// filtered dump each, CTA_FILTER, Linux 5.8+), so the flows of other services are never copied
+/// out. Returns 1 without side effects when the kernel does not support filtered dumps.
+int natsync_conntrack_delete_udp_frontends(
+    const struct natsync_frontend *frontends, size_t count, natsync_flow_selector select, void *context,
+    struct natsync_conntrack_result *result);
+
 #ifdef __cplusplus
 }
 #endif
