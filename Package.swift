@@ -11,6 +11,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Addresses, prefixes and protocols, parsed the way Kubernetes parses them.
@@ -47,11 +51,26 @@ let package = Package(
         // The kernel edge: libiptc handles, conntrack, the xtables lock, network namespaces, transactions.
         .target(
             name: "NatsyncKernel", dependencies: ["CNatsyncShim", "NatsyncReconcile", "NatsyncIPTables", "NatsyncConntrack"]),
+        // natsync run: the sync loop, manifest watching, health and metrics, under ServiceLifecycle.
+        .target(
+            name: "NatsyncDaemon",
+            dependencies: [
+                "NatsyncKernel", "NatsyncRules", "NatsyncManifest", "NatsyncConntrack",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .executableTarget(
             name: "natsync",
             dependencies: [
                 "NatsyncManifest", "NatsyncRules", "NatsyncIPTables", "NatsyncReconcile", "NatsyncKernel", "NatsyncConntrack",
+                "NatsyncDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

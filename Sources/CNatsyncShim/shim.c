@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -605,6 +606,28 @@ int natsync_decode_rule(natsync_table *table, const void *opaque, struct natsync
     }
     if (decode_target(table, entry, out) != 0) foreign = 1;
     return foreign;
+}
+
+int natsync_table_info(const char *name, uint32_t *entries, uint32_t *size) {
+    int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+    if (fd < 0) {
+        set_error(errno, strerror(errno));
+        return -1;
+    }
+    struct ipt_getinfo info;
+    memset(&info, 0, sizeof(info));
+    snprintf(info.name, sizeof(info.name), "%s", name);
+    socklen_t length = sizeof(info);
+    int result = getsockopt(fd, IPPROTO_IP, IPT_SO_GET_INFO, &info, &length);
+    int saved = errno;
+    close(fd);
+    if (result != 0) {
+        set_error(saved, strerror(saved));
+        return -1;
+    }
+    *entries = info.num_entries;
+    *size = info.size;
+    return 0;
 }
 
 int natsync_enter_network_namespace(const char *path) {

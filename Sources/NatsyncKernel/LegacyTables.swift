@@ -1,3 +1,4 @@
+import CNatsyncShim
 import NatsyncIPTables
 import NatsyncReconcile
 
@@ -52,8 +53,11 @@ public struct LegacyTables: Sendable {
     /// - Parameters:
     ///   - deleteStaleFixedChains: also delete owned fixed chains that are not desired (cleanup).
     ///   - removedJumps: built-in chain rules to delete, per table (cleanup).
+    ///   - scope: for a partial sync, the only chains to read, compare and change (built-in chains
+    ///     are always read for the jumps). Other chains are neither decoded nor touched.
     public func sync(
-        _ desired: [TableContents], deleteStaleFixedChains: Bool = false, removedJumps: [TableName: [BuiltinJump]] = [:]
+        _ desired: [TableContents], deleteStaleFixedChains: Bool = false, removedJumps: [TableName: [BuiltinJump]] = [:],
+        scope: Set<ChainName>? = nil
     ) throws(KernelError) -> SyncReport {
         let start = ContinuousClock.now
         let lock = try XtablesLock(timeout: lockTimeout)
@@ -63,7 +67,7 @@ public struct LegacyTables: Sendable {
             do {
                 report.plans = []
                 report.committed = []
-                try transaction(desired, deleteStaleFixedChains, removedJumps, &report)
+                try transaction(desired, deleteStaleFixedChains, removedJumps, scope, &report)
                 break
             } catch where error.errno == KernelError.tableChanged && report.attempts < maxAttempts {
                 // Someone wrote without the lock: start over from a fresh read, after a short random wait.
@@ -78,15 +82,17 @@ public struct LegacyTables: Sendable {
 
     private func transaction(
         _ desired: [TableContents], _ deleteStaleFixedChains: Bool, _ removedJumps: [TableName: [BuiltinJump]],
-        _ report: inout SyncReport
+        _ scope: Set<ChainName>?, _ report: inout SyncReport
     ) throws(KernelError) {
         var before: [LiveTable] = []
         for contents in desired {
             let handle = try IPTablesHandle(contents.table)
-            let live = handle.read { Ownership.needsRules($0, in: contents.table) }
+            let live = handle.read { name in
+                Ownership.needsRules(name, in: contents.table) && (name.isBuiltin || scope?.contains(name) ?? true)
+            }
             let plan = Planner.plan(
                 desired: contents, live: live, deleteStaleFixedChains: deleteStaleFixedChains,
-                removedJumps: removedJumps[contents.table] ?? [])
+                removedJumps: removedJumps[contents.table] ?? [], scope: scope)
             report.plans.append(plan)
             guard !plan.isEmpty else { continue }
             do {
@@ -94,7 +100,7 @@ public struct LegacyTables: Sendable {
                 try handle.commit()
             } catch {
                 if !report.committed.isEmpty && error.errno != KernelError.tableChanged {
-                    restore(before, desired: desired)
+                    restore(before, desired: desired, plans: report.plans)
                 }
                 throw error
             }
@@ -106,15 +112,19 @@ public struct LegacyTables: Sendable {
     /// Puts committed tables back to how they were read, best effort: owned chains and natsync's
     /// jumps as they were. Tables holding foreign rules in owned chains cannot be re-encoded and
     /// are left as committed.
-    private func restore(_ tables: [LiveTable], desired: [TableContents]) {
+    private func restore(_ tables: [LiveTable], desired: [TableContents], plans: [TablePlan]) {
         for live in tables {
             guard let contents = desired.first(where: { $0.table == live.table }) else { continue }
             var previous = TableContents(table: live.table)
             var encodable = true
+            // Only chains that were read can be put back; the undo touches nothing else.
+            var scope = Set(plans.filter { $0.table == live.table }.flatMap { $0.created.map(\.name) })
             for chain in live.chains where Ownership.owns(chain.name, in: live.table) {
-                let rules = (chain.rules ?? []).compactMap(\.rule)
-                if rules.count != chain.rules?.count { encodable = false }
+                guard let read = chain.rules else { continue }
+                let rules = read.compactMap(\.rule)
+                if rules.count != read.count { encodable = false }
                 previous.chains.append(Chain(chain.name, rules: rules))
+                scope.insert(chain.name)
             }
             let liveJumps = Set(live.chains.filter { $0.name.isBuiltin }.flatMap { chain in
                 (chain.rules ?? []).compactMap(\.rule).map { BuiltinJump(chain: chain.name, rule: $0) }
@@ -122,8 +132,8 @@ public struct LegacyTables: Sendable {
             previous.builtinJumps = contents.builtinJumps.filter { liveJumps.contains($0) }
             let added = contents.builtinJumps.filter { !liveJumps.contains($0) }
             guard encodable, let handle = try? IPTablesHandle(live.table) else { continue }
-            let now = handle.read { Ownership.needsRules($0, in: live.table) }
-            let undo = Planner.plan(desired: previous, live: now, deleteStaleFixedChains: true, removedJumps: added)
+            let now = handle.read { Ownership.needsRules($0, in: live.table) && ($0.isBuiltin || scope.contains($0)) }
+            let undo = Planner.plan(desired: previous, live: now, deleteStaleFixedChains: true, removedJumps: added, scope: scope)
             try? handle.apply(undo)
             try? handle.commit()
         }
@@ -132,5 +142,30 @@ public struct LegacyTables: Sendable {
     /// The packet and byte counters of every rule of one chain (for tests and `diff`).
     public func counters(table: TableName, chain: ChainName) throws(KernelError) -> [(packets: UInt64, bytes: UInt64)] {
         try IPTablesHandle(table).counters(of: chain)
+    }
+}
+
+/// A table's entry count and size, read without reading its rules.
+public struct TableFingerprint: Hashable, Sendable {
+    public var entries: UInt32
+    public var size: UInt32
+}
+
+extension LegacyTables {
+    /// The fingerprint of each table (`IPT_SO_GET_INFO`): equal fingerprints before and after
+    /// mean nobody added, removed or resized a rule in between.
+    public func fingerprints(_ tables: [TableName]) throws(KernelError) -> [TableName: TableFingerprint] {
+        var result: [TableName: TableFingerprint] = [:]
+        for table in tables {
+            var entries: UInt32 = 0
+            var size: UInt32 = 0
+            guard natsync_table_info(table.rawValue, &entries, &size) == 0 else {
+                throw KernelError(
+                    errno: natsync_last_errno(), operation: "IPT_SO_GET_INFO", table: table,
+                    message: String(cString: natsync_last_error()))
+            }
+            result[table] = TableFingerprint(entries: entries, size: size)
+        }
+        return result
     }
 }

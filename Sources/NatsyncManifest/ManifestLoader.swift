@@ -22,8 +22,21 @@ public struct ManifestLoader {
     private var slices: [NamespacedName: (EndpointSlice, String)] = [:]
     private var legacyEndpoints: [NamespacedName: ([EndpointSlice], String)] = [:]
     private var diagnostics: [Diagnostic] = []
+    /// Files that could not be read or parsed at all (as opposed to files with bad objects).
+    public private(set) var unreadableFiles: Set<String> = []
 
     public init() {}
+
+    /// The manifest files a path names: the file itself, or a directory's `.yaml`, `.yml` and
+    /// `.json` files in name order.
+    public static func manifestFiles(at path: String) -> [String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return [] }
+        guard isDirectory.boolValue else { return [path] }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        return names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") || $0.hasSuffix(".json") }.sorted()
+            .map { (path as NSString).appendingPathComponent($0) }
+    }
 
     /// Loads every path, in order.
     public static func load(paths: [String]) -> LoadResult {
@@ -55,6 +68,7 @@ public struct ManifestLoader {
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             diagnostics.append(Diagnostic(.warning, file: path, "cannot read file"))
+            unreadableFiles.insert(path)
             return
         }
         add(contents: [UInt8](data), file: path)
@@ -64,6 +78,7 @@ public struct ManifestLoader {
     public mutating func add(contents: [UInt8], file: String) {
         guard let text = String(validating: contents, as: UTF8.self) else {
             diagnostics.append(Diagnostic(.warning, file: file, "not valid UTF-8; file skipped"))
+            unreadableFiles.insert(file)
             return
         }
         let documents: [ManifestDocument]
@@ -71,6 +86,7 @@ public struct ManifestLoader {
             documents = try Self.decodeDocuments(text)
         } catch {
             diagnostics.append(Diagnostic(.warning, file: file, "cannot parse: \(Self.describeParseError(error)); file skipped"))
+            unreadableFiles.insert(file)
             return
         }
         for document in documents {

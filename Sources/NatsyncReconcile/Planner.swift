@@ -12,15 +12,19 @@ public enum Planner {
     ///   (in kube-proxy's order, so a fresh node ends with kube-proxy's layout), extra copies are
     ///   deleted, and one already present stays where it is, as kube-proxy's `-C` then `-I` does.
     ///   `removedJumps` are deleted wherever they are.
+    /// - With a `scope` (a partial sync), only the chains in it are compared, created or deleted;
+    ///   every other chain is left as it is, whatever it holds.
     public static func plan(
-        desired: TableContents, live: LiveTable, deleteStaleFixedChains: Bool = false, removedJumps: [BuiltinJump] = []
+        desired: TableContents, live: LiveTable, deleteStaleFixedChains: Bool = false, removedJumps: [BuiltinJump] = [],
+        scope: Set<ChainName>? = nil
     ) -> TablePlan {
         var plan = TablePlan(table: desired.table)
         var liveChains: [ChainName: LiveTable.LiveChain] = [:]
         for chain in live.chains { liveChains[chain.name] = chain }
         let desiredNames = Set(desired.chains.map(\.name))
+        let inScope: (ChainName) -> Bool = { name in scope?.contains(name) ?? true }
 
-        for chain in desired.chains {
+        for chain in desired.chains where inScope(chain.name) {
             guard let existing = liveChains[chain.name] else {
                 plan.created.append(chain)
                 continue
@@ -30,7 +34,8 @@ public enum Planner {
                 plan.rewritten.append((chain, old))
             }
         }
-        for chain in live.chains where !desiredNames.contains(chain.name) && Ownership.owns(chain.name, in: live.table) {
+        for chain in live.chains
+        where !desiredNames.contains(chain.name) && Ownership.owns(chain.name, in: live.table) && inScope(chain.name) {
             let stale = Ownership.isServiceChain(chain.name)
                 || (deleteStaleFixedChains && !Ownership.neverDeleted.contains(chain.name))
             if stale { plan.deleted.append((chain.name, chain.rules ?? [])) }

@@ -25,16 +25,14 @@ public struct RuleGenerator: Sendable {
     /// Every service port this proxier programs, in order, with its endpoints.
     public func servicePorts(of state: ClusterState) -> [(ServicePortInfo, [EndpointInfo])] {
         let slices = state.slicesByService()
-        var planned: [(ServicePortInfo, [EndpointInfo])] = []
-        for service in state.services {
-            let serviceSlices = slices[service.name] ?? []
-            for port in ServicePortInfo.ports(of: service, family: options.family) {
-                let endpoints = EndpointInfo.endpoints(
-                    of: port.name, in: serviceSlices, family: options.family, nodeName: options.nodeName)
-                planned.append((port, endpoints))
-            }
+        return state.services.flatMap { servicePorts(of: $0, slices: slices[$0.name] ?? []) }
+    }
+
+    /// The ports of one service this proxier programs, with their endpoints from `slices`.
+    public func servicePorts(of service: Service, slices: [EndpointSlice]) -> [(ServicePortInfo, [EndpointInfo])] {
+        ServicePortInfo.ports(of: service, family: options.family).map { port in
+            (port, EndpointInfo.endpoints(of: port.name, in: slices, family: options.family, nodeName: options.nodeName))
         }
-        return planned
     }
 
     /// The rules of one service port.
@@ -49,7 +47,8 @@ public struct RuleGenerator: Sendable {
         FixedRules(options: ProxyOptions(nodeName: "", localhostNodePorts: false)).builtinJumps
     }
 
-    func assemble(_ ports: [ServicePortRules], endpointCount: Int, largeClusterMode: Bool) -> ProxyRules {
+    /// The complete tables from the rules of every service port, in order.
+    public func assemble(_ ports: [ServicePortRules], endpointCount: Int, largeClusterMode: Bool) -> ProxyRules {
         let fixed = FixedRules(options: options)
         var filterServices = Chain(ChainNames.services)
         var filterExternal = Chain(ChainNames.externalServices)

@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 @main
-struct Natsync: ParsableCommand {
+struct Natsync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "natsync",
         abstract: "A Kubernetes service proxy that programs kube-proxy's iptables rules through libiptc.",
@@ -14,14 +14,18 @@ struct Natsync: ParsableCommand {
             2 bad usage, or bad input with --strict.
             """,
         version: "0.1.0",
-        subcommands: [Sync.self, Diff.self, Cleanup.self]
+        subcommands: [Sync.self, Diff.self, Cleanup.self, Run.self]
     )
 
     /// Bad usage exits 2 (not ArgumentParser's 64), the status every natsync command documents.
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var asynchronous = command as? AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
         } catch {
             let code = exitCode(for: error)
             if code == .validationFailure {

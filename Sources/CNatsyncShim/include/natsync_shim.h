@@ -142,6 +142,10 @@ int natsync_insert_rule(natsync_table *table, const char *chain, const struct na
 /// iptc_delete_num_entry.
 int natsync_delete_rule(natsync_table *table, const char *chain, unsigned int index);
 
+/// The number of entries and the blob size of a table (IPT_SO_GET_INFO): a constant-time way to
+/// notice that someone else changed it, without reading the rules. 0 or -1.
+int natsync_table_info(const char *name, uint32_t *entries, uint32_t *size);
+
 /// setns(open(path), CLONE_NEWNET) for the calling thread. 0 or -1. setns and CLONE_NEWNET are
 /// _GNU_SOURCE-only, which Swift's Glibc module does not expose.
 int natsync_enter_network_namespace(const char *path);

@@ -1,0 +1,114 @@
+import Foundation
+import Logging
+import NatsyncIPTables
+import NatsyncKernel
+import ServiceLifecycle
+
+/// Feeds sync results to health, metrics and the log: one line per sync.
+public struct DaemonObserver: SyncObserver {
+    let health: HealthState
+    let metrics: ProxyMetrics
+    let logger: Logger
+
+    public func queued() {
+        health.queued()
+        metrics.lastQueued.set(Date().timeIntervalSince1970)
+    }
+
+    public func synced(_ outcome: SyncOutcome, elapsed: Duration) {
+        health.updated()
+        metrics.syncDuration.record(elapsed)
+        (outcome.full ? metrics.fullSyncDuration : metrics.partialSyncDuration).record(elapsed)
+        metrics.lastSync.set(Date().timeIntervalSince1970)
+        for (table, count) in outcome.rules { metrics.rulesTotal[table]?.set(Double(count)) }
+        for plan in outcome.report.plans { metrics.rulesLast[plan.table]?.set(Double(plan.rulesWritten)) }
+        var metadata: Logger.Metadata = [
+            "sync.kind": "\(outcome.full ? "full" : "partial")",
+            "services": "\(outcome.services)", "endpoints": "\(outcome.endpoints)",
+            "chains.created": "\(outcome.report.chainsCreated)", "chains.rewritten": "\(outcome.report.chainsRewritten)",
+            "chains.deleted": "\(outcome.report.chainsDeleted)", "rules.written": "\(outcome.report.rulesWritten)",
+            "committed": "\(outcome.report.committed.map(\.rawValue).joined(separator: ","))",
+            "elapsed": "\(elapsed)",
+        ]
+        if let conntrack = outcome.conntrack {
+            metrics.conntrackDeleted.increment(by: Int64(conntrack.deleted))
+            metrics.conntrackDuration.record(conntrack.elapsed)
+            if conntrack.failed > 0 { metrics.conntrackFailures.increment(by: Int64(conntrack.failed)) }
+            metadata["conntrack.deleted"] = "\(conntrack.deleted)"
+        }
+        logger.info("synced", metadata: metadata)
+    }
+
+    public func failed(_ error: any Error, elapsed: Duration) {
+        metrics.restoreFailures.increment()
+        logger.error("sync failed; retrying after the sync period", metadata: ["error": "\(error)", "elapsed": "\(elapsed)"])
+    }
+
+    public func driftDetected() {
+        metrics.driftRepairs.increment()
+    }
+}
+
+/// `natsync run`: the runner, the manifest watcher and the health and metrics servers, as one
+/// service group that stops gracefully on SIGTERM or SIGINT, leaving the rules in place.
+public struct Daemon {
+    public var proxier: Proxier
+    public var runner: SyncRunner.Configuration
+    public var manifests: [String]
+    public var pollInterval: Duration
+    public var healthAddress: (host: String, port: Int)?
+    public var metricsAddress: (host: String, port: Int)?
+    public var family: IPFamily
+    public var logger: Logger
+
+    public init(
+        proxier: Proxier, runner: SyncRunner.Configuration, manifests: [String], pollInterval: Duration,
+        healthAddress: (host: String, port: Int)?, metricsAddress: (host: String, port: Int)?, family: IPFamily, logger: Logger
+    ) {
+        self.proxier = proxier
+        self.runner = runner
+        self.manifests = manifests
+        self.pollInterval = pollInterval
+        self.healthAddress = healthAddress
+        self.metricsAddress = metricsAddress
+        self.family = family
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let health = HealthState(timeout: runner.syncPeriod * 2)
+        let metrics = ProxyMetrics(family: family)
+        let observer = DaemonObserver(health: health, metrics: metrics, logger: logger)
+        let syncRunner = SyncRunner(proxier: proxier, configuration: runner, observer: observer, logger: logger)
+        let watcher = ManifestWatcher(paths: manifests, interval: pollInterval, logger: logger) { state in
+            syncRunner.update(state)
+        }
+        var services: [any ServiceLifecycle.Service] = [watcher, syncRunner]
+        if let address = healthAddress {
+            services.append(
+                StatusServer(name: "health", host: address.host, port: address.port, logger: logger) { path in
+                    switch path {
+                    case "/healthz", "/livez":
+                        let response = health.response(includeNodeEligibility: path == "/healthz")
+                        (path == "/healthz" ? metrics.healthz : metrics.livez)[response.status]?.increment()
+                        return (response.status, "application/json", Array(response.body.utf8))
+                    default:
+                        return (404, "text/plain", Array("404 page not found\n".utf8))
+                    }
+                })
+        }
+        if let address = metricsAddress {
+            services.append(
+                StatusServer(name: "metrics", host: address.host, port: address.port, logger: logger) { path in
+                    path == "/metrics"
+                        ? (200, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition())
+                        : (404, "text/plain", Array("404 page not found\n".utf8))
+                })
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        logger.info("stopped; rules left in place")
+    }
+}

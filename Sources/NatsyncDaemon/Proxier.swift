@@ -1,0 +1,179 @@
+import NatsyncConntrack
+import NatsyncIPTables
+import NatsyncKernel
+import NatsyncModel
+import NatsyncReconcile
+import NatsyncRules
+
+/// The kernel side of a proxier, behind a protocol so the sync logic is tested without root.
+public protocol RuleApplier: Sendable {
+    /// Reconciles the tables (`scope` limits a partial sync to those chains) and cleans stale UDP
+    /// flows of what the commit touched.
+    func apply(_ tables: [TableContents], scope: Set<ChainName>?, servicePorts: [(ServicePortInfo, [EndpointInfo])]) throws
+        -> (SyncReport, ConntrackReport?)
+    /// The fingerprint of the tables natsync writes, for drift checks.
+    func fingerprints() throws -> [TableName: TableFingerprint]
+}
+
+/// The legacy tables of a network namespace through libiptc, with conntrack cleanup.
+public struct LegacyApplier: RuleApplier {
+    public var tables: LegacyTables
+    public var netns: String?
+    public var conntrack: Bool
+
+    public init(tables: LegacyTables, netns: String?, conntrack: Bool) {
+        self.tables = tables
+        self.netns = netns
+        self.conntrack = conntrack
+    }
+
+    public func apply(
+        _ contents: [TableContents], scope: Set<ChainName>?, servicePorts: [(ServicePortInfo, [EndpointInfo])]
+    ) throws -> (SyncReport, ConntrackReport?) {
+        try NetworkNamespace.run(in: netns) {
+            let report = try tables.sync(contents, scope: scope)
+            guard conntrack, !report.committed.isEmpty else { return (report, nil) }
+            let selector = TouchedServices.frontends(plans: report.plans, servicePorts: servicePorts)
+            // A cleanup failure must not fail the sync: report it as a failed count.
+            let cleaned = (try? Conntrack.deleteStaleFlows(selector)) ?? { var failed = ConntrackReport(); failed.failed = 1; return failed }()
+            return (report, cleaned)
+        }
+    }
+
+    public func fingerprints() throws -> [TableName: TableFingerprint] {
+        try NetworkNamespace.run(in: netns) { try tables.fingerprints([.filter, .nat]) }
+    }
+}
+
+/// What one sync did.
+public struct SyncOutcome: Sendable {
+    public var full: Bool
+    public var report: SyncReport
+    public var conntrack: ConntrackReport?
+    public var services: Int
+    public var endpoints: Int
+    /// Rules in the desired tables, per table.
+    public var rules: [TableName: Int]
+}
+
+/// kube-proxy's proxier without its I/O: it keeps the cluster state, knows which services changed
+/// since the last sync, regenerates only their rules, and syncs either fully or only their chains.
+///
+/// - Important: not thread-safe by itself; the sync runner owns it and serializes every access
+///   behind its mutex, which is why it can be handed to the runner's tasks.
+public final class Proxier: @unchecked Sendable {
+    public let generator: RuleGenerator
+    let applier: any RuleApplier
+    /// How long a partial sync may go on before a full one (kube-proxy's `FullSyncPeriod`).
+    public var fullSyncPeriod: Duration = .seconds(3600)
+
+    private(set) var state = ClusterState()
+    private var servicesByName: [NamespacedName: Service] = [:]
+    private var slicesByService: [NamespacedName: [EndpointSlice]] = [:]
+    private var ports: [NamespacedName: [(ServicePortInfo, [EndpointInfo])]] = [:]
+    private var portRules: [NamespacedName: [ServicePortRules]] = [:]
+    private var largeClusterMode = false
+    private var changed: Set<NamespacedName> = []
+    private var needsFullSync = true
+    private var lastFullSync: ContinuousClock.Instant?
+    private var fingerprints: [TableName: TableFingerprint] = [:]
+    /// No sync before the first complete state: syncing an empty state would wipe the rules of a
+    /// node natsync takes over (kube-proxy waits for its informers the same way).
+    private var initialized = false
+
+    public init(generator: RuleGenerator, applier: any RuleApplier) {
+        self.generator = generator
+        self.applier = applier
+    }
+
+    /// Takes a new cluster state and notes which services changed (Service or EndpointSlices).
+    /// Returns whether anything changed.
+    @discardableResult
+    public func update(_ newState: ClusterState) -> Bool {
+        let newServices = Dictionary(uniqueKeysWithValues: newState.services.map { ($0.name, $0) })
+        let newSlices = newState.slicesByService()
+        var touched = Set<NamespacedName>()
+        for name in Set(servicesByName.keys).union(newServices.keys) where servicesByName[name] != newServices[name] {
+            touched.insert(name)
+        }
+        for name in Set(slicesByService.keys).union(newSlices.keys) where slicesByService[name] != newSlices[name] {
+            touched.insert(name)
+        }
+        initialized = true
+        state = newState
+        servicesByName = newServices
+        slicesByService = newSlices
+        changed.formUnion(touched)
+        return !touched.isEmpty
+    }
+
+    /// The next sync must compare everything (after drift or a failure).
+    public func requestFullSync() { needsFullSync = true }
+
+    /// Whether a sync has work: pending changes or a full sync due.
+    public var hasPendingWork: Bool { initialized && (!changed.isEmpty || needsFullSync || fullSyncDue) }
+
+    private var fullSyncDue: Bool {
+        lastFullSync.map { ContinuousClock.now - $0 > fullSyncPeriod } ?? true
+    }
+
+    /// Brings the kernel in line with the state. On failure the next sync is full.
+    public func sync() throws -> SyncOutcome {
+        let full = needsFullSync || fullSyncDue
+        let refresh = full ? Set(servicesByName.keys).union(ports.keys) : changed
+        var previousChains = Set<ChainName>()
+        for name in refresh {
+            previousChains.formUnion(portRules[name]?.flatMap { $0.natChains.map(\.name) } ?? [])
+            if let service = servicesByName[name] {
+                ports[name] = generator.servicePorts(of: service, slices: slicesByService[name] ?? [])
+            } else {
+                ports[name] = nil
+                portRules[name] = nil
+            }
+        }
+        let endpointCount = ports.values.reduce(0) { $0 + $1.reduce(0) { $0 + $1.1.count } }
+        let large = endpointCount > ProxyRules.largeClusterEndpointThreshold
+        let regenerate = large != largeClusterMode ? Set(ports.keys) : refresh
+        largeClusterMode = large
+        for name in regenerate {
+            guard let servicePorts = ports[name] else { continue }
+            portRules[name] = servicePorts.map { generator.rules(for: $0.0, endpoints: $0.1, largeClusterMode: large) }
+        }
+        let ordered = servicesByName.keys.sorted()
+        let rules = generator.assemble(
+            ordered.flatMap { portRules[$0] ?? [] }, endpointCount: endpointCount, largeClusterMode: large)
+        var scope: Set<ChainName>?
+        if !full {
+            var chains = previousChains
+            for table in rules.tables {
+                for chain in table.chains where !Ownership.isServiceChain(chain.name) { chains.insert(chain.name) }
+            }
+            for name in regenerate { chains.formUnion(portRules[name]?.flatMap { $0.natChains.map(\.name) } ?? []) }
+            scope = chains
+        }
+        let allPorts = ordered.flatMap { ports[$0] ?? [] }
+        do {
+            let (report, conntrack) = try applier.apply(rules.tables, scope: scope, servicePorts: allPorts)
+            changed = []
+            needsFullSync = false
+            if full { lastFullSync = .now }
+            fingerprints = (try? applier.fingerprints()) ?? [:]
+            return SyncOutcome(
+                full: full, report: report, conntrack: conntrack, services: servicesByName.count, endpoints: endpointCount,
+                rules: [.filter: rules.filter.ruleCount, .nat: rules.nat.ruleCount])
+        } catch {
+            needsFullSync = true
+            throw error
+        }
+    }
+
+    /// True when the tables changed since natsync last wrote them (someone else wrote); the next
+    /// sync is then full.
+    public func checkDrift() -> Bool {
+        guard initialized, !fingerprints.isEmpty, let now = try? applier.fingerprints() else { return false }
+        guard now != fingerprints else { return false }
+        fingerprints = now
+        needsFullSync = true
+        return true
+    }
+}

@@ -1,0 +1,131 @@
+import ArgumentParser
+import Logging
+import NatsyncDaemon
+import NatsyncRules
+
+extension Natsync {
+    /// The node daemon.
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Keep this node's rules in line with the manifests, as kube-proxy does with the cluster.",
+            discussion: """
+                Watches the manifests and syncs after every change (partial syncs: only the chains of changed \
+                services), at most once per --iptables-min-sync-period; retries a failed sync after \
+                --iptables-sync-period; checks every sync period that nobody changed the tables behind its back and \
+                repairs them; runs a full sync every hour. Serves /healthz and /livez on --healthz-bind-address and \
+                Prometheus /metrics on --metrics-bind-address, with kube-proxy's names. SIGTERM or SIGINT stops it \
+                after the sync in progress, leaving the rules in place.
+                """
+        )
+
+        @Option(name: [.customShort("f"), .customLong("filename")], help: "A manifest file or directory to watch (repeatable).")
+        var paths: [String] = []
+
+        @OptionGroup var proxy: ProxyFlags
+        @OptionGroup var kernel: KernelFlags
+
+        @Option(name: .customLong("iptables-min-sync-period"), help: "The least time between two syncs (default 1s).")
+        var minSyncPeriod: GoDuration = GoDuration(.seconds(1))
+
+        @Option(name: .customLong("iptables-sync-period"), help: "Retry and drift-check period (default 30s).")
+        var syncPeriod: GoDuration = GoDuration(.seconds(30))
+
+        @Option(name: .customLong("manifest-poll-interval"), help: "How often to look for manifest changes (default 1s).")
+        var pollInterval: GoDuration = GoDuration(.seconds(1))
+
+        @Option(name: .customLong("healthz-bind-address"), help: "host:port for /healthz and /livez; empty to disable.")
+        var healthz = "0.0.0.0:10256"
+
+        @Option(name: .customLong("metrics-bind-address"), help: "host:port for /metrics; empty to disable.")
+        var metrics = "127.0.0.1:10249"
+
+        @Flag(help: "Do not delete stale UDP conntrack flows after the rules change.")
+        var noConntrack = false
+
+        @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
+        var logLevel: Logger.Level = .info
+
+        func validate() throws {
+            if paths.isEmpty { throw ValidationError("give at least one manifest file or directory with -f PATH") }
+            for (flag, value) in [("--healthz-bind-address", healthz), ("--metrics-bind-address", metrics)] where !value.isEmpty {
+                guard Self.address(value) != nil else { throw ValidationError("\(flag): expected host:port, got \"\(value)\"") }
+            }
+        }
+
+        static func address(_ text: String) -> (host: String, port: Int)? {
+            guard !text.isEmpty, let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+                (0...65535).contains(port)
+            else { return nil }
+            let host = String(text[..<colon]).trimmingCharacters(in: ["[", "]"])
+            return (host.isEmpty ? "0.0.0.0" : host, port)
+        }
+
+        func run() async throws {
+            let level = logLevel
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+            let logger = Logger(label: "natsync")
+            let options = try proxy.resolve(host: HostFacts())
+            try kernel.checkBackendOrExit()
+            let applier = LegacyApplier(tables: kernel.tables, netns: kernel.netns, conntrack: !noConntrack)
+            var runner = SyncRunner.Configuration()
+            runner.minInterval = minSyncPeriod.duration
+            runner.syncPeriod = syncPeriod.duration
+            let daemon = Daemon(
+                proxier: Proxier(generator: RuleGenerator(options: options), applier: applier), runner: runner, manifests: paths,
+                pollInterval: pollInterval.duration, healthAddress: Self.address(healthz), metricsAddress: Self.address(metrics),
+                family: options.family, logger: logger)
+            try await daemon.run()
+        }
+    }
+}
+
+/// A duration written as Go writes them (`1s`, `500ms`, `1m30s`, `1h`), as kube-proxy's flags take.
+struct GoDuration: ExpressibleByArgument {
+    var duration: Duration
+
+    init(_ duration: Duration) { self.duration = duration }
+
+    init?(argument: String) {
+        var total = 0.0
+        var number = ""
+        var rest = Substring(argument)
+        guard !rest.isEmpty else { return nil }
+        while !rest.isEmpty {
+            number = String(rest.prefix { $0.isNumber || $0 == "." })
+            rest = rest.dropFirst(number.count)
+            let unit = String(rest.prefix { $0.isLetter || $0 == "µ" })
+            rest = rest.dropFirst(unit.count)
+            guard let value = Double(number) else { return nil }
+            let scale: Double
+            switch unit {
+            case "h": scale = 3600
+            case "m": scale = 60
+            case "s": scale = 1
+            case "ms": scale = 1e-3
+            case "us", "µs": scale = 1e-6
+            case "ns": scale = 1e-9
+            default: return nil
+            }
+            total += value * scale
+        }
+        duration = .nanoseconds(Int64(total * 1e9))
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+extension KernelFlags {
+    /// The backend check of ``KernelFlags/checkBackend()``, exiting 1 with its message.
+    func checkBackendOrExit() throws {
+        do {
+            try checkBackend()
+        } catch let error as KernelCommandError {
+            FileDescriptorOutput.standardError.write("natsync: \(error.message)\n")
+            throw ExitCode(error.status)
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+
+/// `natsync run` on a scene's node: manifests change, tables drift, syncs fail, the process stops.
+@Suite(.serialized, liveKernel)
+struct DaemonTests {
+    /// True when the live tables already match `manifests` (`natsync diff` exits 0).
+    static func matches(_ scene: Scene, _ manifests: String) throws -> Bool {
+        try scene.natsync(["diff", "--iptables-backend", "legacy", "-f", manifests] + Scene.nodeFlags, check: false).status == 0
+    }
+
+    @Test func followsAManifestDirectoryKeepingTheLastGoodStateOfABrokenFile() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let folder = scene.folder.appendingPathComponent("manifests")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        func write(_ name: String, _ text: String) throws { try text.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8) }
+        try write("web.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1", "10.0.9.2"]))
+        let daemon = try DaemonProcess(scene: scene, manifests: folder.path)
+        defer { _ = daemon.stop() }
+        // min-sync-period 200 ms + 1 s.
+        let bound = 1.2 + 0.5
+        try waitUntil(seconds: 5) { try Self.matches(scene, folder.path) }
+
+        try write("web.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1"]))
+        try waitUntil(seconds: bound) { try Self.matches(scene, folder.path) }
+        try write("dns.yaml", Objects.service("dns", clusterIP: "10.96.0.10", port: 53, proto: "UDP") + Objects.slice("dns", ["10.0.9.3"], proto: "UDP"))
+        try waitUntil(seconds: bound) { try Self.matches(scene, folder.path) }
+        #expect(try scene.save().contains("kube-system") == false)
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("dns.yaml"))
+        try waitUntil(seconds: bound) { try Self.matches(scene, folder.path) }
+
+        // A broken file: the rules keep its last good contents and the log says why.
+        let good = try String(contentsOf: folder.appendingPathComponent("web.yaml"), encoding: .utf8)
+        let snapshot = scene.folder.appendingPathComponent("good.yaml")
+        try good.write(to: snapshot, atomically: true, encoding: .utf8)
+        try write("web.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: web\n")
+        try waitUntil(seconds: bound) { daemon.logText.contains("keeping its last good contents") }
+        #expect(try Self.matches(scene, snapshot.path))
+        try write("web.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.7"]))
+        try waitUntil(seconds: bound) { try Self.matches(scene, folder.path) }
+        #expect(daemon.stop() == 0)
+        #expect(try Self.matches(scene, folder.path), "rules stay in place after a graceful stop")
+    }
+
+    @Test func repairsTablesChangedBehindItsBackWithinOneSyncPeriod() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let manifest = try scene.manifest("web.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1", "10.0.9.2"]))
+        let daemon = try DaemonProcess(scene: scene, manifests: manifest, extra: ["--iptables-sync-period", "2s"])
+        defer { _ = daemon.stop() }
+        try waitUntil(seconds: 5) { try Self.matches(scene, manifest) }
+        let node = ["ip", "netns", "exec", scene.node, "iptables-legacy", "-t", "nat"]
+        let sep = try scene.save().split(separator: "\n").first { $0.hasPrefix(":KUBE-SEP-") }.map { String($0.dropFirst().prefix { $0 != " " }) }!
+        let svc = try scene.save().split(separator: "\n").first { $0.hasPrefix(":KUBE-SVC-") }.map { String($0.dropFirst().prefix { $0 != " " }) }!
+        try run(node + ["-F", "KUBE-SERVICES"])
+        try run(node + ["-F", svc])
+        try run(node + ["-F", sep])
+        try run(node + ["-X", sep])
+        #expect(try !Self.matches(scene, manifest))
+        try waitUntil(seconds: 2 + 1) { try Self.matches(scene, manifest) }
+        let metrics = try httpGet(port: daemon.metricsPort, path: "/metrics").body
+        let repairs = metrics.split(separator: "\n").first { $0.hasPrefix("natsync_drift_repairs_total") }
+        #expect(repairs.map { !$0.hasSuffix(" 0") } == true, "\(repairs ?? "no drift metric")")
+    }
+
+    @Test func healthAndMetricsAnswerAsKubeProxysAndHealthFailsWhenSyncsCannotApply() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let lock = scene.folder.appendingPathComponent("xtables.lock").path
+        let folder = scene.folder.appendingPathComponent("m")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let file = folder.appendingPathComponent("web.yaml")
+        try (Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1"])).write(to: file, atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(
+            scene: scene, manifests: folder.path, extra: ["--iptables-sync-period", "1s", "--iptables-lock-timeout", "0.2"],
+            environment: ["XTABLES_LOCKFILE": lock])
+        defer { _ = daemon.stop() }
+        try waitUntil(seconds: 5) { try Self.matches(scene, folder.path) }
+
+        let healthz = try httpGet(port: daemon.healthPort, path: "/healthz")
+        #expect(healthz.status == 200)
+        #expect(healthz.body.hasPrefix("{\"lastUpdated\": \""), "\(healthz.body)")
+        #expect(healthz.body.contains("\"currentTime\": \"") && healthz.body.hasSuffix(", \"nodeEligible\": true}"), "\(healthz.body)")
+        let livez = try httpGet(port: daemon.healthPort, path: "/livez")
+        #expect(livez.status == 200 && !livez.body.contains("nodeEligible"))
+        let metrics = try httpGet(port: daemon.metricsPort, path: "/metrics")
+        #expect(metrics.status == 200)
+        for name in [
+            "kubeproxy_sync_proxy_rules_duration_seconds_bucket", "kubeproxy_sync_full_proxy_rules_duration_seconds_count",
+            "kubeproxy_sync_proxy_rules_last_timestamp_seconds", "kubeproxy_sync_proxy_rules_iptables_total{table=\"nat\",ip_family=\"IPv4\"}",
+            "kubeproxy_proxy_healthz_total{code=\"200\"}",
+        ] {
+            #expect(metrics.body.contains(name), "\(name)")
+        }
+
+        // Someone holds the xtables lock: a queued change cannot be applied, and after 2 sync
+        // periods the proxy reports itself unhealthy, until the lock is free again.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        holder.arguments = [lock, "sleep", "4"]
+        try holder.run()
+        defer { holder.waitUntilExit() }
+        usleep(200_000)
+        try (Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.2"])).write(to: file, atomically: true, encoding: .utf8)
+        try waitUntil(seconds: 3.5) { try httpGet(port: daemon.healthPort, path: "/healthz").status == 503 }
+        #expect(try httpGet(port: daemon.healthPort, path: "/livez").status == 503)
+        holder.waitUntilExit()
+        try waitUntil(seconds: 3) { try httpGet(port: daemon.healthPort, path: "/healthz").status == 200 }
+        #expect(try Self.matches(scene, folder.path))
+        let after = try httpGet(port: daemon.metricsPort, path: "/metrics").body
+        #expect(after.contains("kubeproxy_proxy_healthz_total{code=\"503\"}"))
+        #expect(after.split(separator: "\n").contains { $0.hasPrefix("kubeproxy_sync_proxy_rules_iptables_restore_failures_total") && !$0.hasSuffix(" 0") })
+    }
+}
