@@ -92,6 +92,7 @@ let package = Package(
         ),
         .testTarget(name: "NatsyncCLITests", dependencies: ["natsync"]),
         .testTarget(name: "NatsyncReconcileTests", dependencies: ["NatsyncReconcile", "NatsyncRules"]),
+        .testTarget(name: "NatsyncDaemonTests", dependencies: ["NatsyncDaemon"]),
         .testTarget(name: "NatsyncConntrackTests", dependencies: ["NatsyncConntrack", "NatsyncRules", "NatsyncReconcile"]),
         // Live-kernel tests in network namespaces they create; they skip without root.
         .testTarget(name: "NatsyncIntegrationTests", dependencies: ["natsync", "natsync-echo"]),

@@ -16,6 +16,8 @@ public struct SyncReport: Sendable {
     public var attempts = 0
     public var elapsed: Duration = .zero
 
+    public init() {}
+
     public var chainsCreated: Int { plans.reduce(0) { $0 + $1.created.count } }
     public var chainsRewritten: Int { plans.reduce(0) { $0 + $1.rewritten.count } }
     public var chainsDeleted: Int { plans.reduce(0) { $0 + $1.deleted.count } }
@@ -149,6 +151,11 @@ public struct LegacyTables: Sendable {
 public struct TableFingerprint: Hashable, Sendable {
     public var entries: UInt32
     public var size: UInt32
+
+    public init(entries: UInt32, size: UInt32) {
+        self.entries = entries
+        self.size = size
+    }
 }
 
 extension LegacyTables {

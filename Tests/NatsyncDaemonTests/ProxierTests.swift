@@ -1,0 +1,175 @@
+import Foundation
+import NatsyncConntrack
+import NatsyncIPTables
+import NatsyncKernel
+import NatsyncModel
+import NatsyncReconcile
+import NatsyncRules
+import Synchronization
+import Testing
+
+@testable import NatsyncDaemon
+
+/// An in-memory kernel: applies plans to tables it keeps, records every call, and can fail.
+final class FakeApplier: RuleApplier, @unchecked Sendable {
+    struct Call {
+        var scope: Set<ChainName>?
+        var plans: [TablePlan]
+    }
+
+    let lock = NSLock()
+    var live: [TableName: LiveTable] = [.filter: LiveTable(table: .filter, chains: []), .nat: LiveTable(table: .nat, chains: [])]
+    var calls: [Call] = []
+    var failNext = false
+    var generation: UInt32 = 0
+
+    func apply(_ tables: [TableContents], scope: Set<ChainName>?, servicePorts: [(ServicePortInfo, [EndpointInfo])]) throws
+        -> (SyncReport, ConntrackReport?)
+    {
+        lock.lock()
+        defer { lock.unlock() }
+        if failNext {
+            failNext = false
+            throw KernelError(errno: 11, operation: "iptc_commit", message: "injected")
+        }
+        var report = SyncReport()
+        for contents in tables {
+            let plan = Planner.plan(desired: contents, live: live[contents.table]!, scope: scope)
+            report.plans.append(plan)
+            guard !plan.isEmpty else { continue }
+            var chains = Dictionary(uniqueKeysWithValues: live[contents.table]!.chains.map { ($0.name, $0) })
+            for chain in plan.created { chains[chain.name] = .init(name: chain.name, rules: chain.rules.map(LiveRule.rule)) }
+            for (chain, _) in plan.rewritten { chains[chain.name] = .init(name: chain.name, rules: chain.rules.map(LiveRule.rule)) }
+            for (name, _) in plan.deleted { chains[name] = nil }
+            live[contents.table] = LiveTable(table: contents.table, chains: chains.values.sorted { $0.name < $1.name })
+            report.committed.append(contents.table)
+            generation += 1
+        }
+        calls.append(Call(scope: scope, plans: report.plans))
+        return (report, nil)
+    }
+
+    func fingerprints() throws -> [TableName: TableFingerprint] {
+        lock.lock()
+        defer { lock.unlock() }
+        return [.nat: TableFingerprint(entries: generation, size: 0)]
+    }
+
+    /// Someone else writes: a chain of natsync's is flushed.
+    func tamper(_ chain: ChainName) {
+        lock.lock()
+        defer { lock.unlock() }
+        var table = live[.nat]!
+        if let index = table.chains.firstIndex(where: { $0.name == chain }) { table.chains[index].rules = [] }
+        live[.nat] = table
+        generation += 1
+    }
+}
+
+struct ProxierTests {
+    let options = ProxyOptions(nodeName: "node-1", clusterCIDRs: [CIDR("10.0.0.0/16")!])
+
+    func state(_ services: [String: [String]]) -> ClusterState {
+        var all: [Service] = []
+        var slices: [EndpointSlice] = []
+        for (index, (name, endpoints)) in services.sorted(by: { $0.key < $1.key }).enumerated() {
+            let serviceName = NamespacedName(namespace: "default", name: name)
+            all.append(Service(name: serviceName, clusterIPs: [IPAddress.v4(0x0A60_0000 + UInt32(index + 1))], ports: [.init(name: "p", protocol: .tcp, port: 80)]))
+            slices.append(
+                EndpointSlice(
+                    name: NamespacedName(namespace: "default", name: "\(name)-x"), service: serviceName, addressType: .ipv4,
+                    ports: [.init(name: "p", protocol: .tcp, port: 8080)], endpoints: endpoints.map { .init(address: IPAddress($0)!) }))
+        }
+        return ClusterState(services: all, endpointSlices: slices)
+    }
+
+    @Test func nothingSyncsBeforeTheFirstState() {
+        let proxier = Proxier(generator: RuleGenerator(options: options), applier: FakeApplier())
+        #expect(!proxier.hasPendingWork)
+        proxier.update(ClusterState())
+        #expect(proxier.hasPendingWork)
+    }
+
+    @Test func aChangeToOneServiceSyncsOnlyItsChainsAndTheFixedOnes() throws {
+        let fake = FakeApplier()
+        let proxier = Proxier(generator: RuleGenerator(options: options), applier: fake)
+        proxier.update(state(["a": ["10.0.1.1"], "b": ["10.0.2.1", "10.0.2.2"], "c": ["10.0.3.1"]]))
+        let first = try proxier.sync()
+        #expect(first.full && fake.calls.last?.scope == nil)
+        #expect(!proxier.hasPendingWork)
+
+        proxier.update(state(["a": ["10.0.1.1"], "b": ["10.0.2.1"], "c": ["10.0.3.1"]]))
+        let second = try proxier.sync()
+        #expect(!second.full)
+        let scope = try #require(fake.calls.last?.scope)
+        let b = ServicePortName(service: NamespacedName(namespace: "default", name: "b"), port: "p", protocol: .tcp)
+        let a = ServicePortName(service: NamespacedName(namespace: "default", name: "a"), port: "p", protocol: .tcp)
+        #expect(scope.contains(ChainNames.clusterPolicy(b)))
+        #expect(scope.contains(ChainNames.endpoint(b, endpoint: "10.0.2.2:8080")), "the removed endpoint's chain is in scope, to be deleted")
+        #expect(!scope.contains(ChainNames.clusterPolicy(a)), "unchanged services are not compared")
+        #expect(scope.contains(ChainNames.services))
+        let deleted = second.report.plans.flatMap { $0.deleted.map(\.name) }
+        #expect(deleted == [ChainNames.endpoint(b, endpoint: "10.0.2.2:8080")])
+
+        // The chains now equal what a full generation of the same state gives (the fake keeps
+        // chains, not built-in jumps).
+        let expected = RuleGenerator(options: options).rules(for: state(["a": ["10.0.1.1"], "b": ["10.0.2.1"], "c": ["10.0.3.1"]]))
+        for table in expected.tables {
+            let plan = Planner.plan(desired: table, live: fake.live[table.table]!)
+            #expect(plan.created.isEmpty && plan.rewritten.isEmpty && plan.deleted.isEmpty)
+        }
+    }
+
+    @Test func aDeletedServiceLosesItsChainsInAPartialSync() throws {
+        let fake = FakeApplier()
+        let proxier = Proxier(generator: RuleGenerator(options: options), applier: fake)
+        proxier.update(state(["a": ["10.0.1.1"], "b": ["10.0.2.1"]]))
+        _ = try proxier.sync()
+        proxier.update(state(["a": ["10.0.1.1"]]))
+        let outcome = try proxier.sync()
+        #expect(!outcome.full)
+        let b = ServicePortName(service: NamespacedName(namespace: "default", name: "b"), port: "p", protocol: .tcp)
+        #expect(Set(outcome.report.plans.flatMap { $0.deleted.map(\.name) }) == [ChainNames.clusterPolicy(b), ChainNames.endpoint(b, endpoint: "10.0.2.1:8080")])
+    }
+
+    @Test func aFailureMakesTheNextSyncFull() throws {
+        let fake = FakeApplier()
+        let proxier = Proxier(generator: RuleGenerator(options: options), applier: fake)
+        proxier.update(state(["a": ["10.0.1.1"]]))
+        _ = try proxier.sync()
+        proxier.update(state(["a": ["10.0.1.2"]]))
+        fake.failNext = true
+        #expect(throws: KernelError.self) { try proxier.sync() }
+        #expect(proxier.hasPendingWork)
+        let retry = try proxier.sync()
+        #expect(retry.full)
+    }
+
+    @Test func driftIsNoticedAndRepairedByAFullSync() throws {
+        let fake = FakeApplier()
+        let proxier = Proxier(generator: RuleGenerator(options: options), applier: fake)
+        proxier.update(state(["a": ["10.0.1.1"]]))
+        _ = try proxier.sync()
+        #expect(!proxier.checkDrift())
+        fake.tamper(ChainNames.services)
+        #expect(proxier.checkDrift())
+        let repair = try proxier.sync()
+        #expect(repair.full && repair.report.chainsRewritten == 1)
+        #expect(!proxier.checkDrift())
+    }
+
+    @Test func healthTurnsUnhealthyOnlyWhenAnUpdateWaitsTooLong() {
+        let clock = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+        let health = HealthState(timeout: .seconds(60)) { clock.withLock { $0 } }
+        #expect(health.response(includeNodeEligibility: true).status == 200)
+        health.queued()
+        clock.withLock { $0 += 59 }
+        #expect(health.response(includeNodeEligibility: true).status == 200)
+        clock.withLock { $0 += 2 }
+        let unhealthy = health.response(includeNodeEligibility: true)
+        #expect(unhealthy.status == 503)
+        #expect(unhealthy.body == #"{"lastUpdated": "2027-01-15 08:00:00 +0000 UTC","currentTime": "2027-01-15 08:01:01 +0000 UTC", "nodeEligible": true}"#)
+        health.updated()
+        #expect(health.response(includeNodeEligibility: false).status == 200)
+    }
+}
