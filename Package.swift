@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // Addresses, prefixes and protocols, parsed the way Kubernetes parses them.
@@ -51,11 +53,25 @@ let package = Package(
         // The kernel edge: libiptc handles, conntrack, the xtables lock, network namespaces, transactions.
         .target(
             name: "NatsyncKernel", dependencies: ["CNatsyncShim", "NatsyncReconcile", "NatsyncIPTables", "NatsyncConntrack"]),
+        // The Kubernetes API as a source of desired state: kubeconfig, list and watch.
+        .target(
+            name: "NatsyncKubernetes",
+            dependencies: [
+                "NatsyncManifest", "NatsyncModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         // natsync run: the sync loop, manifest watching, health and metrics, under ServiceLifecycle.
         .target(
             name: "NatsyncDaemon",
             dependencies: [
-                "NatsyncKernel", "NatsyncRules", "NatsyncManifest", "NatsyncConntrack",
+                "NatsyncKernel", "NatsyncRules", "NatsyncManifest", "NatsyncConntrack", "NatsyncKubernetes",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -68,7 +84,7 @@ let package = Package(
             name: "natsync",
             dependencies: [
                 "NatsyncManifest", "NatsyncRules", "NatsyncIPTables", "NatsyncReconcile", "NatsyncKernel", "NatsyncConntrack",
-                "NatsyncDaemon",
+                "NatsyncDaemon", "NatsyncKubernetes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -95,6 +111,13 @@ let package = Package(
         .testTarget(name: "NatsyncDaemonTests", dependencies: ["NatsyncDaemon"]),
         .testTarget(name: "NatsyncConntrackTests", dependencies: ["NatsyncConntrack", "NatsyncRules", "NatsyncReconcile"]),
         // Live-kernel tests in network namespaces they create; they skip without root.
-        .testTarget(name: "NatsyncIntegrationTests", dependencies: ["natsync", "natsync-echo"]),
+        .testTarget(
+            name: "NatsyncIntegrationTests",
+            dependencies: [
+                "natsync", "natsync-echo",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
     ]
 )

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NatsyncIPTables
 import NatsyncKernel
+import NatsyncKubernetes
 import ServiceLifecycle
 
 /// Feeds sync results to health, metrics and the log: one line per sync.
@@ -49,26 +50,32 @@ public struct DaemonObserver: SyncObserver {
     }
 }
 
-/// `natsync run`: the runner, the manifest watcher and the health and metrics servers, as one
+/// Where the desired state comes from.
+public enum DesiredStateSource: Sendable {
+    /// Manifest files and directories, polled every `interval`.
+    case manifests([String], interval: Duration)
+    /// The Kubernetes API: list, then watch.
+    case kubernetes(APIClient)
+}
+
+/// `natsync run`: the runner, the state source and the health and metrics servers, as one
 /// service group that stops gracefully on SIGTERM or SIGINT, leaving the rules in place.
 public struct Daemon {
     public var proxier: Proxier
     public var runner: SyncRunner.Configuration
-    public var manifests: [String]
-    public var pollInterval: Duration
+    public var source: DesiredStateSource
     public var healthAddress: (host: String, port: Int)?
     public var metricsAddress: (host: String, port: Int)?
     public var family: IPFamily
     public var logger: Logger
 
     public init(
-        proxier: Proxier, runner: SyncRunner.Configuration, manifests: [String], pollInterval: Duration,
+        proxier: Proxier, runner: SyncRunner.Configuration, source: DesiredStateSource,
         healthAddress: (host: String, port: Int)?, metricsAddress: (host: String, port: Int)?, family: IPFamily, logger: Logger
     ) {
         self.proxier = proxier
         self.runner = runner
-        self.manifests = manifests
-        self.pollInterval = pollInterval
+        self.source = source
         self.healthAddress = healthAddress
         self.metricsAddress = metricsAddress
         self.family = family
@@ -80,10 +87,14 @@ public struct Daemon {
         let metrics = ProxyMetrics(family: family)
         let observer = DaemonObserver(health: health, metrics: metrics, logger: logger)
         let syncRunner = SyncRunner(proxier: proxier, configuration: runner, observer: observer, logger: logger)
-        let watcher = ManifestWatcher(paths: manifests, interval: pollInterval, logger: logger) { state in
-            syncRunner.update(state)
+        let feeder: any ServiceLifecycle.Service
+        switch source {
+        case .manifests(let paths, let interval):
+            feeder = ManifestWatcher(paths: paths, interval: interval, logger: logger) { syncRunner.update($0) }
+        case .kubernetes(let client):
+            feeder = KubernetesSource(client: client, logger: logger) { syncRunner.update($0) }
         }
-        var services: [any ServiceLifecycle.Service] = [watcher, syncRunner]
+        var services: [any ServiceLifecycle.Service] = [feeder, syncRunner]
         if let address = healthAddress {
             services.append(
                 StatusServer(name: "health", host: address.host, port: address.port, logger: logger) { path in

@@ -4,6 +4,8 @@ struct ObjectMeta: Decodable {
     var name: String?
     var namespace: String?
     var labels: [String: String]?
+    var resourceVersion: String?
+    var annotations: [String: String]?
 }
 
 /// An `int-or-string` field such as `targetPort`.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import NatsyncDaemon
+import NatsyncKubernetes
 import NatsyncRules
 
 extension Natsync {
@@ -20,6 +21,9 @@ extension Natsync {
 
         @Option(name: [.customShort("f"), .customLong("filename")], help: "A manifest file or directory to watch (repeatable).")
         var paths: [String] = []
+
+        @Option(help: "A kubeconfig to watch the cluster through (default without -f: the pod's service account).")
+        var kubeconfig: String?
 
         @OptionGroup var proxy: ProxyFlags
         @OptionGroup var kernel: KernelFlags
@@ -46,7 +50,7 @@ extension Natsync {
         var logLevel: Logger.Level = .info
 
         func validate() throws {
-            if paths.isEmpty { throw ValidationError("give at least one manifest file or directory with -f PATH") }
+            if !paths.isEmpty && kubeconfig != nil { throw ValidationError("give either -f PATH or --kubeconfig, not both") }
             for (flag, value) in [("--healthz-bind-address", healthz), ("--metrics-bind-address", metrics)] where !value.isEmpty {
                 guard Self.address(value) != nil else { throw ValidationError("\(flag): expected host:port, got \"\(value)\"") }
             }
@@ -74,9 +78,23 @@ extension Natsync {
             var runner = SyncRunner.Configuration()
             runner.minInterval = minSyncPeriod.duration
             runner.syncPeriod = syncPeriod.duration
+            let source: DesiredStateSource
+            if !paths.isEmpty {
+                source = .manifests(paths, interval: pollInterval.duration)
+            } else {
+                let connection: APIConnection
+                do {
+                    connection = try kubeconfig.map { try APIConnection.kubeconfig(path: $0) } ?? APIConnection.inCluster()
+                } catch {
+                    FileDescriptorOutput.standardError.write("natsync: \(error)\n")
+                    throw ExitCode(2)
+                }
+                logger.info("watching the Kubernetes API", metadata: ["server": "\(connection)"])
+                source = .kubernetes(try APIClient(connection: connection))
+            }
             let daemon = Daemon(
-                proxier: Proxier(generator: RuleGenerator(options: options), applier: applier), runner: runner, manifests: paths,
-                pollInterval: pollInterval.duration, healthAddress: Self.address(healthz), metricsAddress: Self.address(metrics),
+                proxier: Proxier(generator: RuleGenerator(options: options), applier: applier), runner: runner, source: source,
+                healthAddress: Self.address(healthz), metricsAddress: Self.address(metrics),
                 family: options.family, logger: logger)
             try await daemon.run()
         }

@@ -1,0 +1,110 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// An HTTP client for one API server, with the connection's TLS trust and credentials.
+public final class APIClient: Sendable {
+    let connection: APIConnection
+    let http: HTTPClient
+
+    /// A response the client cannot use. Carries the status and the API's own message only.
+    public struct StatusError: Error, CustomStringConvertible {
+        public var status: Int
+        public var message: String
+        public var description: String { "the API server answered \(status): \(message)" }
+    }
+
+    public init(connection: APIConnection) throws {
+        self.connection = connection
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let ca = connection.certificateAuthorityPEM {
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca))
+        }
+        if connection.insecureSkipTLSVerify {
+            tls.certificateVerification = .none
+        }
+        if case .clientCertificate(let certificate, let key) = connection.credential {
+            tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(certificate).map { .certificate($0) }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: key, format: .pem))
+        }
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        configuration.timeout = .init(connect: .seconds(10), read: nil)
+        // The API server is reached directly; a proxy from the environment is not for it.
+        configuration.proxy = nil
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    public func shutdown() async {
+        try? await http.shutdown()
+    }
+
+    private func request(_ pathAndQuery: String) throws -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: connection.server + pathAndQuery)
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "natsync")
+        switch connection.credential {
+        case .token(let token):
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        case .tokenFile(let path):
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw StatusError(status: 0, message: "cannot read the token file \(path)")
+            }
+            let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        case .basic(let username, let password):
+            request.headers.add(name: "Authorization", value: "Basic \(Data("\(username):\(password)".utf8).base64EncodedString())")
+        case .none, .clientCertificate:
+            break
+        }
+        return request
+    }
+
+    /// GET of a whole (non-streaming) response.
+    public func get(_ pathAndQuery: String) async throws -> Data {
+        let response = try await http.execute(try request(pathAndQuery), timeout: .seconds(60))
+        let body = try await response.body.collect(upTo: 1 << 30)
+        let data = Data(body.readableBytesView)
+        guard response.status == .ok else { throw StatusError(status: Int(response.status.code), message: Self.message(data)) }
+        return data
+    }
+
+    /// GET of a streaming response (a watch): the body's lines as they arrive.
+    public func lines(_ pathAndQuery: String) async throws -> AsyncThrowingStream<Data, any Error> {
+        let response = try await http.execute(try request(pathAndQuery), timeout: .hours(1))
+        guard response.status == .ok else {
+            let body = try await response.body.collect(upTo: 1 << 20)
+            throw StatusError(status: Int(response.status.code), message: Self.message(Data(body.readableBytesView)))
+        }
+        let body = response.body
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                var pending = Data()
+                do {
+                    for try await chunk in body {
+                        pending.append(contentsOf: chunk.readableBytesView)
+                        while let newline = pending.firstIndex(of: 0x0A) {
+                            let line = pending[pending.startIndex..<newline]
+                            pending = Data(pending[pending.index(after: newline)...])
+                            if !line.isEmpty { continuation.yield(Data(line)) }
+                        }
+                    }
+                    if !pending.isEmpty { continuation.yield(pending) }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// The `message` of an API `Status` body, cut short; never the request's headers.
+    static func message(_ data: Data) -> String {
+        if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let message = object["message"] as? String {
+            return String(message.prefix(200))
+        }
+        return String(decoding: data.prefix(200), as: UTF8.self)
+    }
+}

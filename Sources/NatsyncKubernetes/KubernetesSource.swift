@@ -1,0 +1,174 @@
+import Foundation
+import Logging
+import NatsyncManifest
+import NatsyncModel
+import ServiceLifecycle
+import Synchronization
+
+/// Lists, then watches, Services and EndpointSlices, and hands every new cluster state on.
+///
+/// Follows the API's rules: resource versions, bookmarks, `410 Gone` (list again), dropped watches
+/// (watch again from the last version, with backoff). Nothing is handed on before both lists
+/// succeeded, and an unreachable or failing API server never empties the state: the last known
+/// objects stay until the server says otherwise.
+public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
+    let client: APIClient
+    let logger: Logger
+    let onState: @Sendable (ClusterState) -> Void
+    let pageSize: Int
+    let backoffLimit: Duration
+
+    public init(
+        client: APIClient, logger: Logger, pageSize: Int = 500, backoffLimit: Duration = .seconds(30),
+        onState: @escaping @Sendable (ClusterState) -> Void
+    ) {
+        self.client = client
+        self.logger = logger
+        self.pageSize = pageSize
+        self.backoffLimit = backoffLimit
+        self.onState = onState
+    }
+
+    /// The objects known so far, by kind and name.
+    final class Store: Sendable {
+        struct Objects {
+            var services: [NamespacedName: NatsyncModel.Service] = [:]
+            var slices: [NamespacedName: EndpointSlice] = [:]
+        }
+        let objects = Mutex(Objects())
+
+        func replace(_ kind: APIKind, with list: [APIObject]) {
+            objects.withLock { objects in
+                switch kind {
+                case .service:
+                    objects.services = Dictionary(list.compactMap { if case .service(let s) = $0 { (s.name, s) } else { nil } }) { $1 }
+                case .endpointSlice:
+                    objects.slices = Dictionary(list.compactMap { if case .endpointSlice(let s) = $0 { (s.name, s) } else { nil } }) { $1 }
+                }
+            }
+        }
+
+        func apply(_ object: APIObject, deleted: Bool) {
+            objects.withLock { objects in
+                switch object {
+                case .service(let service): objects.services[service.name] = deleted ? nil : service
+                case .endpointSlice(let slice): objects.slices[slice.name] = deleted ? nil : slice
+                case .ignored(let name) where deleted: objects.slices[name] = nil
+                case .ignored, .invalid: break
+                }
+            }
+        }
+
+        var state: ClusterState {
+            objects.withLock { ClusterState(services: Array($0.services.values), endpointSlices: Array($0.slices.values)) }
+        }
+    }
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown { try await self.follow() }
+        await client.shutdown()
+    }
+
+    private func follow() async throws {
+        let store = Store()
+        var versions: [APIKind: String] = [:]
+        for kind in APIKind.allCases {
+            versions[kind] = try await retrying("list \(kind.rawValue)s") { try await self.list(kind, into: store) }
+        }
+        logger.info("initial lists done", metadata: ["services": "\(store.objects.withLock { $0.services.count })"])
+        onState(store.state)
+        try await withThrowingDiscardingTaskGroup { group in
+            for kind in APIKind.allCases {
+                let version = versions[kind]!
+                group.addTask { try await self.watch(kind, from: version, into: store) }
+            }
+        }
+    }
+
+    /// Lists every page of `kind` and replaces it in the store; returns the list's resource version.
+    func list(_ kind: APIKind, into store: Store) async throws -> String {
+        var objects: [APIObject] = []
+        var token: String?
+        var version = ""
+        repeat {
+            var query = "\(kind.path)?limit=\(pageSize)"
+            if let token { query += "&continue=\(token.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? token)" }
+            let page = try APIDecoder.list(try await client.get(query), kind: kind)
+            objects += page.objects
+            token = page.continueToken
+            version = page.resourceVersion
+        } while token != nil
+        for case .invalid(_, let diagnostic) in objects {
+            logger.warning("invalid object skipped", metadata: ["reason": "\(diagnostic)"])
+        }
+        store.replace(kind, with: objects)
+        return version
+    }
+
+    struct Gone: Error {}
+
+    /// Watches `kind` forever: events update the store, 410 relists, errors back off and resume.
+    func watch(_ kind: APIKind, from start: String, into store: Store) async throws {
+        var version = start
+        var backoff: Duration = .seconds(1)
+        while !Task.isCancelled {
+            do {
+                let query = "\(kind.path)?watch=1&allowWatchBookmarks=true&resourceVersion=\(version)&timeoutSeconds=600"
+                for try await line in try await client.lines(query) {
+                    let event = try APIDecoder.event(line, kind: kind)
+                    switch event {
+                    case .added(let object, let rv), .modified(let object, let rv):
+                        store.apply(object, deleted: false)
+                        if case .invalid(_, let diagnostic) = object {
+                            logger.warning("invalid object skipped", metadata: ["reason": "\(diagnostic)"])
+                        }
+                        if let rv { version = rv }
+                        onState(store.state)
+                    case .deleted(let object, let rv):
+                        store.apply(object, deleted: true)
+                        if let rv { version = rv }
+                        onState(store.state)
+                    case .bookmark(let rv):
+                        version = rv
+                    case .error(410, _):
+                        throw Gone()
+                    case .error(let code, let message):
+                        throw APIClient.StatusError(status: code, message: message)
+                    }
+                    backoff = .seconds(1)
+                }
+            } catch is Gone {
+                logger.info("watch expired (410 Gone); listing again", metadata: ["kind": "\(kind.rawValue)"])
+                version = try await retrying("list \(kind.rawValue)s") { try await self.list(kind, into: store) }
+                onState(store.state)
+            } catch let error as APIClient.StatusError where error.status == 410 {
+                version = try await retrying("list \(kind.rawValue)s") { try await self.list(kind, into: store) }
+                onState(store.state)
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.warning(
+                    "watch interrupted; resuming after backoff",
+                    metadata: ["kind": "\(kind.rawValue)", "error": "\(error)", "backoff": "\(backoff)"])
+                try await Task.sleep(for: backoff + .milliseconds(Int.random(in: 0...250)))
+                backoff = min(backoff * 2, backoffLimit)
+            }
+        }
+    }
+
+    /// Runs `body` until it succeeds, backing off between failures (the server may be down).
+    func retrying<T: Sendable>(_ what: String, _ body: () async throws -> T) async throws -> T {
+        var backoff: Duration = .seconds(1)
+        while true {
+            do {
+                return try await body()
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                logger.warning("\(what) failed; retrying", metadata: ["error": "\(error)", "backoff": "\(backoff)"])
+                try await Task.sleep(for: backoff + .milliseconds(Int.random(in: 0...250)))
+                backoff = min(backoff * 2, backoffLimit)
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+
+/// `natsync run --kubeconfig` against an API server emulator: watches, 410 Gone, dropped
+/// watches, and a server that goes away for a while.
+@Suite(.serialized, liveKernel)
+struct APISourceTests {
+    @Test func followsTheAPIThroughDroppedWatchesGoneAndDowntimeWithoutWipingRules() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let api = try APIEmulator()
+        defer { api.stop() }
+        let token = "s3cr3t-token-\(UUID().uuidString)"
+        let kubeconfig = try scene.manifest(
+            "kubeconfig",
+            """
+            apiVersion: v1
+            kind: Config
+            current-context: test
+            contexts: [{name: test, context: {cluster: emulator, user: natsync}}]
+            clusters: [{name: emulator, cluster: {server: "http://127.0.0.1:\(api.port)"}}]
+            users: [{name: natsync, user: {token: "\(token)"}}]
+            """)
+        let expected = scene.folder.appendingPathComponent("expected.json")
+        func converged() throws -> Bool {
+            try api.listManifest().write(to: expected)
+            return try DaemonTests.matches(scene, expected.path)
+        }
+        let bound = 1.2 + 0.5
+
+        api.put(APIObjects.service("web", clusterIP: "10.96.0.5"))
+        api.put(APIObjects.slice("web", ["10.0.9.1", "10.0.9.2"]))
+        let daemon = try DaemonProcess(scene: scene, manifests: "", extra: ["--kubeconfig", kubeconfig])
+        defer { _ = daemon.stop() }
+        try waitUntil(seconds: 5) { try converged() }
+
+        // Endpoints come and go through the watch.
+        api.put(APIObjects.slice("web", ["10.0.9.1", "10.0.9.2", "10.0.9.3"]))
+        try waitUntil(seconds: bound) { try converged() }
+        api.put(APIObjects.service("dns", clusterIP: "10.96.0.10", port: 53, proto: "UDP"))
+        api.put(APIObjects.slice("dns", ["10.0.9.4"], proto: "UDP"))
+        try waitUntil(seconds: bound) { try converged() }
+        api.delete(APIObjects.slice("web", []))
+        try waitUntil(seconds: bound) { try converged() }
+
+        // A dropped watch resumes from the last version (after a backoff of about a second).
+        api.dropWatches()
+        api.put(APIObjects.slice("web", ["10.0.9.5"]))
+        try waitUntil(seconds: bound + 1.5) { try converged() }
+
+        // 410 Gone: natsync lists again.
+        api.expireHistory()
+        api.put(APIObjects.slice("dns", ["10.0.9.6"], proto: "UDP"))
+        try waitUntil(seconds: bound + 1.5) { try converged() }
+        #expect(api.requests.filter { !$0.contains("watch=1") }.count >= 4, "\(api.requests)")
+
+        // The server goes away: the rules stay as they are, then catch up when it is back.
+        let before = try scene.save()
+        api.stop()
+        usleep(2_500_000)
+        #expect(try scene.save() == before, "rules must never be wiped because the API is unreachable")
+        api.put(APIObjects.slice("web", ["10.0.9.7", "10.0.9.8"]))
+        try api.start()
+        try waitUntil(seconds: 30 + bound) { try converged() }
+
+        #expect(!daemon.logText.contains(token), "the token must never reach the log")
+        #expect(daemon.logText.contains("http://127.0.0.1:\(api.port) with a bearer token"))
+    }
+}
