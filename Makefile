@@ -8,10 +8,11 @@ SEED := Fixtures/seed/service-test.yaml
 build:
 	$(SWIFT) build
 
-# The whole suite. Tests that need root or a kernel feature skip with a printed reason.
+# The whole suite. Tests that need root or a kernel feature skip with a printed reason. Serial,
+# because the live-kernel tests time real traffic and syncs on a small machine.
 test:
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --disable-xctest
+	$(SWIFT) test --skip-build --disable-xctest --no-parallel
 
 # The seed's scene for real, in network namespaces (needs root): natsync programs a node, a client
 # sends 100 requests to the ClusterIP, one endpoint goes, 100 more. Installs what it needs first.
