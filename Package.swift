@@ -94,6 +94,7 @@ let package = Package(
             name: "NatsyncBench",
             dependencies: [
                 "NatsyncManifest", "NatsyncRules", "NatsyncIPTables", "NatsyncKernel", "NatsyncConntrack", "CNetfilterConntrack",
+                "NatsyncDaemon", "NatsyncReconcile",
             ],
             path: "Benchmarks/NatsyncBench"
         ),
@@ -109,6 +110,7 @@ let package = Package(
         .testTarget(name: "NatsyncCLITests", dependencies: ["natsync"]),
         .testTarget(name: "NatsyncReconcileTests", dependencies: ["NatsyncReconcile", "NatsyncRules"]),
         .testTarget(name: "NatsyncDaemonTests", dependencies: ["NatsyncDaemon"]),
+        .testTarget(name: "NatsyncKubernetesTests", dependencies: ["NatsyncKubernetes", "NatsyncManifest"]),
         .testTarget(name: "NatsyncConntrackTests", dependencies: ["NatsyncConntrack", "NatsyncRules", "NatsyncReconcile"]),
         // Live-kernel tests in network namespaces they create; they skip without root.
         .testTarget(

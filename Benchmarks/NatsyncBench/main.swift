@@ -79,3 +79,5 @@ if let small = perRule[1_000], let large = perRule[10_000] {
 print(String(format: "peak RSS: %.1f MB", peakResidentMegabytes()))
 print("")
 ConntrackBench.run(entries: CommandLine.arguments.contains("--quick") ? 20_000 : 100_000, stale: 1_000)
+print("")
+LatencyBench.run(services: CommandLine.arguments.contains("--quick") ? 1_000 : 10_000, changes: CommandLine.arguments.contains("--quick") ? 10 : 50)

@@ -170,6 +170,19 @@ static void set_interface(char *name, unsigned char *mask, const char *value) {
     memset(mask, 0xFF, covered);
 }
 
+// Fills the port ranges of a tcp or udp match (absent ranges are 0-65535, as iptables writes
+// them) and returns its inversion flags.
+static uint8_t set_ports(uint16_t *spts, uint16_t *dpts, const struct natsync_match *m, uint8_t inv_src, uint8_t inv_dst) {
+    spts[0] = 0; spts[1] = 0xFFFF;
+    dpts[0] = 0; dpts[1] = 0xFFFF;
+    if (m->flags & NATSYNC_MF_HAS_SOURCE) { spts[0] = m->source_ports[0]; spts[1] = m->source_ports[1]; }
+    if (m->flags & NATSYNC_MF_HAS_DEST) { dpts[0] = m->dest_ports[0]; dpts[1] = m->dest_ports[1]; }
+    uint8_t flags = 0;
+    if (m->flags & NATSYNC_MF_INVERT_SOURCE) flags |= inv_src;
+    if (m->flags & NATSYNC_MF_INVERT_DEST) flags |= inv_dst;
+    return flags;
+}
+
 static int encode_match(struct xt_entry_match *em, const struct natsync_match *m) {
     void *data = em->data;
     switch (m->kind) {
@@ -182,23 +195,13 @@ static int encode_match(struct xt_entry_match *em, const struct natsync_match *m
     case NATSYNC_MATCH_TCP: {
         strcpy(em->u.user.name, "tcp");
         struct xt_tcp *info = data;
-        info->spts[0] = 0; info->spts[1] = 0xFFFF;
-        info->dpts[0] = 0; info->dpts[1] = 0xFFFF;
-        if (m->flags & NATSYNC_MF_HAS_SOURCE) { info->spts[0] = m->source_ports[0]; info->spts[1] = m->source_ports[1]; }
-        if (m->flags & NATSYNC_MF_HAS_DEST) { info->dpts[0] = m->dest_ports[0]; info->dpts[1] = m->dest_ports[1]; }
-        if (m->flags & NATSYNC_MF_INVERT_SOURCE) info->invflags |= XT_TCP_INV_SRCPT;
-        if (m->flags & NATSYNC_MF_INVERT_DEST) info->invflags |= XT_TCP_INV_DSTPT;
+        info->invflags = set_ports(info->spts, info->dpts, m, XT_TCP_INV_SRCPT, XT_TCP_INV_DSTPT);
         break;
     }
     case NATSYNC_MATCH_UDP: {
         strcpy(em->u.user.name, "udp");
         struct xt_udp *info = data;
-        info->spts[0] = 0; info->spts[1] = 0xFFFF;
-        info->dpts[0] = 0; info->dpts[1] = 0xFFFF;
-        if (m->flags & NATSYNC_MF_HAS_SOURCE) { info->spts[0] = m->source_ports[0]; info->spts[1] = m->source_ports[1]; }
-        if (m->flags & NATSYNC_MF_HAS_DEST) { info->dpts[0] = m->dest_ports[0]; info->dpts[1] = m->dest_ports[1]; }
-        if (m->flags & NATSYNC_MF_INVERT_SOURCE) info->invflags |= XT_UDP_INV_SRCPT;
-        if (m->flags & NATSYNC_MF_INVERT_DEST) info->invflags |= XT_UDP_INV_DSTPT;
+        info->invflags = set_ports(info->spts, info->dpts, m, XT_UDP_INV_SRCPT, XT_UDP_INV_DSTPT);
         break;
     }
     case NATSYNC_MATCH_SCTP: {

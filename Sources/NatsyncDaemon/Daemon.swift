@@ -9,6 +9,7 @@ import ServiceLifecycle
 public struct DaemonObserver: SyncObserver {
     let health: HealthState
     let metrics: ProxyMetrics
+    let healthChecks: HealthCheckServers
     let logger: Logger
 
     public func queued() {
@@ -18,6 +19,11 @@ public struct DaemonObserver: SyncObserver {
 
     public func synced(_ outcome: SyncOutcome, elapsed: Duration) {
         health.updated()
+        healthChecks.update(outcome.healthChecks)
+        let now = Date().timeIntervalSince1970
+        for trigger in outcome.triggerTimes where trigger <= now {
+            metrics.networkProgramming.record(now - trigger)
+        }
         metrics.syncDuration.record(elapsed)
         (outcome.full ? metrics.fullSyncDuration : metrics.partialSyncDuration).record(elapsed)
         metrics.lastSync.set(Date().timeIntervalSince1970)
@@ -67,12 +73,16 @@ public struct Daemon {
     public var healthAddress: (host: String, port: Int)?
     public var metricsAddress: (host: String, port: Int)?
     public var family: IPFamily
+    /// The namespace the rules live in, where health-check node ports listen too.
+    public var netns: String?
     public var logger: Logger
 
     public init(
         proxier: Proxier, runner: SyncRunner.Configuration, source: DesiredStateSource,
-        healthAddress: (host: String, port: Int)?, metricsAddress: (host: String, port: Int)?, family: IPFamily, logger: Logger
+        healthAddress: (host: String, port: Int)?, metricsAddress: (host: String, port: Int)?, family: IPFamily,
+        netns: String?, logger: Logger
     ) {
+        self.netns = netns
         self.proxier = proxier
         self.runner = runner
         self.source = source
@@ -85,7 +95,11 @@ public struct Daemon {
     public func run() async throws {
         let health = HealthState(timeout: runner.syncPeriod * 2)
         let metrics = ProxyMetrics(family: family)
-        let observer = DaemonObserver(health: health, metrics: metrics, logger: logger)
+        let healthChecks = HealthCheckServers(netns: netns, logger: logger) {
+            health.response(includeNodeEligibility: false).status == 200
+        }
+        defer { healthChecks.stopAll() }
+        let observer = DaemonObserver(health: health, metrics: metrics, healthChecks: healthChecks, logger: logger)
         let syncRunner = SyncRunner(proxier: proxier, configuration: runner, observer: observer, logger: logger)
         let feeder: any ServiceLifecycle.Service
         switch source {

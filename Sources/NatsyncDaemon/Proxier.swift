@@ -54,6 +54,17 @@ public struct SyncOutcome: Sendable {
     public var endpoints: Int
     /// Rules in the desired tables, per table.
     public var rules: [TableName: Int]
+    /// Trigger times (seconds since 1970) of the EndpointSlice changes this sync made live.
+    public var triggerTimes: [Double] = []
+    /// The services with a health-check node port, and their ready endpoints on this node.
+    public var healthChecks: [HealthCheck] = []
+}
+
+/// A service's health-check node port and how many ready endpoints it has on this node.
+public struct HealthCheck: Hashable, Sendable {
+    public var service: NamespacedName
+    public var port: UInt16
+    public var localEndpoints: Int
 }
 
 /// kube-proxy's proxier without its I/O: it keeps the cluster state, knows which services changed
@@ -74,6 +85,7 @@ public final class Proxier: @unchecked Sendable {
     private var portRules: [NamespacedName: [ServicePortRules]] = [:]
     private var largeClusterMode = false
     private var changed: Set<NamespacedName> = []
+    private var pendingTriggers: [Double] = []
     private var needsFullSync = true
     private var lastFullSync: ContinuousClock.Instant?
     private var fingerprints: [TableName: TableFingerprint] = [:]
@@ -98,6 +110,8 @@ public final class Proxier: @unchecked Sendable {
         }
         for name in Set(slicesByService.keys).union(newSlices.keys) where slicesByService[name] != newSlices[name] {
             touched.insert(name)
+            let old = Set((slicesByService[name] ?? []).compactMap(\.lastChangeTriggerTime))
+            pendingTriggers += (newSlices[name] ?? []).compactMap(\.lastChangeTriggerTime).filter { !old.contains($0) }
         }
         initialized = true
         state = newState
@@ -158,9 +172,17 @@ public final class Proxier: @unchecked Sendable {
             needsFullSync = false
             if full { lastFullSync = .now }
             fingerprints = (try? applier.fingerprints()) ?? [:]
+            var healthChecks: [NamespacedName: HealthCheck] = [:]
+            for (port, endpoints) in allPorts {
+                guard let healthCheck = port.healthCheckNodePort else { continue }
+                let local = Set(endpoints.filter { $0.isLocal && $0.ready }.map(\.address)).count
+                healthChecks[port.name.service] = HealthCheck(service: port.name.service, port: healthCheck, localEndpoints: local)
+            }
+            defer { pendingTriggers = [] }
             return SyncOutcome(
                 full: full, report: report, conntrack: conntrack, services: servicesByName.count, endpoints: endpointCount,
-                rules: [.filter: rules.filter.ruleCount, .nat: rules.nat.ruleCount])
+                rules: [.filter: rules.filter.ruleCount, .nat: rules.nat.ruleCount], triggerTimes: pendingTriggers,
+                healthChecks: healthChecks.values.sorted { $0.service < $1.service })
         } catch {
             needsFullSync = true
             throw error

@@ -18,6 +18,7 @@ public final class ProxyMetrics: Sendable {
     let conntrackFailures: Counter
     let conntrackDuration: DurationHistogram
     let driftRepairs: Counter
+    let networkProgramming: ValueHistogram
     let healthz: [Int: Counter]
     let livez: [Int: Counter]
 
@@ -52,6 +53,10 @@ public final class ProxyMetrics: Sendable {
         conntrackDuration = registry.makeDurationHistogram(
             name: "kubeproxy_conntrack_reconciler_sync_duration_seconds", labels: ipFamily, buckets: buckets)
         driftRepairs = registry.makeCounter(name: "natsync_drift_repairs_total", labels: ipFamily)
+        // kube-proxy's buckets: 0.25, 0.5, 1-59 by 1, 60-115 by 5, 120-300 by 30 seconds.
+        let latencyBuckets = [0.25, 0.5] + (1...59).map(Double.init) + stride(from: 60.0, through: 115, by: 5) + stride(from: 120.0, through: 300, by: 30)
+        networkProgramming = registry.makeValueHistogram(
+            name: "kubeproxy_network_programming_duration_seconds", labels: ipFamily, buckets: latencyBuckets)
         healthz = Dictionary(uniqueKeysWithValues: [200, 503].map {
             ($0, registry.makeCounter(name: "kubeproxy_proxy_healthz_total", labels: [("code", "\($0)")]))
         })

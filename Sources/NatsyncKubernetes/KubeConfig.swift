@@ -59,16 +59,7 @@ public struct APIConnection: Sendable, CustomStringConvertible {
             throw ConfigError("\(path): context \(contextName) names no cluster with a server")
         }
         let user = config.users?.first { $0.name == context.user }?.user
-        var ca: [UInt8]?
-        if let encoded = cluster.certificateAuthorityData {
-            guard let decoded = Data(base64Encoded: encoded) else { throw ConfigError("\(path): certificate-authority-data is not base64") }
-            ca = [UInt8](decoded)
-        } else if let file = cluster.certificateAuthority {
-            guard let contents = FileManager.default.contents(atPath: resolve(file)) else {
-                throw ConfigError("\(path): cannot read certificate-authority \(resolve(file))")
-            }
-            ca = [UInt8](contents)
-        }
+        let ca = try Self.pem(cluster.certificateAuthorityData, cluster.certificateAuthority, resolve, path, "certificate-authority")
         let credential: Credential
         if let token = user?.token {
             credential = .token(token)

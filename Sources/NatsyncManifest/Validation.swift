@@ -1,3 +1,4 @@
+import Foundation
 import NatsyncModel
 
 /// Why an object is invalid: the field and what is wrong with it.
@@ -164,9 +165,12 @@ enum Validation {
                         nodeName: endpoint.nodeName))
             }
         }
+        // A malformed trigger time only costs the latency metric, so it is not an error.
+        let trigger = object.metadata?.annotations?["endpoints.kubernetes.io/last-change-trigger-time"]
+            .flatMap { ISO8601DateFormatter().date(from: $0) }?.timeIntervalSince1970
         return EndpointSlice(
             name: name, service: NamespacedName(namespace: name.namespace, name: serviceName),
-            addressType: addressType, ports: ports, endpoints: endpoints)
+            addressType: addressType, ports: ports, endpoints: endpoints, lastChangeTriggerTime: trigger)
     }
 
     /// Legacy Endpoints as slices: one per subset and family, unready addresses not serving.

@@ -59,15 +59,19 @@ public struct EndpointSlice: Hashable, Sendable {
     public var addressType: AddressType
     public var ports: [Port]
     public var endpoints: [Endpoint]
+    /// `endpoints.kubernetes.io/last-change-trigger-time`, in seconds since 1970: when the change
+    /// this slice carries began, for the network-programming latency.
+    public var lastChangeTriggerTime: Double?
 
     public init(
         name: NamespacedName, service: NamespacedName, addressType: AddressType, ports: [Port],
-        endpoints: [Endpoint]
+        endpoints: [Endpoint], lastChangeTriggerTime: Double? = nil
     ) {
         self.name = name
         self.service = service
         self.addressType = addressType
         self.ports = ports
         self.endpoints = endpoints
+        self.lastChangeTriggerTime = lastChangeTriggerTime
     }
 }

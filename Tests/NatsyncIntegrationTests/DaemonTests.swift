@@ -112,4 +112,35 @@ struct DaemonTests {
         #expect(after.contains("kubeproxy_proxy_healthz_total{code=\"503\"}"))
         #expect(after.split(separator: "\n").contains { $0.hasPrefix("kubeproxy_sync_proxy_rules_iptables_restore_failures_total") && !$0.hasSuffix(" 0") })
     }
+
+    @Test func healthCheckNodePortsFollowLocalEndpointsAndLatencyIsMeasured() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let folder = scene.folder.appendingPathComponent("hc")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let file = folder.appendingPathComponent("lb.yaml")
+        let service = Objects.service(
+            "lb", clusterIP: "10.96.0.30", type: "LoadBalancer", nodePort: 30300,
+            extra: "  externalTrafficPolicy: Local\n  healthCheckNodePort: 32001")
+        func slice(_ endpoint: String) -> String {
+            let trigger = ISO8601DateFormatter().string(from: Date())
+            return Objects.slice("lb", [endpoint]).replacingOccurrences(
+                of: "  labels: {kubernetes.io/service-name: lb}",
+                with: "  labels: {kubernetes.io/service-name: lb}\n  annotations: {endpoints.kubernetes.io/last-change-trigger-time: \"\(trigger)\"}")
+        }
+        try (service + slice("10.0.9.1@node-1")).write(to: file, atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(scene: scene, manifests: folder.path)
+        defer { _ = daemon.stop() }
+        try waitUntil(seconds: 5) { try Self.matches(scene, folder.path) }
+        let local = #"{"service": {"namespace": "default", "name": "lb"}, "localEndpoints": 1, "serviceProxyHealthy": true}"#
+        try waitUntil(seconds: 2) { try scene.get(from: scene.external, "\(Scene.nodeIP):32001", count: 1) == [local] }
+
+        try (service + slice("10.0.9.2@node-2")).write(to: file, atomically: true, encoding: .utf8)
+        let none = #"{"service": {"namespace": "default", "name": "lb"}, "localEndpoints": 0, "serviceProxyHealthy": true}"#
+        try waitUntil(seconds: 2) { try scene.get(from: scene.external, "\(Scene.nodeIP):32001", count: 1) == [none] }
+
+        let metrics = try httpGet(port: daemon.metricsPort, path: "/metrics").body
+        let count = metrics.split(separator: "\n").first { $0.hasPrefix("kubeproxy_network_programming_duration_seconds_count") }
+        #expect(count.map { !$0.hasSuffix(" 0") } == true, "\(count ?? "no latency metric")")
+    }
 }

@@ -95,7 +95,7 @@ extension Natsync {
             let daemon = Daemon(
                 proxier: Proxier(generator: RuleGenerator(options: options), applier: applier), runner: runner, source: source,
                 healthAddress: Self.address(healthz), metricsAddress: Self.address(metrics),
-                family: options.family, logger: logger)
+                family: options.family, netns: kernel.netns, logger: logger)
             try await daemon.run()
         }
     }
