@@ -106,7 +106,9 @@ public struct Daemon {
         case .manifests(let paths, let interval):
             feeder = ManifestWatcher(paths: paths, interval: interval, logger: logger) { syncRunner.update($0) }
         case .kubernetes(let client):
-            feeder = KubernetesSource(client: client, logger: logger) { syncRunner.update($0) }
+            feeder = KubernetesSource(
+                client: client, logger: logger, nodeName: proxier.generator.options.nodeName,
+                onNodeEligibility: { health.nodeEligible($0) }, onState: { syncRunner.update($0) })
         }
         var services: [any ServiceLifecycle.Service] = [feeder, syncRunner]
         if let address = healthAddress {

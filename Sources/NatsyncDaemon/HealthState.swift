@@ -8,6 +8,9 @@ public final class HealthState: Sendable {
     struct Value {
         var lastUpdated: Date
         var oldestQueued: Date?
+        /// False while the node is being deleted (deletion timestamp, or the cluster autoscaler's
+        /// ToBeDeletedByClusterAutoscaler taint): `/healthz` then fails so load balancers drain it.
+        var nodeEligible = true
     }
 
     public let timeout: Duration
@@ -35,18 +38,24 @@ public final class HealthState: Sendable {
         }
     }
 
+    /// Whether this node should receive load-balancer traffic.
+    public func nodeEligible(_ eligible: Bool) {
+        value.withLock { $0.nodeEligible = eligible }
+    }
+
     /// The status code and JSON body of `/healthz` (with `nodeEligible`) or `/livez`.
     public func response(includeNodeEligibility: Bool) -> (status: Int, body: String) {
         let current = now()
-        let (lastUpdated, queued) = value.withLock { ($0.lastUpdated, $0.oldestQueued) }
+        let (lastUpdated, queued, eligible) = value.withLock { ($0.lastUpdated, $0.oldestQueued, $0.nodeEligible) }
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         let healthy = queued.map { current.timeIntervalSince($0) < seconds } ?? true
         // On success kube-proxy reports lastUpdated as the current time.
         let reported = healthy ? current : lastUpdated
         var body = "{\"lastUpdated\": \(Self.goTime(reported)),\"currentTime\": \(Self.goTime(current))"
-        if includeNodeEligibility { body += ", \"nodeEligible\": true" }
+        if includeNodeEligibility { body += ", \"nodeEligible\": \(eligible)" }
         body += "}"
-        return (healthy ? 200 : 503, body)
+        let ok = healthy && (eligible || !includeNodeEligibility)
+        return (ok ? 200 : 503, body)
     }
 
     /// Go's `%q` of a `time.Time`: `"2026-11-27 07:50:00.123456789 +0000 UTC"`.

@@ -17,15 +17,22 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
     let onState: @Sendable (ClusterState) -> Void
     let pageSize: Int
     let backoffLimit: Duration
+    let nodeName: String?
+    let onNodeEligibility: @Sendable (Bool) -> Void
 
+    /// - Parameters:
+    ///   - nodeName: this node, whose Node object is watched for deletion (nil: not watched).
+    ///   - onNodeEligibility: called with false while this node is being deleted.
     public init(
-        client: APIClient, logger: Logger, pageSize: Int = 500, backoffLimit: Duration = .seconds(30),
-        onState: @escaping @Sendable (ClusterState) -> Void
+        client: APIClient, logger: Logger, pageSize: Int = 500, backoffLimit: Duration = .seconds(30), nodeName: String? = nil,
+        onNodeEligibility: @escaping @Sendable (Bool) -> Void = { _ in }, onState: @escaping @Sendable (ClusterState) -> Void
     ) {
         self.client = client
         self.logger = logger
         self.pageSize = pageSize
         self.backoffLimit = backoffLimit
+        self.nodeName = nodeName
+        self.onNodeEligibility = onNodeEligibility
         self.onState = onState
     }
 
@@ -82,7 +89,53 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                 let version = versions[kind]!
                 group.addTask { try await self.watch(kind, from: version, into: store) }
             }
+            if let nodeName {
+                group.addTask { try await self.watchNode(nodeName) }
+            }
         }
+    }
+
+    /// Follows this node's Node object: being deleted, or tainted by the cluster autoscaler for
+    /// deletion, makes it ineligible for load-balancer traffic.
+    func watchNode(_ name: String) async throws {
+        let selector = "fieldSelector=metadata.name%3D\(name)"
+        var backoff: Duration = .seconds(1)
+        while !Task.isCancelled {
+            do {
+                let list = try JSONSerialization.jsonObject(with: try await client.get("/api/v1/nodes?\(selector)")) as? [String: Any]
+                let items = (list?["items"] as? [[String: Any]]) ?? []
+                if let node = items.first(where: { (($0["metadata"] as? [String: Any])?["name"] as? String) == name }) {
+                    onNodeEligibility(Self.eligible(node))
+                }
+                let version = ((list?["metadata"] as? [String: Any])?["resourceVersion"] as? String) ?? ""
+                for try await line in try await client.lines("/api/v1/nodes?watch=1&\(selector)&resourceVersion=\(version)") {
+                    guard let event = try JSONSerialization.jsonObject(with: line) as? [String: Any],
+                        let object = event["object"] as? [String: Any]
+                    else { continue }
+                    switch event["type"] as? String {
+                    case "ADDED", "MODIFIED":
+                        if ((object["metadata"] as? [String: Any])?["name"] as? String) == name { onNodeEligibility(Self.eligible(object)) }
+                    case "ERROR":
+                        throw APIClient.StatusError(status: (object["code"] as? Int) ?? 0, message: "node watch ended")
+                    default:
+                        break
+                    }
+                    backoff = .seconds(1)
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                try await Task.sleep(for: backoff + .milliseconds(Int.random(in: 0...250)))
+                backoff = min(backoff * 2, backoffLimit)
+            }
+        }
+    }
+
+    static func eligible(_ node: [String: Any]) -> Bool {
+        let metadata = node["metadata"] as? [String: Any]
+        if metadata?["deletionTimestamp"] is String { return false }
+        let taints = ((node["spec"] as? [String: Any])?["taints"] as? [[String: Any]]) ?? []
+        return !taints.contains { ($0["key"] as? String) == "ToBeDeletedByClusterAutoscaler" }
     }
 
     /// Lists every page of `kind` and replaces it in the store; returns the list's resource version.

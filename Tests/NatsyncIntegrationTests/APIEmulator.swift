@@ -7,7 +7,9 @@ import NIOPosix
 /// Services and EndpointSlices: resource versions, chunked watch streams, bookmarks, `410 Gone`
 /// for versions it no longer holds, and controls to drop watches or go down.
 final class APIEmulator: @unchecked Sendable {
-    static let paths = ["/api/v1/services": "Service", "/apis/discovery.k8s.io/v1/endpointslices": "EndpointSlice"]
+    static let paths = [
+        "/api/v1/services": "Service", "/apis/discovery.k8s.io/v1/endpointslices": "EndpointSlice", "/api/v1/nodes": "Node",
+    ]
 
     private let lock = NSLock()
     private var objects: [String: [String: [String: Any]]] = [:]
@@ -88,7 +90,7 @@ final class APIEmulator: @unchecked Sendable {
         let path = Self.paths.first { $0.value == kind }!.key
         var object = input
         var metadata = object["metadata"] as! [String: Any]
-        let key = "\(metadata["namespace"] as? String ?? "default")/\(metadata["name"] as! String)"
+        let key = "\(metadata["namespace"] as? String ?? "")/\(metadata["name"] as! String)"
         let pending = lock.withLock { () -> [(any Channel, String)] in
             version += 1
             metadata["resourceVersion"] = "\(version)"

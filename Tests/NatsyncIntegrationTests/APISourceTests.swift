@@ -63,6 +63,15 @@ struct APISourceTests {
         try api.start()
         try waitUntil(seconds: 30 + bound) { try converged() }
 
+        // A node being deleted fails /healthz (nodeEligible false) but not /livez.
+        #expect(try httpGet(port: daemon.healthPort, path: "/healthz").status == 200)
+        api.put(["apiVersion": "v1", "kind": "Node", "metadata": ["name": "node-1", "deletionTimestamp": "2026-11-27T08:00:00Z"]])
+        try waitUntil(seconds: 5) { try httpGet(port: daemon.healthPort, path: "/healthz").status == 503 }
+        #expect(try httpGet(port: daemon.healthPort, path: "/healthz").body.hasSuffix("\"nodeEligible\": false}"))
+        #expect(try httpGet(port: daemon.healthPort, path: "/livez").status == 200)
+        api.put(["apiVersion": "v1", "kind": "Node", "metadata": ["name": "node-1"]])
+        try waitUntil(seconds: 5) { try httpGet(port: daemon.healthPort, path: "/healthz").status == 200 }
+
         #expect(!daemon.logText.contains(token), "the token must never reach the log")
         #expect(daemon.logText.contains("http://127.0.0.1:\(api.port) with a bearer token"))
     }
