@@ -44,6 +44,9 @@ enum LatencyBench {
         _ = try proxier.sync()
         print("network programming latency, \(services) services x 10 endpoints loaded (first full sync \(ms(ContinuousClock.now - loadStart)))")
 
+        // The fixed chains do not change when an endpoint moves: kube-proxy's partial restore
+        // writes them as they are.
+        let fixed = generator.rules(for: state).nat.chains.filter { !Ownership.isServiceChain($0.name) }
         var natsync: [Double] = []
         var changedOnly: [Double] = []
         var kubeProxyPartial: [Double] = []
@@ -60,20 +63,20 @@ enum LatencyBench {
             _ = try proxier.sync()
             natsync.append(seconds(ContinuousClock.now - start))
 
-            // The anchors: restore the same change's chains into the same table with iptables-restore.
-            let before = generator.rules(for: ClusterState(services: state.services, endpointSlices: state.endpointSlices.map { $0.name == old.name ? old : $0 }))
-            let after = generator.rules(for: state)
-            let serviceChains = Set(after.nat.chains.map(\.name)).symmetricDifference(before.nat.chains.map(\.name))
-                .union(after.nat.chains.filter { chain in chain.name.rawValue.hasPrefix("KUBE-SVC-") && before.nat.chain(chain.name) != chain }.map(\.name))
-            let changedChains = after.nat.chains.filter { serviceChains.contains($0.name) }
-            let deleted = before.nat.chains.map(\.name).filter { serviceChains.contains($0) && after.nat.chain($0) == nil }
+            // The anchors restore the same change into the same table (content natsync already
+            // wrote, so the table stays as it is for the next round).
+            let service = state.services.first { $0.name == old.service }!
+            func chains(_ slice: EndpointSlice) -> [Chain] {
+                generator.servicePorts(of: service, slices: [slice])
+                    .flatMap { generator.rules(for: $0.0, endpoints: $0.1, largeClusterMode: true).natChains }
+            }
+            let before = chains(old)
+            let after = chains(slices[position])
+            let changedChains = after.filter { !before.contains($0) }
+            let deleted = before.map(\.name).filter { name in !after.contains { $0.name == name } }
             changedOnly.append(try restore(namespace, TableContents(table: .nat, chains: changedChains, deletedChains: deleted)))
-            let fixed = after.nat.chains.filter { !Ownership.isServiceChain($0.name) }
             kubeProxyPartial.append(
-                try restore(namespace, TableContents(table: .nat, chains: fixed + changedChains, deletedChains: [])))
-            // Put the table back as natsync left it for the next round.
-            proxier.requestFullSync()
-            _ = try proxier.sync()
+                try restore(namespace, TableContents(table: .nat, chains: fixed + changedChains, deletedChains: deleted)))
         }
         func percentile(_ values: [Double], _ fraction: Double) -> Double {
             let sorted = values.sorted()

@@ -10,6 +10,11 @@ import Glibc
 /// `make bench`: rule generation and rendering for S ClusterIP services x 10 endpoints at two
 /// sizes (growth is a ratio measured in one run), then conntrack cleanup against conntrack(8).
 
+/// Lines go out at once (not buffered until exit), so a long run shows its progress.
+func print(_ text: String = "") {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
 func cluster(services count: Int, endpointsPerService: Int) -> ClusterState {
     var services: [Service] = []
     var slices: [EndpointSlice] = []
