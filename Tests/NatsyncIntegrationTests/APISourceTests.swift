@@ -75,4 +75,33 @@ struct APISourceTests {
         #expect(!daemon.logText.contains(token), "the token must never reach the log")
         #expect(daemon.logText.contains("http://127.0.0.1:\(api.port) with a bearer token"))
     }
+
+    @Test func anAPIServerDownAtStartIsWaitedForAndNothingIsAppliedMeanwhile() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let api = try APIEmulator()
+        defer { api.stop() }
+        api.put(APIObjects.service("web", clusterIP: "10.96.0.5"))
+        api.put(APIObjects.slice("web", ["10.0.9.1"]))
+        api.stop()
+        let kubeconfig = try scene.manifest(
+            "kubeconfig",
+            """
+            current-context: t
+            contexts: [{name: t, context: {cluster: c, user: u}}]
+            clusters: [{name: c, cluster: {server: "http://127.0.0.1:\(api.port)"}}]
+            users: [{name: u, user: {}}]
+            """)
+        let daemon = try DaemonProcess(scene: scene, manifests: "", extra: ["--kubeconfig", kubeconfig])
+        defer { _ = daemon.stop() }
+        usleep(2_000_000)
+        #expect(try scene.save().contains("KUBE-SERVICES") == false, "no state yet: nothing may be applied")
+        try api.start()
+        let expected = scene.folder.appendingPathComponent("expected.json")
+        try waitUntil(seconds: 20) {
+            try api.listManifest().write(to: expected)
+            return try DaemonTests.matches(scene, expected.path)
+        }
+        #expect(daemon.logText.contains("initial lists done"))
+    }
 }
