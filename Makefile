@@ -34,8 +34,9 @@ deps:
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	else echo "deps: all installed"; fi
 
+# QUICK=1: the small sizes only.
 bench:
-	$(SWIFT) run -c release NatsyncBench
+	$(SWIFT) run -c release NatsyncBench $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf .build
