@@ -163,7 +163,8 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
     /// Watches `kind` forever: events update the store, 410 relists, errors back off and resume.
     func watch(_ kind: APIKind, from start: String, into store: Store) async throws {
         var version = start
-        var backoff: Duration = .seconds(1)
+        // A dropped watch is resumed at once; only repeated failures back off.
+        var backoff: Duration = .zero
         while !Task.isCancelled {
             do {
                 let query = "\(kind.path)?watch=1&allowWatchBookmarks=true&resourceVersion=\(version)&timeoutSeconds=600"
@@ -188,7 +189,7 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                     case .error(let code, let message):
                         throw APIClient.StatusError(status: code, message: message)
                     }
-                    backoff = .seconds(1)
+                    backoff = .zero
                 }
             } catch is Gone {
                 logger.info("watch expired (410 Gone); listing again", metadata: ["kind": "\(kind.rawValue)"])
@@ -203,8 +204,8 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                 logger.warning(
                     "watch interrupted; resuming after backoff",
                     metadata: ["kind": "\(kind.rawValue)", "error": "\(error)", "backoff": "\(backoff)"])
-                try await Task.sleep(for: backoff + .milliseconds(Int.random(in: 0...250)))
-                backoff = min(backoff * 2, backoffLimit)
+                if backoff > .zero { try await Task.sleep(for: backoff + .milliseconds(Int.random(in: 0...250))) }
+                backoff = backoff == .zero ? .seconds(1) : min(backoff * 2, backoffLimit)
             }
         }
     }
