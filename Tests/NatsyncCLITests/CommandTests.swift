@@ -44,6 +44,10 @@ struct CommandTests {
         (["sync", "--dry-run", "-f", "x", "--iptables-masquerade-bit", "40"], "--iptables-masquerade-bit: 40 is out of range (0-31)"),
         (["sync", "--dry-run", "-f", "x", "--ip-family", "ipx"], "--ip-family"),
         (["sync", "-f", "x", "--bogus"], "Unknown option '--bogus'"),
+        (["run", "-f", "x", "--iptables-min-sync-period", "soon"], "--iptables-min-sync-period"),
+        (["run", "-f", "x", "--healthz-bind-address", "nowhere"], #"--healthz-bind-address: expected host:port, got "nowhere""#),
+        (["run", "-f", "x", "--kubeconfig", "k"], "give either -f PATH or --kubeconfig, not both"),
+        (["sync", "-f", "x", "--iptables-lock-timeout=-1"], "--iptables-lock-timeout: -1.0 is out of range (0-3600 seconds)"),
     ])
     func badUsageExits2(arguments: [String], message: String) throws {
         let output = try NatsyncRunner.run(arguments)
