@@ -98,6 +98,13 @@ public enum TouchedServices {
                 changedRules[name, default: ([], [])].old += old.compactMap(\.rule)
             }
         }
+        // The frontends whose capturing rules were added or removed, found once for all ports.
+        var changedFrontends = Set<CapturedFrontend>()
+        for change in changedRules.values {
+            for rule in Set(change.old).symmetricDifference(change.new) {
+                if let frontend = frontend(of: rule) { changedFrontends.insert(frontend) }
+            }
+        }
         var selector = StaleFlowSelector()
         var covered = Set<ChainName>()
         for (port, endpoints) in servicePorts where port.name.protocol == .udp {
@@ -107,12 +114,7 @@ public enum TouchedServices {
             ]
             covered.formUnion(own)
             let endpointChains = endpoints.map { ChainNames.endpoint(port.name, endpoint: $0.endpointString) }
-            let capturing = Set(capturedFrontends(port))
-            let captureChanged = changedRules.values.contains { change in
-                Set(change.old).symmetricDifference(change.new).contains { rule in
-                    frontend(of: rule).map { capturing.contains($0) } ?? false
-                }
-            }
+            let captureChanged = !changedFrontends.isDisjoint(with: capturedFrontends(port))
             guard own.contains(where: changedChains.contains) || endpointChains.contains(where: changedChains.contains)
                 || captureChanged
             else { continue }

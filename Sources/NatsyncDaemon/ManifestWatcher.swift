@@ -60,24 +60,23 @@ public final class ManifestWatcher: ServiceLifecycle.Service, Sendable {
         var seen = Set<String>()
         for file in files {
             guard let data = FileManager.default.contents(atPath: file) else { continue }
-            var probe = ManifestLoader()
-            probe.add(contents: [UInt8](data), file: file)
-            var contents = [UInt8](data)
-            if probe.unreadableFiles.contains(file) {
-                for diagnostic in probe.result().warnings {
-                    logger.warning("manifest not applied; keeping its last good contents", metadata: ["reason": "\(diagnostic)"])
-                }
-                guard let previous = lastGood[file] else { continue }
-                contents = previous
-            } else {
+            let contents = [UInt8](data)
+            if loader.add(contents: contents, file: file) {
                 lastGood[file] = contents
+            } else {
+                logger.warning(
+                    "manifest not applied; keeping its last good contents",
+                    metadata: ["reason": "\(loader.result().diagnostics.last { $0.file == file }.map { "\($0)" } ?? file)"])
+                guard let previous = lastGood[file] else { continue }
+                loader.add(contents: previous, file: file)
             }
             seen.insert(file)
-            loader.add(contents: contents, file: file)
         }
         for file in lastGood.keys where !seen.contains(file) { lastGood[file] = nil }
         let result = loader.result()
-        for diagnostic in result.diagnostics where diagnostic.severity == .warning {
+        // A file that did not parse was reported above, with what was kept instead.
+        for diagnostic in result.diagnostics
+        where diagnostic.severity == .warning && !(diagnostic.object == nil && loader.unreadableFiles.contains(diagnostic.file ?? "")) {
             logger.warning("invalid object skipped", metadata: ["reason": "\(diagnostic)"])
         }
         logger.info(

@@ -74,7 +74,7 @@ public enum Conntrack {
 extension ConntrackFlow {
     init(_ raw: natsync_flow) {
         func address(_ bytes: (UInt8, UInt8, UInt8, UInt8)) -> IPAddress {
-            .v4(UInt32(bytes.0) << 24 | UInt32(bytes.1) << 16 | UInt32(bytes.2) << 8 | UInt32(bytes.3))
+            .v4(RuleCodec.word(bytes))
         }
         self.init(
             originalSource: address(raw.original_source), originalDestination: address(raw.original_dest),

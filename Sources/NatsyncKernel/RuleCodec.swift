@@ -255,7 +255,7 @@ enum RuleCodec {
             return rejectCodes.first { $0.0 == raw.reject_with }.map { .reject($0.1) }
         case Int(NATSYNC_TARGET_DNAT.rawValue):
             let bytes = raw.to_address
-            let address = IPAddress.v4(UInt32(bytes.0) << 24 | UInt32(bytes.1) << 16 | UInt32(bytes.2) << 8 | UInt32(bytes.3))
+            let address = IPAddress.v4(word(bytes))
             let port: UInt16? = raw.flags & UInt32(NATSYNC_RF_DNAT_PORT.rawValue) != 0 ? raw.to_port : nil
             return .dnat(address, port: port)
         case Int(NATSYNC_TARGET_MASQUERADE.rawValue):
@@ -290,6 +290,11 @@ enum RuleCodec {
         mask = (m[0], m[1], m[2], m[3])
     }
 
+    /// Four bytes in network order as one host-order word.
+    static func word(_ bytes: FourBytes) -> UInt32 {
+        UInt32(bytes.0) << 24 | UInt32(bytes.1) << 16 | UInt32(bytes.2) << 8 | UInt32(bytes.3)
+    }
+
     enum KernelPrefix {
         /// Mask 0: any address.
         case any
@@ -300,11 +305,11 @@ enum RuleCodec {
 
     /// What a kernel address/mask pair holds.
     static func prefix(_ address: FourBytes, _ mask: FourBytes) -> KernelPrefix {
-        let maskValue = UInt32(mask.0) << 24 | UInt32(mask.1) << 16 | UInt32(mask.2) << 8 | UInt32(mask.3)
+        let maskValue = word(mask)
         guard maskValue != 0 else { return .any }
         let length = (~maskValue).leadingZeroBitCount
         guard maskValue == UInt32.max << (32 - length) else { return .other }
-        let value = UInt32(address.0) << 24 | UInt32(address.1) << 16 | UInt32(address.2) << 8 | UInt32(address.3)
+        let value = word(address)
         guard let cidr = CIDR(address: .v4(value), prefixLength: length), cidr.address == .v4(value) else { return .other }
         return .prefix(cidr)
     }

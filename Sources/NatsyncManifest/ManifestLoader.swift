@@ -74,12 +74,14 @@ public struct ManifestLoader {
         add(contents: [UInt8](data), file: path)
     }
 
-    /// Adds the objects of one manifest's bytes; `file` names it in diagnostics.
-    public mutating func add(contents: [UInt8], file: String) {
+    /// Adds the objects of one manifest's bytes; `file` names it in diagnostics. Returns false,
+    /// having added nothing, when the bytes do not parse at all (the reason is a diagnostic).
+    @discardableResult
+    public mutating func add(contents: [UInt8], file: String) -> Bool {
         guard let text = String(validating: contents, as: UTF8.self) else {
             diagnostics.append(Diagnostic(.warning, file: file, "not valid UTF-8; file skipped"))
             unreadableFiles.insert(file)
-            return
+            return false
         }
         let documents: [ManifestDocument]
         do {
@@ -87,13 +89,14 @@ public struct ManifestLoader {
         } catch {
             diagnostics.append(Diagnostic(.warning, file: file, "cannot parse: \(Self.describeParseError(error)); file skipped"))
             unreadableFiles.insert(file)
-            return
+            return false
         }
         for document in documents {
             for (object, hint) in document.objects {
                 add(object, hint: hint, file: file)
             }
         }
+        return true
     }
 
     static func decodeDocuments(_ text: String) throws -> [ManifestDocument] {

@@ -15,7 +15,12 @@ public struct RuleGenerator: Sendable {
 
     /// The complete tables for `state`.
     public func rules(for state: ClusterState) -> ProxyRules {
-        let planned = servicePorts(of: state)
+        rules(forPorts: servicePorts(of: state))
+    }
+
+    /// The complete tables for service ports already paired with their endpoints (from
+    /// ``servicePorts(of:)``), for callers that need those too.
+    public func rules(forPorts planned: [(ServicePortInfo, [EndpointInfo])]) -> ProxyRules {
         let endpointCount = planned.reduce(0) { $0 + $1.1.count }
         let largeCluster = endpointCount > ProxyRules.largeClusterEndpointThreshold
         let perPort = planned.map { rules(for: $0.0, endpoints: $0.1, largeClusterMode: largeCluster) }

@@ -85,7 +85,8 @@ struct InputFlags: ParsableArguments {
             throw ExitCode(2)
         }
         let generator = RuleGenerator(options: options)
-        return Desired(rules: generator.rules(for: loaded.state), options: options, servicePorts: generator.servicePorts(of: loaded.state))
+        let ports = generator.servicePorts(of: loaded.state)
+        return Desired(rules: generator.rules(forPorts: ports), options: options, servicePorts: ports)
     }
 }
 
