@@ -48,6 +48,8 @@ let package = Package(
         ),
         // Planning the change from live tables to desired ones: pure, no kernel access.
         .target(name: "NatsyncReconcile", dependencies: ["NatsyncIPTables"]),
+        // Following a packet through the tables, hook by hook: pure, no kernel access.
+        .target(name: "NatsyncTrace", dependencies: ["NatsyncIPTables"]),
         // Which conntrack flows are stale after a change: pure, no kernel access.
         .target(name: "NatsyncConntrack", dependencies: ["NatsyncRules", "NatsyncReconcile"]),
         // The kernel edge: libiptc handles, conntrack, the xtables lock, network namespaces, transactions.
@@ -84,7 +86,7 @@ let package = Package(
             name: "natsync",
             dependencies: [
                 "NatsyncManifest", "NatsyncRules", "NatsyncIPTables", "NatsyncReconcile", "NatsyncKernel", "NatsyncConntrack",
-                "NatsyncDaemon", "NatsyncKubernetes",
+                "NatsyncDaemon", "NatsyncKubernetes", "NatsyncTrace",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -107,6 +109,7 @@ let package = Package(
             name: "NatsyncRulesTests",
             dependencies: ["NatsyncRules", "NatsyncManifest", "NatsyncIPTables"]
         ),
+        .testTarget(name: "NatsyncTraceTests", dependencies: ["NatsyncTrace", "NatsyncRules", "NatsyncManifest"]),
         .testTarget(name: "NatsyncCLITests", dependencies: ["natsync"]),
         .testTarget(name: "NatsyncReconcileTests", dependencies: ["NatsyncReconcile", "NatsyncRules"]),
         .testTarget(name: "NatsyncDaemonTests", dependencies: ["NatsyncDaemon"]),

@@ -611,6 +611,30 @@ int natsync_decode_rule(natsync_table *table, const void *opaque, struct natsync
     return foreign;
 }
 
+void natsync_describe_extensions(natsync_table *table, const void *opaque, char *text, size_t size) {
+    const struct ipt_entry *entry = opaque;
+    size_t used = 0;
+    text[0] = '\0';
+    for (size_t offset = sizeof(struct ipt_entry); offset < entry->target_offset;) {
+        const struct xt_entry_match *em = (const void *)((const char *)entry + offset);
+        if (em->u.match_size < sizeof(struct xt_entry_match)) break;
+        int written = snprintf(text + used, size - used, "%s-m %.*s", used ? " " : "", XT_EXTENSION_MAXNAMELEN, em->u.user.name);
+        if (written < 0 || (size_t)written >= size - used) return;
+        used += (size_t)written;
+        offset += em->u.match_size;
+    }
+    const char *target = iptc_get_target(entry, table->handle);
+    if (target != NULL && target[0] != '\0') {
+        const char *flag = (entry->ip.flags & IPT_F_GOTO) ? "-g" : "-j";
+        snprintf(text + used, size - used, "%s%s %s", used ? " " : "", flag, target);
+    }
+}
+
+const char *natsync_chain_policy(natsync_table *table, const char *chain) {
+    struct xt_counters counters;
+    return iptc_get_policy(chain, &counters, table->handle);
+}
+
 int natsync_table_info(const char *name, uint32_t *entries, uint32_t *size) {
     int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
     if (fd < 0) {

@@ -191,7 +191,7 @@ public enum RestoreText {
         }
     }
 
-    static func hex(_ value: UInt32) -> String { "0x" + String(value, radix: 16) }
+    public static func hex(_ value: UInt32) -> String { "0x" + String(value, radix: 16) }
 
     /// Quotes a word for iptables-restore when it holds anything its tokenizer would split or
     /// interpret; `"` and `\` inside quotes are escaped with `\`.

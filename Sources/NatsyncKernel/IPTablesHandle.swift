@@ -11,7 +11,7 @@ import NatsyncReconcile
 /// - Warning: hold the ``XtablesLock`` from before opening until after the commit.
 struct IPTablesHandle: ~Copyable {
     let table: TableName
-    private let pointer: OpaquePointer
+    let pointer: OpaquePointer
 
     /// Reads `table` from the kernel of the calling thread's network namespace (`iptc_init`).
     init(_ table: TableName) throws(KernelError) {

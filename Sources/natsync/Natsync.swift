@@ -14,7 +14,7 @@ struct Natsync: AsyncParsableCommand {
             2 bad usage, or bad input with --strict.
             """,
         version: "0.1.0",
-        subcommands: [Sync.self, Diff.self, Cleanup.self, Run.self]
+        subcommands: [Sync.self, Diff.self, Trace.self, Cleanup.self, Run.self]
     )
 
     /// Bad usage exits 2 (not ArgumentParser's 64), the status every natsync command documents.

@@ -128,8 +128,16 @@ const void *natsync_first_rule(natsync_table *table, const char *chain);
 const void *natsync_next_rule(natsync_table *table, const void *previous);
 
 /// Decodes an entry. Returns 0 when every part is one natsync writes (the result then re-encodes
-/// to the same kernel entry), 1 for a foreign rule (out is partly filled; `summary` describes it).
+/// to the same kernel entry), 1 for a foreign rule (out then holds the IP header and counters, and
+/// whatever matches and target could be read).
 int natsync_decode_rule(natsync_table *table, const void *entry, struct natsync_rule *out);
+
+/// Names an entry's extensions as "-m NAME ... -j TARGET" (without their options), for showing a
+/// foreign rule. Truncated to fit `size`.
+void natsync_describe_extensions(natsync_table *table, const void *entry, char *text, size_t size);
+
+/// iptc_get_policy: "ACCEPT" or "DROP" for a built-in chain, NULL for a user chain.
+const char *natsync_chain_policy(natsync_table *table, const char *chain);
 
 /// iptc_create_chain, iptc_flush_entries, iptc_delete_chain. 0 or -1.
 int natsync_create_chain(natsync_table *table, const char *chain);

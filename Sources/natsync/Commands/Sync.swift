@@ -74,6 +74,10 @@ struct InputFlags: ParsableArguments {
 
     /// Loads the manifests, reports what was wrong, and generates the rules.
     func desired(_ proxy: ProxyFlags) throws -> Desired {
+        try Self.desired(paths: paths, strict: strict, proxy)
+    }
+
+    static func desired(paths: [String], strict: Bool, _ proxy: ProxyFlags) throws -> Desired {
         let options = try proxy.resolve(host: HostFacts())
         let loaded = ManifestLoader.load(paths: paths)
         for diagnostic in loaded.diagnostics {

@@ -1,0 +1,99 @@
+import CNatsyncShim
+import NatsyncIPTables
+
+/// A whole table as read from the kernel: every chain, built-in ones with their policies, and
+/// every rule, foreign ones described as far as natsync can name their parts. For showing the
+/// table (`natsync trace --live`), never for writing it back.
+public struct TableDump: Sendable {
+    public enum Entry: Hashable, Sendable {
+        case rule(Rule)
+        /// A rule natsync does not model: its IP header and the names of its extensions.
+        case foreign(String)
+    }
+
+    public struct Chain: Sendable {
+        public var name: ChainName
+        /// `ACCEPT` or `DROP` for a built-in chain; `nil` for a user chain.
+        public var policy: String?
+        public var entries: [Entry]
+    }
+
+    public var table: TableName
+    public var chains: [Chain]
+}
+
+extension LegacyTables {
+    /// Reads each table whole. Reading takes no lock, as `iptables-save` takes none: libiptc gets
+    /// one consistent snapshot from the kernel.
+    public func dump(_ tables: [TableName]) throws(KernelError) -> [TableDump] {
+        var dumps: [TableDump] = []
+        for table in tables {
+            dumps.append(try IPTablesHandle(table).dump())
+        }
+        return dumps
+    }
+}
+
+extension IPTablesHandle {
+    func dump() -> TableDump {
+        let names = read { _ in false }.chains.map(\.name)
+        return TableDump(
+            table: table,
+            chains: names.map { name in
+                TableDump.Chain(name: name, policy: policy(of: name), entries: entries(of: name))
+            })
+    }
+
+    private func policy(of chain: ChainName) -> String? {
+        natsync_chain_policy(pointer, chain.rawValue).map { String(cString: $0) }
+    }
+
+    private func entries(of chain: ChainName) -> [TableDump.Entry] {
+        var result: [TableDump.Entry] = []
+        var raw = natsync_rule()
+        var entry = natsync_first_rule(pointer, chain.rawValue)
+        while let current = entry {
+            let foreign = natsync_decode_rule(pointer, current, &raw) != 0
+            if case .rule(let rule) = RuleCodec.decode(raw, foreign: foreign) {
+                result.append(.rule(rule))
+            } else {
+                var text = [CChar](repeating: 0, count: 512)
+                natsync_describe_extensions(pointer, current, &text, text.count)
+                let extensions = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                result.append(.foreign(RuleCodec.describeHeader(raw, then: extensions)))
+            }
+            entry = natsync_next_rule(pointer, current)
+        }
+        return result
+    }
+}
+
+extension RuleCodec {
+    /// The IP header of a foreign entry in iptables' spelling, followed by `extensions`.
+    static func describeHeader(_ raw: natsync_rule, then extensions: String) -> String {
+        var raw = raw
+        var header = Rule(target: .none)
+        var words: [String] = []
+        func flag(_ bit: natsync_rule_flag) -> Bool { raw.flags & UInt32(bit.rawValue) != 0 }
+        if case .prefix(let cidr) = prefix(raw.source, raw.source_mask) {
+            header.source = AddressMatch(cidr, inverted: flag(NATSYNC_RF_INVERT_SOURCE))
+        }
+        if case .prefix(let cidr) = prefix(raw.dest, raw.dest_mask) {
+            header.destination = AddressMatch(cidr, inverted: flag(NATSYNC_RF_INVERT_DEST))
+        }
+        let inName = string(&raw.in_iface)
+        if !inName.isEmpty { header.inInterface = InterfaceMatch(inName, inverted: flag(NATSYNC_RF_INVERT_IN)) }
+        let outName = string(&raw.out_iface)
+        if !outName.isEmpty { header.outInterface = InterfaceMatch(outName, inverted: flag(NATSYNC_RF_INVERT_OUT)) }
+        if raw.protocol != 0 {
+            if let proto = TransportProtocol.allCases.first(where: { UInt16($0.number) == raw.protocol }) {
+                header.protocol = ProtocolMatch(proto, inverted: flag(NATSYNC_RF_INVERT_PROTO))
+            } else {
+                words.append((flag(NATSYNC_RF_INVERT_PROTO) ? "! " : "") + "-p \(raw.protocol)")
+            }
+        }
+        words.insert(RestoreText.arguments(of: header), at: 0)
+        words.append(extensions)
+        return words.filter { !$0.isEmpty }.joined(separator: " ")
+    }
+}
