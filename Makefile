@@ -36,7 +36,7 @@ deps:
 
 # QUICK=1: the small sizes only.
 bench:
-	$(SWIFT) run -c release NatsyncBench $(if $(QUICK),--quick,)
+	$(SWIFT) run -c release NatsyncBench $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),)
 
 clean:
 	rm -rf .build

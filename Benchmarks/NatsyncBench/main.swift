@@ -52,37 +52,52 @@ func peakResidentMegabytes() -> Double {
 
 let options = ProxyOptions(nodeName: "node-0", nodeIP: .v4(0xC0A8_0002), clusterCIDRs: [CIDR("10.244.0.0/16")!])
 let generator = RuleGenerator(options: options)
-let sizes = CommandLine.arguments.contains("--quick") ? [1_000] : [1_000, 10_000]
-var perRule: [Int: Double] = [:]
+let quick = CommandLine.arguments.contains("--quick")
+/// `--only NAME` runs one part: generate, conntrack, latency or dispatch.
+let only = CommandLine.arguments.firstIndex(of: "--only").map { CommandLine.arguments[$0 + 1] }
+func runs(_ part: String) -> Bool { only == nil || only == part }
 
-print("natsync bench: rule generation + iptables-restore rendering, ClusterIP services x 10 endpoints")
-print("services  rules    generate (s)  render (s)  total (s)  us/rule  text (MB)")
-for size in sizes {
-    let state = cluster(services: size, endpointsPerService: 10)
-    var generateTimes: [Double] = []
-    var renderTimes: [Double] = []
-    var ruleCount = 0
-    var textBytes = 0
-    for _ in 0..<3 {
-        var rules: ProxyRules?
-        generateTimes.append(seconds { rules = generator.rules(for: state) })
-        var text = ""
-        renderTimes.append(seconds { text = RestoreText.render(rules!.tables, family: .ipv4) })
-        ruleCount = rules!.filter.ruleCount + rules!.nat.ruleCount
-        textBytes = text.utf8.count
+if runs("generate") {
+    let sizes = quick ? [1_000] : [1_000, 10_000]
+    var perRule: [Int: Double] = [:]
+
+    print("natsync bench: rule generation + iptables-restore rendering, ClusterIP services x 10 endpoints")
+    print("services  rules    generate (s)  render (s)  total (s)  us/rule  text (MB)")
+    for size in sizes {
+        let state = cluster(services: size, endpointsPerService: 10)
+        var generateTimes: [Double] = []
+        var renderTimes: [Double] = []
+        var ruleCount = 0
+        var textBytes = 0
+        for _ in 0..<3 {
+            var rules: ProxyRules?
+            generateTimes.append(seconds { rules = generator.rules(for: state) })
+            var text = ""
+            renderTimes.append(seconds { text = RestoreText.render(rules!.tables, family: .ipv4) })
+            ruleCount = rules!.filter.ruleCount + rules!.nat.ruleCount
+            textBytes = text.utf8.count
+        }
+        let total = median(generateTimes) + median(renderTimes)
+        perRule[size] = total / Double(ruleCount)
+        print(
+            String(
+                format: "%8d  %7d  %12.3f  %10.3f  %9.3f  %7.2f  %9.1f", size, ruleCount, median(generateTimes),
+                median(renderTimes), total, total / Double(ruleCount) * 1e6, Double(textBytes) / 1e6))
     }
-    let total = median(generateTimes) + median(renderTimes)
-    perRule[size] = total / Double(ruleCount)
-    print(
-        String(
-            format: "%8d  %7d  %12.3f  %10.3f  %9.3f  %7.2f  %9.1f", size, ruleCount, median(generateTimes),
-            median(renderTimes), total, total / Double(ruleCount) * 1e6, Double(textBytes) / 1e6))
+    if let small = perRule[1_000], let large = perRule[10_000] {
+        print(String(format: "linearity: time per rule at 10k / at 1k = %.2fx (1.0 = linear)", large / small))
+    }
+    print(String(format: "peak RSS: %.1f MB", peakResidentMegabytes()))
+    print("")
 }
-if let small = perRule[1_000], let large = perRule[10_000] {
-    print(String(format: "linearity: time per rule at 10k / at 1k = %.2fx (1.0 = linear)", large / small))
+if runs("conntrack") {
+    ConntrackBench.run(entries: quick ? 20_000 : 100_000, stale: 1_000)
+    print("")
 }
-print(String(format: "peak RSS: %.1f MB", peakResidentMegabytes()))
-print("")
-ConntrackBench.run(entries: CommandLine.arguments.contains("--quick") ? 20_000 : 100_000, stale: 1_000)
-print("")
-LatencyBench.run(services: CommandLine.arguments.contains("--quick") ? 1_000 : 10_000, changes: CommandLine.arguments.contains("--quick") ? 10 : 50)
+if runs("latency") {
+    LatencyBench.run(services: quick ? 1_000 : 10_000, changes: quick ? 10 : 50)
+    print("")
+}
+if runs("dispatch") {
+    DispatchBench.run(sizes: quick ? [1_000] : [1_000, 30_000], connections: 2_000)
+}

@@ -137,7 +137,7 @@ public final class Proxier: @unchecked Sendable {
         let refresh = full ? Set(servicesByName.keys).union(ports.keys) : changed
         var previousChains = Set<ChainName>()
         for name in refresh {
-            previousChains.formUnion(portRules[name]?.flatMap { $0.natChains.map(\.name) } ?? [])
+            previousChains.formUnion(ownChains(name))
             if let service = servicesByName[name] {
                 ports[name] = generator.servicePorts(of: service, slices: slicesByService[name] ?? [])
             } else {
@@ -162,7 +162,7 @@ public final class Proxier: @unchecked Sendable {
             for table in rules.tables {
                 for chain in table.chains where !Ownership.isServiceChain(chain.name) { chains.insert(chain.name) }
             }
-            for name in regenerate { chains.formUnion(portRules[name]?.flatMap { $0.natChains.map(\.name) } ?? []) }
+            for name in regenerate { chains.formUnion(ownChains(name)) }
             scope = chains
         }
         let allPorts = ordered.flatMap { ports[$0] ?? [] }
@@ -187,6 +187,20 @@ public final class Proxier: @unchecked Sendable {
             needsFullSync = true
             throw error
         }
+    }
+
+    /// The chains a service's rules live in: its own nat chains and, with the dispatch tree, the
+    /// tree chains on the way to each of its addresses.
+    private func ownChains(_ name: NamespacedName) -> Set<ChainName> {
+        var chains = Set<ChainName>()
+        for rules in portRules[name] ?? [] {
+            chains.formUnion(rules.natChains.map(\.name))
+            guard generator.options.serviceDispatch == .tree else { continue }
+            for rule in rules.natServices {
+                if let destination = rule.destination { chains.formUnion(DispatchTree.path(to: destination.cidr.address)) }
+            }
+        }
+        return chains
     }
 
     /// True when the tables changed since natsync last wrote them (someone else wrote); the next

@@ -12,6 +12,8 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
     public var masqueradeBit: Int?
     public var localhostNodePorts: Bool?
     public var nodePortAddresses: [CIDR]?
+    /// natsync's `iptables.serviceDispatch`: `linear` or `tree` (see `--service-dispatch`).
+    public var serviceDispatch: String?
 
     public init() {}
 
@@ -31,6 +33,7 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
             var masqueradeAll: Bool?
             var masqueradeBit: Int?
             var localhostNodePorts: Bool?
+            var serviceDispatch: String?
         }
         var apiVersion: String?
         var kind: String?
@@ -76,6 +79,12 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
             config.masqueradeBit = bit
         }
         config.localhostNodePorts = wire.iptables?.localhostNodePorts
+        if let dispatch = wire.iptables?.serviceDispatch {
+            guard ["linear", "tree"].contains(dispatch) else {
+                throw LoadError(file: path, field: "iptables.serviceDispatch", message: "expected linear or tree, found \(quote(dispatch))")
+            }
+            config.serviceDispatch = dispatch
+        }
         if let addresses = wire.nodePortAddresses {
             config.nodePortAddresses = try cidrs(addresses, path, "nodePortAddresses")
         }

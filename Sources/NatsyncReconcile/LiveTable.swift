@@ -48,7 +48,8 @@ public enum Ownership {
         .nat: ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ", "KUBE-PROXY-CANARY"],
         .mangle: ["KUBE-PROXY-CANARY"],
     ]
-    static let prefixes = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-"]
+    /// kube-proxy's per-service chains, and natsync's KUBE-SERVICES dispatch tree (`NATSYNC-DSP-`).
+    static let prefixes = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-", "NATSYNC-DSP-"]
 
     /// Chains natsync never deletes: shared with kubelet, or the daemon's canary.
     static let neverDeleted: Set<ChainName> = ["KUBE-FIREWALL", "KUBE-PROXY-CANARY"]

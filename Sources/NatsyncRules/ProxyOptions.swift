@@ -26,6 +26,8 @@ public struct ProxyOptions: Hashable, Sendable {
     public var randomFully: Bool
     /// `net.netfilter.nf_conntrack_tcp_be_liberal` is set: kube-proxy then omits the INVALID drop.
     public var conntrackTCPBeLiberal: Bool
+    /// `--service-dispatch`: kube-proxy's linear KUBE-SERVICES, or natsync's prefix tree.
+    public var serviceDispatch: ServiceDispatch
 
     public init(
         family: IPFamily = .ipv4,
@@ -38,7 +40,8 @@ public struct ProxyOptions: Hashable, Sendable {
         nodePortAddresses: [CIDR] = [],
         localhostNodePorts: Bool = true,
         randomFully: Bool = true,
-        conntrackTCPBeLiberal: Bool = false
+        conntrackTCPBeLiberal: Bool = false,
+        serviceDispatch: ServiceDispatch = .linear
     ) {
         self.family = family
         self.nodeName = nodeName
@@ -51,6 +54,7 @@ public struct ProxyOptions: Hashable, Sendable {
         self.localhostNodePorts = localhostNodePorts
         self.randomFully = randomFully
         self.conntrackTCPBeLiberal = conntrackTCPBeLiberal
+        self.serviceDispatch = serviceDispatch
     }
 
     /// The masquerade mark, `1 << masqueradeBit`.

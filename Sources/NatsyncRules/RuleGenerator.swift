@@ -71,11 +71,15 @@ public struct RuleGenerator: Sendable {
             natNodePorts.rules += port.natNodePorts
             serviceChains += port.natChains
         }
+        var dispatchChains: [Chain] = []
+        if options.serviceDispatch == .tree {
+            (natServices.rules, dispatchChains) = DispatchTree.build(natServices.rules, family: options.family)
+        }
         natServices.rules += fixed.nodePortsTail
 
         var filterChains = [filterServices, filterExternal, fixed.forward, filterNodePorts, filterFirewall]
         if let firewall = fixed.kubeletFirewall { filterChains.append(firewall) }
-        let natChains = [natServices, natNodePorts, fixed.postrouting, fixed.markMasquerade] + serviceChains
+        let natChains = [natServices, natNodePorts, fixed.postrouting, fixed.markMasquerade] + dispatchChains + serviceChains
         let jumps = fixed.builtinJumps
         return ProxyRules(
             filter: TableContents(table: .filter, chains: filterChains, builtinJumps: jumps.filter),

@@ -4,6 +4,8 @@ import NatsyncModel
 import NatsyncRules
 
 /// kube-proxy's rule-shaping flags, under kube-proxy's names, plus `--config`.
+extension ServiceDispatch: ExpressibleByArgument {}
+
 struct ProxyFlags: ParsableArguments {
     @Option(name: .customLong("config"), help: "A KubeProxyConfiguration file; flags win over it.")
     var configFile: String?
@@ -45,6 +47,14 @@ struct ProxyFlags: ParsableArguments {
         help: "The node's addresses, comma-separated, for --nodeport-addresses (default: the host's interface addresses).")
     var nodeAddresses: String?
 
+    @Option(
+        name: .customLong("service-dispatch"),
+        help: """
+            How nat KUBE-SERVICES finds a service: linear (kube-proxy's layout, one rule per service address) or \
+            tree (chains keyed on destination prefixes: first-packet cost flat in the number of services).
+            """)
+    var serviceDispatch: ServiceDispatch?
+
     enum FamilyArgument: String, ExpressibleByArgument, CaseIterable {
         case ipv4, ipv6
         var family: IPFamily { self == .ipv4 ? .ipv4 : .ipv6 }
@@ -85,7 +95,8 @@ struct ProxyFlags: ParsableArguments {
             masqueradeBit: masqueradeBit ?? file.masqueradeBit ?? 14,
             nodePortAddresses: try nodePortAddresses.map { try Self.cidrs($0, flag: "--nodeport-addresses") }
                 ?? file.nodePortAddresses ?? [],
-            localhostNodePorts: localhostNodePorts ?? file.localhostNodePorts ?? true
+            localhostNodePorts: localhostNodePorts ?? file.localhostNodePorts ?? true,
+            serviceDispatch: serviceDispatch ?? file.serviceDispatch.flatMap(ServiceDispatch.init) ?? .linear
         )
     }
 

@@ -173,3 +173,69 @@ struct ProxierTests {
         #expect(health.response(includeNodeEligibility: false).status == 200)
     }
 }
+
+/// Partial syncs with the KUBE-SERVICES dispatch tree: only the changed services' leaves and the
+/// tree chains on their way are compared, and the result equals a full generation.
+struct DispatchTreeProxierTests {
+    let options = ProxyOptions(nodeName: "node-1", clusterCIDRs: [CIDR("10.0.0.0/16")!], serviceDispatch: .tree)
+
+    /// Services by name with their cluster IP and endpoints.
+    func state(_ services: [String: (String, [String])]) -> ClusterState {
+        var all: [Service] = []
+        var slices: [EndpointSlice] = []
+        for (name, (clusterIP, endpoints)) in services.sorted(by: { $0.key < $1.key }) {
+            let serviceName = NamespacedName(namespace: "default", name: name)
+            all.append(Service(name: serviceName, clusterIPs: [IPAddress(clusterIP)!], ports: [.init(name: "p", protocol: .tcp, port: 80)]))
+            slices.append(
+                EndpointSlice(
+                    name: NamespacedName(namespace: "default", name: "\(name)-x"), service: serviceName, addressType: .ipv4,
+                    ports: [.init(name: "p", protocol: .tcp, port: 8080)], endpoints: endpoints.map { .init(address: IPAddress($0)!) }))
+        }
+        return ClusterState(services: all, endpointSlices: slices)
+    }
+
+    func expectConverged(_ fake: FakeApplier, _ state: ClusterState, sourceLocation: SourceLocation = #_sourceLocation) {
+        for table in RuleGenerator(options: options).rules(for: state).tables {
+            let plan = Planner.plan(desired: table, live: fake.live[table.table]!)
+            #expect(
+                plan.created.isEmpty && plan.rewritten.isEmpty && plan.deleted.isEmpty,
+                "\(plan.created.map(\.name)) \(plan.rewritten.map(\.0.name)) \(plan.deleted.map(\.name))", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func changesTouchOnlyTheirPathAndConverge() throws {
+        let fake = FakeApplier()
+        let proxier = Proxier(generator: RuleGenerator(options: options), applier: fake)
+        var services = ["a": ("10.96.0.1", ["10.0.1.1"]), "b": ("10.96.1.1", ["10.0.2.1", "10.0.2.2"]), "c": ("10.97.0.1", ["10.0.3.1"])]
+        proxier.update(state(services))
+        _ = try proxier.sync()
+
+        // An endpoint of b leaves: b's leaf and the chains above it are compared, a's leaf is not.
+        services["b"] = ("10.96.1.1", ["10.0.2.1"])
+        proxier.update(state(services))
+        _ = try proxier.sync()
+        let scope = try #require(fake.calls.last?.scope)
+        #expect(scope.isSuperset(of: DispatchTree.path(to: IPAddress("10.96.1.1")!)))
+        #expect(!scope.contains(DispatchTree.chainName(CIDR("10.96.0.0/24")!)))
+        #expect(!scope.contains(DispatchTree.chainName(CIDR("10.97.0.0/16")!)))
+        #expect(fake.calls.last?.plans.flatMap { $0.rewritten.map(\.0.name) }.contains { $0.rawValue.hasPrefix("NATSYNC-DSP-") } == false)
+        expectConverged(fake, state(services))
+
+        // c was alone in 10.97.0.0/16: its branch of the tree goes, the /8 chain loses a jump.
+        services["c"] = nil
+        proxier.update(state(services))
+        let deletion = try proxier.sync()
+        #expect(!deletion.full)
+        let deleted = Set(deletion.report.plans.flatMap { $0.deleted.map(\.name) })
+        #expect(deleted.isSuperset(of: [DispatchTree.chainName(CIDR("10.97.0.0/16")!), DispatchTree.chainName(CIDR("10.97.0.0/24")!)]))
+        #expect(deletion.report.plans.flatMap { $0.rewritten.map(\.0.name) }.contains(DispatchTree.chainName(CIDR("10.0.0.0/8")!)))
+        expectConverged(fake, state(services))
+
+        // b moves to another /16 and a new service arrives in a's /24.
+        services["b"] = ("10.98.5.5", ["10.0.2.1"])
+        services["d"] = ("10.96.0.77", ["10.0.4.1"])
+        proxier.update(state(services))
+        #expect(try !proxier.sync().full)
+        expectConverged(fake, state(services))
+    }
+}

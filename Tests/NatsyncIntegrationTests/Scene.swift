@@ -36,6 +36,26 @@ struct CommandOutput {
     var standardError: String
 }
 
+/// The stderr of a program, read to its end on another thread.
+final class ErrorBuffer: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var data: Data?
+
+    func finish(_ data: Data) {
+        condition.lock()
+        self.data = data
+        condition.signal()
+        condition.unlock()
+    }
+
+    func wait() -> Data {
+        condition.lock()
+        defer { condition.unlock() }
+        while data == nil { condition.wait() }
+        return data!
+    }
+}
+
 /// Runs a program to completion.
 @discardableResult
 func run(_ command: [String], check: Bool = true, environment: [String: String] = [:], input: String? = nil) throws -> CommandOutput {
@@ -56,8 +76,13 @@ func run(_ command: [String], check: Bool = true, environment: [String: String] 
         stdin.fileHandleForWriting.write(Data(input.utf8))
         try stdin.fileHandleForWriting.close()
     }
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    // Drain stderr on another thread: a program that fills one pipe while we wait on the other
+    // would never finish.
+    let errors = ErrorBuffer()
+    let reader = Thread { errors.finish(err.fileHandleForReading.readDataToEndOfFile()) }
+    reader.start()
     let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = errors.wait()
     process.waitUntilExit()
     let output = CommandOutput(
         status: process.terminationStatus, standardOutput: String(decoding: outData, as: UTF8.self),
@@ -85,8 +110,11 @@ final class Scene {
     let folder: URL
     static let nodeIP = "192.168.0.2"
     static let externalIP = "192.168.0.10"
+    /// The `--service-dispatch` every ``sync(_:extra:in:check:environment:)`` uses.
+    let dispatch: String
 
-    init() throws {
+    init(dispatch: String = "linear") throws {
+        self.dispatch = dispatch
         Scene.removeLeftovers()
         prefix = "nstest\(getpid())x\(Int.random(in: 1000...9999))"
         folder = FileManager.default.temporaryDirectory.appendingPathComponent(prefix)
@@ -186,7 +214,8 @@ final class Scene {
         environment: [String: String] = [:]
     ) throws -> CommandOutput {
         try natsync(
-            ["sync", "--iptables-backend", "legacy"] + Scene.nodeFlags + paths.flatMap { ["-f", $0] } + extra, in: namespace,
+            ["sync", "--iptables-backend", "legacy", "--service-dispatch", dispatch] + Scene.nodeFlags + paths.flatMap { ["-f", $0] }
+                + extra, in: namespace,
             check: check, environment: environment)
     }
 

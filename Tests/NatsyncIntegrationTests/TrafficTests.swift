@@ -1,11 +1,16 @@
 import Foundation
 import Testing
 
-/// Real traffic through rules natsync programmed, in namespaces each test creates and deletes.
+/// Both layouts of nat KUBE-SERVICES: kube-proxy's and the dispatch tree.
+let dispatchModes = ["linear", "tree"]
+
+/// Real traffic through rules natsync programmed, in namespaces each test creates and deletes,
+/// once with each `--service-dispatch`.
 @Suite(.serialized, liveKernel)
 struct TrafficTests {
-    @Test func clusterIPSpreadsEvenlyFromPodsAndFromTheNodeAndStopsAtRemovedEndpoints() throws {
-        let scene = try Scene()
+    @Test(arguments: dispatchModes)
+    func clusterIPSpreadsEvenlyFromPodsAndFromTheNodeAndStopsAtRemovedEndpoints(dispatch: String) throws {
+        let scene = try Scene(dispatch: dispatch)
         defer { scene.close() }
         try scene.addPod("client")
         let a = try scene.addPod("pod-a")
@@ -16,6 +21,7 @@ struct TrafficTests {
 
         // Two endpoints.
         try scene.sync([try scene.manifest("two.yaml", service + Objects.slice("web", [a, b]))])
+        #expect(try scene.save().contains("-j NATSYNC-DSP-") == (dispatch == "tree"))
         for origin in [clientNS, scene.node] {
             let answers = try scene.get(from: origin, "10.96.0.50:80", count: 300)
             let counts = tally(answers)
@@ -46,8 +52,9 @@ struct TrafficTests {
         }
     }
 
-    @Test func nodePortAndExternalIPReachTheServiceFromOutside() throws {
-        let scene = try Scene()
+    @Test(arguments: dispatchModes)
+    func nodePortAndExternalIPReachTheServiceFromOutside(dispatch: String) throws {
+        let scene = try Scene(dispatch: dispatch)
         defer { scene.close() }
         let a = try scene.addPod("pod-a")
         let b = try scene.addPod("pod-b")
@@ -65,8 +72,9 @@ struct TrafficTests {
         #expect(answers.allSatisfy { !$0.hasSuffix(Scene.externalIP) }, "\(answers)")
     }
 
-    @Test func externalTrafficPolicyLocalKeepsTheClientAndTheLocalEndpoint() throws {
-        let scene = try Scene()
+    @Test(arguments: dispatchModes)
+    func externalTrafficPolicyLocalKeepsTheClientAndTheLocalEndpoint(dispatch: String) throws {
+        let scene = try Scene(dispatch: dispatch)
         defer { scene.close() }
         let local = try scene.addPod("pod-local")
         let remote = try scene.addPod("pod-remote")
@@ -81,8 +89,9 @@ struct TrafficTests {
         #expect(fromPods.count == 2, "\(fromPods)")
     }
 
-    @Test func clientIPAffinityKeepsAClientOnOneEndpoint() throws {
-        let scene = try Scene()
+    @Test(arguments: dispatchModes)
+    func clientIPAffinityKeepsAClientOnOneEndpoint(dispatch: String) throws {
+        let scene = try Scene(dispatch: dispatch)
         defer { scene.close() }
         try scene.addPod("client")
         let a = try scene.addPod("pod-a")
@@ -95,8 +104,9 @@ struct TrafficTests {
         #expect(counts.count == 1 && counts.values.first == 50, "\(counts)")
     }
 
-    @Test func aServiceWithoutEndpointsRefusesAtOnce() throws {
-        let scene = try Scene()
+    @Test(arguments: dispatchModes)
+    func aServiceWithoutEndpointsRefusesAtOnce(dispatch: String) throws {
+        let scene = try Scene(dispatch: dispatch)
         defer { scene.close() }
         try scene.addPod("client")
         try scene.sync([try scene.manifest("empty.yaml", Objects.service("empty", clusterIP: "10.96.0.90", type: "NodePort", nodePort: 30090) + Objects.slice("empty", []))])
@@ -112,8 +122,9 @@ struct TrafficTests {
         }
     }
 
-    @Test func aPodReachesItselfThroughItsServiceHairpinMasqueraded() throws {
-        let scene = try Scene()
+    @Test(arguments: dispatchModes)
+    func aPodReachesItselfThroughItsServiceHairpinMasqueraded(dispatch: String) throws {
+        let scene = try Scene(dispatch: dispatch)
         defer { scene.close() }
         let a = try scene.addPod("pod-a")
         try scene.sync([try scene.manifest("hairpin.yaml", Objects.service("self", clusterIP: "10.96.0.100") + Objects.slice("self", [a]))])
