@@ -53,7 +53,7 @@ func peakResidentMegabytes() -> Double {
 let options = ProxyOptions(nodeName: "node-0", nodeIP: .v4(0xC0A8_0002), clusterCIDRs: [CIDR("10.244.0.0/16")!])
 let generator = RuleGenerator(options: options)
 let quick = CommandLine.arguments.contains("--quick")
-/// `--only NAME` runs one part: generate, conntrack, latency or dispatch.
+/// `--only NAME` runs one part: generate, conntrack, latency, backends or dispatch.
 let only = CommandLine.arguments.firstIndex(of: "--only").map { CommandLine.arguments[$0 + 1] }
 func runs(_ part: String) -> Bool { only == nil || only == part }
 
@@ -96,6 +96,10 @@ if runs("conntrack") {
 }
 if runs("latency") {
     LatencyBench.run(services: quick ? 1_000 : 10_000, changes: quick ? 10 : 50)
+    print("")
+}
+if runs("backends") {
+    BackendBench.run(services: quick ? 1_000 : 10_000, changes: 5)
     print("")
 }
 if runs("dispatch") {

@@ -15,13 +15,14 @@ public protocol RuleApplier: Sendable {
     func fingerprints() throws -> [TableName: TableFingerprint]
 }
 
-/// The legacy tables of a network namespace through libiptc, with conntrack cleanup.
-public struct LegacyApplier: RuleApplier {
-    public var tables: LegacyTables
+/// The tables of a network namespace through a backend (libiptc or iptables-restore), with
+/// conntrack cleanup.
+public struct TablesApplier: RuleApplier {
+    public var tables: any TableBackend
     public var netns: String?
     public var conntrack: Bool
 
-    public init(tables: LegacyTables, netns: String?, conntrack: Bool) {
+    public init(tables: any TableBackend, netns: String?, conntrack: Bool) {
         self.tables = tables
         self.netns = netns
         self.conntrack = conntrack

@@ -116,27 +116,12 @@ public struct LegacyTables: Sendable {
     /// are left as committed.
     private func restore(_ tables: [LiveTable], desired: [TableContents], plans: [TablePlan]) {
         for live in tables {
-            guard let contents = desired.first(where: { $0.table == live.table }) else { continue }
-            var previous = TableContents(table: live.table)
-            var encodable = true
-            // Only chains that were read can be put back; the undo touches nothing else.
-            var scope = Set(plans.filter { $0.table == live.table }.flatMap { $0.created.map(\.name) })
-            for chain in live.chains where Ownership.owns(chain.name, in: live.table) {
-                guard let read = chain.rules else { continue }
-                let rules = read.compactMap(\.rule)
-                if rules.count != read.count { encodable = false }
-                previous.chains.append(Chain(chain.name, rules: rules))
-                scope.insert(chain.name)
-            }
-            let liveJumps = Set(live.chains.filter { $0.name.isBuiltin }.flatMap { chain in
-                (chain.rules ?? []).compactMap(\.rule).map { BuiltinJump(chain: chain.name, rule: $0) }
-            })
-            previous.builtinJumps = contents.builtinJumps.filter { liveJumps.contains($0) }
-            let added = contents.builtinJumps.filter { !liveJumps.contains($0) }
-            guard encodable, let handle = try? IPTablesHandle(live.table) else { continue }
-            let now = handle.read { Ownership.needsRules($0, in: live.table) && ($0.isBuiltin || scope.contains($0)) }
-            let undo = Planner.plan(desired: previous, live: now, deleteStaleFixedChains: true, removedJumps: added, scope: scope)
-            try? handle.apply(undo)
+            guard let contents = desired.first(where: { $0.table == live.table }),
+                let plan = plans.first(where: { $0.table == live.table }),
+                let undo = Undo(live: live, desired: contents, plan: plan), let handle = try? IPTablesHandle(live.table)
+            else { continue }
+            let now = handle.read { Ownership.needsRules($0, in: live.table) && ($0.isBuiltin || undo.scope.contains($0)) }
+            try? handle.apply(undo.plan(from: now))
             try? handle.commit()
         }
     }

@@ -14,11 +14,14 @@ struct KernelFlags: ParsableArguments {
 
     @Option(
         name: .customLong("iptables-backend"),
-        help: "auto: refuse on hosts whose iptables is nft; legacy: write the legacy tables regardless.")
+        help: """
+            auto: legacy on hosts whose iptables is legacy, restore (through iptables-nft) on nft hosts; \
+            legacy: the legacy tables through libiptc; restore: the host's iptables-save and iptables-restore --noflush.
+            """)
     var backend: Backend = .auto
 
     enum Backend: String, ExpressibleByArgument, CaseIterable {
-        case auto, legacy
+        case auto, legacy, restore
     }
 
     func validate() throws {
@@ -30,31 +33,24 @@ struct KernelFlags: ParsableArguments {
         }
     }
 
-    var tables: LegacyTables {
-        LegacyTables(lockTimeout: .milliseconds(Int64(lockTimeout * 1000)))
-    }
+    private var timeout: Duration { .milliseconds(Int64(lockTimeout * 1000)) }
 
-    /// Refuses to write legacy tables on a host whose iptables is nft, unless told to.
-    func checkBackend() throws {
-        guard backend == .auto else { return }
-        let detected = HostBackend.detect(netns: netns)
-        guard detected.mode == .legacy else {
-            throw KernelCommandError(
-                status: 1,
-                message: """
-                    this host's iptables uses the nft backend (\(detected.reason)); natsync writes the legacy \
-                    tables through libiptc, and rules split across both backends black-hole traffic. \
-                    Pass --iptables-backend legacy to write the legacy tables anyway.
-                    """)
+    /// The backend to use, and why: the one asked for, or for `auto` the host's (as
+    /// iptables-wrapper decides it).
+    func tables() -> (tables: any TableBackend, reason: String) {
+        switch backend {
+        case .legacy:
+            return (LegacyTables(lockTimeout: timeout), "legacy (--iptables-backend legacy)")
+        case .restore:
+            return (RestoreTables.host(lockTimeout: timeout), "restore with the host's iptables-save/iptables-restore (--iptables-backend restore)")
+        case .auto:
+            let detected = HostBackend.detect(netns: netns)
+            switch detected.mode {
+            case .legacy: return (LegacyTables(lockTimeout: timeout), "legacy: \(detected.reason)")
+            case .nft: return (RestoreTables.nft(lockTimeout: timeout), "restore through iptables-nft: \(detected.reason)")
+            }
         }
     }
-}
-
-/// A kernel command's failure: the message and the exit status.
-struct KernelCommandError: Error, CustomStringConvertible {
-    var status: Int32
-    var message: String
-    var description: String { message }
 }
 
 /// Which iptables backend the host uses, decided as kube-proxy's iptables-wrapper does.

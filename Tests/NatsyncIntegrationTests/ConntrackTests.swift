@@ -18,8 +18,10 @@ struct ConntrackTests {
     let dns = Objects.service("dns", clusterIP: "10.96.0.10", port: 53, proto: "UDP")
 
     /// Two endpoints, then one: the flows from the same source ports must follow, unless told not to.
-    func removeAnEndpoint(cleanup: Bool) throws -> (before: [String: Int], after: [String: Int], removed: String, scene: Scene) {
-        let scene = try Scene()
+    func removeAnEndpoint(cleanup: Bool, backend: String = "legacy") throws
+        -> (before: [String: Int], after: [String: Int], removed: String, scene: Scene)
+    {
+        let scene = try Scene(backend: backend)
         do {
             try scene.addPod("client")
             let a = try scene.addPod("pod-a")
@@ -43,8 +45,9 @@ struct ConntrackTests {
         }
     }
 
-    @Test func removedEndpointsLoseTheirFlowsAndEverythingElseKeepsItsOwn() throws {
-        let (before, after, removed, scene) = try removeAnEndpoint(cleanup: true)
+    @Test(arguments: ["legacy", "nft"])
+    func removedEndpointsLoseTheirFlowsAndEverythingElseKeepsItsOwn(backend: String) throws {
+        let (before, after, removed, scene) = try removeAnEndpoint(cleanup: true, backend: backend)
         defer { scene.close() }
         #expect(before["pod-a", default: 0] > 0 && before["pod-b", default: 0] > 0, "\(before)")
         #expect(after == ["pod-a": 32], "every datagram from the same source ports reaches the survivor: \(after)")

@@ -17,7 +17,7 @@ final class DaemonProcess {
         FileManager.default.createFile(atPath: log.path, contents: nil)
         process.executableURL = buildFolder.appendingPathComponent("natsync")
         process.arguments =
-            ["run"] + (manifests.isEmpty ? [] : ["-f", manifests]) + ["--netns", scene.node, "--iptables-backend", "legacy", "--healthz-bind-address", "127.0.0.1:0",
+            ["run"] + (manifests.isEmpty ? [] : ["-f", manifests]) + ["--netns", scene.node] + scene.backendFlags + ["--healthz-bind-address", "127.0.0.1:0",
              "--metrics-bind-address", "127.0.0.1:0", "--iptables-min-sync-period", "200ms"] + Scene.nodeFlags + extra
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let handle = try FileHandle(forWritingTo: log)

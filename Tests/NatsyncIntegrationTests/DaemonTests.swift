@@ -6,7 +6,7 @@ import Testing
 struct DaemonTests {
     /// True when the live tables already match `manifests` (`natsync diff` exits 0).
     static func matches(_ scene: Scene, _ manifests: String) throws -> Bool {
-        try scene.natsync(["diff", "--iptables-backend", "legacy", "-f", manifests] + Scene.nodeFlags, check: false).status == 0
+        try scene.natsync(["diff", "-f", manifests] + scene.backendFlags + Scene.nodeFlags, check: false).status == 0
     }
 
     @Test func followsAManifestDirectoryKeepingTheLastGoodStateOfABrokenFile() throws {
@@ -43,14 +43,15 @@ struct DaemonTests {
         #expect(try Self.matches(scene, folder.path), "rules stay in place after a graceful stop")
     }
 
-    @Test func repairsTablesChangedBehindItsBackWithinOneSyncPeriod() throws {
-        let scene = try Scene()
+    @Test(arguments: ["legacy", "nft"])
+    func repairsTablesChangedBehindItsBackWithinOneSyncPeriod(backend: String) throws {
+        let scene = try Scene(backend: backend)
         defer { scene.close() }
         let manifest = try scene.manifest("web.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1", "10.0.9.2"]))
         let daemon = try DaemonProcess(scene: scene, manifests: manifest, extra: ["--iptables-sync-period", "2s"])
         defer { _ = daemon.stop() }
         try waitUntil(seconds: 5) { try Self.matches(scene, manifest) }
-        let node = ["ip", "netns", "exec", scene.node, "iptables-legacy", "-t", "nat"]
+        let node = ["ip", "netns", "exec", scene.node, "iptables-\(backend)", "-t", "nat"]
         let sep = try scene.save().split(separator: "\n").first { $0.hasPrefix(":KUBE-SEP-") }.map { String($0.dropFirst().prefix { $0 != " " }) }!
         let svc = try scene.save().split(separator: "\n").first { $0.hasPrefix(":KUBE-SVC-") }.map { String($0.dropFirst().prefix { $0 != " " }) }!
         try run(node + ["-F", "KUBE-SERVICES"])

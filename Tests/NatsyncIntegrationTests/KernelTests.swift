@@ -41,40 +41,43 @@ struct KernelTests {
         #expect(viaNatsync.split(separator: "\n").count > 100)
     }
 
-    @Test func aSecondSyncWithoutChangesCommitsNothingAndDiffAgrees() throws {
-        let scene = try Scene()
+    @Test(arguments: ["legacy", "nft"])
+    func aSecondSyncWithoutChangesCommitsNothingAndDiffAgrees(backend: String) throws {
+        let scene = try Scene(backend: backend)
         defer { scene.close() }
-        let first = try scene.natsync(["sync", "--iptables-backend", "legacy", "-f", Self.realistic] + Self.realisticFlags)
+        let first = try scene.natsync(["sync", "-f", Self.realistic] + scene.backendFlags + Self.realisticFlags)
         #expect(first.standardOutput.hasPrefix("natsync: committed filter, nat:"))
-        let second = try scene.natsync(["sync", "--iptables-backend", "legacy", "-f", Self.realistic] + Self.realisticFlags)
+        let second = try scene.natsync(["sync", "-f", Self.realistic] + scene.backendFlags + Self.realisticFlags)
         #expect(second.standardOutput.hasPrefix("natsync: no changes; nothing committed"), "\(second.standardOutput)")
-        let diff = try scene.natsync(["diff", "--iptables-backend", "legacy", "-f", Self.realistic] + Self.realisticFlags, check: false)
+        let diff = try scene.natsync(["diff", "-f", Self.realistic] + scene.backendFlags + Self.realisticFlags, check: false)
         #expect(diff.status == 0 && diff.standardOutput.isEmpty)
     }
 
-    @Test func diffShowsWhatSyncWouldChangeAndExits1() throws {
-        let scene = try Scene()
+    @Test(arguments: ["legacy", "nft"])
+    func diffShowsWhatSyncWouldChangeAndExits1(backend: String) throws {
+        let scene = try Scene(backend: backend)
         defer { scene.close() }
         let v1 = try scene.manifest("v1.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1", "10.0.9.2"]))
         let v2 = try scene.manifest("v2.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1"]))
         try scene.sync([v1])
         let before = try scene.save()
-        let diff = try scene.natsync(["diff", "--iptables-backend", "legacy", "-f", v2] + Scene.nodeFlags, check: false)
+        let diff = try scene.natsync(["diff", "-f", v2] + scene.backendFlags + Scene.nodeFlags, check: false)
         #expect(diff.status == 1)
         #expect(diff.standardOutput.contains("~ :KUBE-SVC-"), "\(diff.standardOutput)")
         #expect(diff.standardOutput.contains("- :KUBE-SEP-"), "\(diff.standardOutput)")
         #expect(diff.standardOutput.contains("--to-destination 10.0.9.2:8080"), "\(diff.standardOutput)")
         #expect(try scene.save() == before, "diff must not change the tables")
         try scene.sync([v2])
-        let after = try scene.natsync(["diff", "--iptables-backend", "legacy", "-f", v2] + Scene.nodeFlags, check: false)
+        let after = try scene.natsync(["diff", "-f", v2] + scene.backendFlags + Scene.nodeFlags, check: false)
         #expect(after.status == 0)
     }
 
-    @Test func foreignChainsAndRulesSurviveFiftySyncsAndACleanupCountersIncluded() throws {
-        let scene = try Scene()
+    @Test(arguments: ["legacy", "nft"])
+    func foreignChainsAndRulesSurviveFiftySyncsAndACleanupCountersIncluded(backend: String) throws {
+        let scene = try Scene(backend: backend)
         defer { scene.close() }
         let foreign = try String(contentsOfFile: "\(Self.root)/Fixtures/foreign/docker-and-operator.rules", encoding: .utf8)
-        try run(["ip", "netns", "exec", scene.node, "iptables-legacy-restore", "--noflush", "--counters"], input: foreign)
+        try run(["ip", "netns", "exec", scene.node, scene.restoreCommand, "--noflush", "--counters"], input: foreign)
         func foreignPart() throws -> String {
             try scene.save(counters: true, tables: ["filter", "nat", "mangle"]).split(separator: "\n")
                 .filter { !$0.contains("KUBE-") }.joined(separator: "\n")
@@ -98,7 +101,7 @@ struct KernelTests {
             #expect(result.status == 0)
         }
         #expect(try foreignPart() == before)
-        try scene.natsync(["cleanup", "--iptables-backend", "legacy"])
+        try scene.natsync(["cleanup"] + scene.backendFlags)
         #expect(try foreignPart() == before)
         let left = try scene.save(tables: ["filter", "nat"]).split(separator: "\n").filter { $0.contains("KUBE-") }
         #expect(left.allSatisfy { $0.contains("KUBE-FIREWALL") }, "only kubelet's shared KUBE-FIREWALL stays: \(left)")
@@ -140,30 +143,35 @@ struct KernelTests {
         shortHolder.waitUntilExit()
     }
 
-    @Test func theBackendCheckRefusesNftHostsUnlessToldOtherwise() throws {
+    @Test func autoPicksTheHostsBackendAndSaysWhich() throws {
         let scene = try Scene()
         defer { scene.close() }
-        let manifest = try scene.manifest("web.yaml", Objects.service("web", clusterIP: "10.96.0.5"))
+        let manifest = try scene.manifest("web.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1"]))
         let args = ["sync", "-f", manifest] + Scene.nodeFlags
+        func rules(_ namespace: String, _ backend: String) throws -> Int {
+            try run(["ip", "netns", "exec", namespace, "iptables-\(backend)-save", "-t", "nat"]).standardOutput
+                .split(separator: "\n").filter { $0.hasPrefix("-A KUBE-") }.count
+        }
 
-        // The scene's node looks like a legacy kubelet host.
-        #expect(try scene.natsync(args).status == 0)
+        // The scene's node looks like a legacy kubelet host: libiptc.
+        let legacy = try scene.natsync(args)
+        #expect(legacy.standardError.contains("iptables backend legacy: kubelet's hint chains are in the legacy tables"), "\(legacy.standardError)")
+        #expect(try rules(scene.node, "legacy") > 0 && rules(scene.node, "nft") == 0)
 
-        // A namespace where kubelet marked nft.
+        // A namespace where kubelet marked nft: iptables-nft-restore, nothing in the legacy tables.
         let nft = try scene.addBareNamespace("nft")
         try run(["ip", "netns", "exec", nft, "iptables-nft", "-t", "mangle", "-N", "KUBE-IPTABLES-HINT"])
-        let refused = try scene.natsync(args, in: nft, check: false)
-        #expect(refused.status == 1)
-        #expect(refused.standardError.contains("uses the nft backend (kubelet's hint chains are in the nft mangle table)"), "\(refused.standardError)")
-        #expect(try scene.save(nft, tables: ["filter", "nat"]).contains("KUBE-") == false)
-        let forced = try scene.natsync(args + ["--iptables-backend", "legacy"], in: nft, check: false)
-        #expect(forced.status == 0)
+        let viaNft = try scene.natsync(args, in: nft)
+        #expect(viaNft.standardError.contains("restore through iptables-nft: kubelet's hint chains are in the nft mangle table"), "\(viaNft.standardError)")
+        #expect(try rules(nft, "nft") > 0 && rules(nft, "legacy") == 0)
+        let forced = try scene.natsync(args + ["--iptables-backend", "legacy"], in: nft)
+        #expect(forced.standardError.isEmpty)
+        #expect(try rules(nft, "legacy") > 0)
 
         // An empty namespace has no hint and no rules: like iptables-wrapper, natsync picks nft.
         let empty = try scene.addBareNamespace("empty")
-        let unsure = try scene.natsync(args, in: empty, check: false)
-        #expect(unsure.status == 1)
-        #expect(unsure.standardError.contains("Pass --iptables-backend legacy"))
+        let unsure = try scene.natsync(args, in: empty)
+        #expect(unsure.standardError.contains("restore through iptables-nft: no kubelet hint chains; 0 legacy rules, 0 nft rules"), "\(unsure.standardError)")
         #expect(try run(["ip", "netns", "exec", empty, "cat", "/proc/net/ip_tables_names"]).standardOutput.contains("mangle") == false,
                 "probing must not create the legacy mangle table")
     }

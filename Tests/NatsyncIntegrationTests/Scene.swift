@@ -112,9 +112,13 @@ final class Scene {
     static let externalIP = "192.168.0.10"
     /// The `--service-dispatch` every ``sync(_:extra:in:check:environment:)`` uses.
     let dispatch: String
+    /// Which iptables the node looks like it uses: `legacy` (synced through libiptc) or `nft`
+    /// (kubelet's hint in the nft tables; natsync's `auto` then writes through iptables-nft-restore).
+    let backend: String
 
-    init(dispatch: String = "linear") throws {
+    init(dispatch: String = "linear", backend: String = "legacy") throws {
         self.dispatch = dispatch
+        self.backend = backend
         Scene.removeLeftovers()
         prefix = "nstest\(getpid())x\(Int.random(in: 1000...9999))"
         folder = FileManager.default.temporaryDirectory.appendingPathComponent(prefix)
@@ -134,7 +138,7 @@ final class Scene {
             // Services' external IPs and VIPs are reached through the node.
             try run(["ip", "-n", external, "route", "add", "default", "via", Scene.nodeIP])
             // Look like a legacy host with kubelet, as natsync's backend check expects.
-            try run(["ip", "netns", "exec", node, "iptables-legacy", "-t", "mangle", "-N", "KUBE-IPTABLES-HINT"])
+            try run(["ip", "netns", "exec", node, "iptables-\(backend)", "-t", "mangle", "-N", "KUBE-IPTABLES-HINT"])
         } catch {
             close()
             throw error
@@ -214,7 +218,7 @@ final class Scene {
         environment: [String: String] = [:]
     ) throws -> CommandOutput {
         try natsync(
-            ["sync", "--iptables-backend", "legacy", "--service-dispatch", dispatch] + Scene.nodeFlags + paths.flatMap { ["-f", $0] }
+            ["sync", "--service-dispatch", dispatch] + backendFlags + Scene.nodeFlags + paths.flatMap { ["-f", $0] }
                 + extra, in: namespace,
             check: check, environment: environment)
     }
@@ -235,10 +239,16 @@ final class Scene {
         return output.standardOutput.split(separator: "\n").map(String.init)
     }
 
-    /// `iptables-legacy-save` of the node namespace (with counters when asked).
+    /// `--iptables-backend legacy` on a legacy node; `auto`, which must pick restore, on an nft one.
+    var backendFlags: [String] { ["--iptables-backend", backend == "legacy" ? "legacy" : "auto"] }
+
+    /// `iptables-legacy-restore` or `iptables-nft-restore`, for rules of other programs.
+    var restoreCommand: String { "iptables-\(backend)-restore" }
+
+    /// `iptables-legacy-save` (or `-nft-save`) of the node namespace (with counters when asked).
     func save(_ namespace: String? = nil, counters: Bool = false, tables: [String] = ["filter", "nat"]) throws -> String {
         try tables.map { table in
-            try run(["ip", "netns", "exec", namespace ?? node, "iptables-legacy-save", "-t", table] + (counters ? ["-c"] : []))
+            try run(["ip", "netns", "exec", namespace ?? node, "iptables-\(backend)-save", "-t", table] + (counters ? ["-c"] : []))
                 .standardOutput
         }.joined()
             .split(separator: "\n").filter { !$0.hasPrefix("#") }.joined(separator: "\n")

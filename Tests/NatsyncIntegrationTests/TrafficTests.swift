@@ -1,16 +1,17 @@
 import Foundation
 import Testing
 
-/// Both layouts of nat KUBE-SERVICES: kube-proxy's and the dispatch tree.
-let dispatchModes = ["linear", "tree"]
+/// Both layouts of nat KUBE-SERVICES (kube-proxy's and the dispatch tree), on a legacy node
+/// (libiptc) and on an nft node (iptables-nft-restore).
+let dispatchModes = [("linear", "legacy"), ("tree", "legacy"), ("linear", "nft"), ("tree", "nft")]
 
 /// Real traffic through rules natsync programmed, in namespaces each test creates and deletes,
-/// once with each `--service-dispatch`.
+/// once with each `--service-dispatch` on each backend.
 @Suite(.serialized, liveKernel)
 struct TrafficTests {
     @Test(arguments: dispatchModes)
-    func clusterIPSpreadsEvenlyFromPodsAndFromTheNodeAndStopsAtRemovedEndpoints(dispatch: String) throws {
-        let scene = try Scene(dispatch: dispatch)
+    func clusterIPSpreadsEvenlyFromPodsAndFromTheNodeAndStopsAtRemovedEndpoints(dispatch: String, backend: String) throws {
+        let scene = try Scene(dispatch: dispatch, backend: backend)
         defer { scene.close() }
         try scene.addPod("client")
         let a = try scene.addPod("pod-a")
@@ -53,8 +54,8 @@ struct TrafficTests {
     }
 
     @Test(arguments: dispatchModes)
-    func nodePortAndExternalIPReachTheServiceFromOutside(dispatch: String) throws {
-        let scene = try Scene(dispatch: dispatch)
+    func nodePortAndExternalIPReachTheServiceFromOutside(dispatch: String, backend: String) throws {
+        let scene = try Scene(dispatch: dispatch, backend: backend)
         defer { scene.close() }
         let a = try scene.addPod("pod-a")
         let b = try scene.addPod("pod-b")
@@ -73,8 +74,8 @@ struct TrafficTests {
     }
 
     @Test(arguments: dispatchModes)
-    func externalTrafficPolicyLocalKeepsTheClientAndTheLocalEndpoint(dispatch: String) throws {
-        let scene = try Scene(dispatch: dispatch)
+    func externalTrafficPolicyLocalKeepsTheClientAndTheLocalEndpoint(dispatch: String, backend: String) throws {
+        let scene = try Scene(dispatch: dispatch, backend: backend)
         defer { scene.close() }
         let local = try scene.addPod("pod-local")
         let remote = try scene.addPod("pod-remote")
@@ -90,8 +91,8 @@ struct TrafficTests {
     }
 
     @Test(arguments: dispatchModes)
-    func clientIPAffinityKeepsAClientOnOneEndpoint(dispatch: String) throws {
-        let scene = try Scene(dispatch: dispatch)
+    func clientIPAffinityKeepsAClientOnOneEndpoint(dispatch: String, backend: String) throws {
+        let scene = try Scene(dispatch: dispatch, backend: backend)
         defer { scene.close() }
         try scene.addPod("client")
         let a = try scene.addPod("pod-a")
@@ -105,8 +106,8 @@ struct TrafficTests {
     }
 
     @Test(arguments: dispatchModes)
-    func aServiceWithoutEndpointsRefusesAtOnce(dispatch: String) throws {
-        let scene = try Scene(dispatch: dispatch)
+    func aServiceWithoutEndpointsRefusesAtOnce(dispatch: String, backend: String) throws {
+        let scene = try Scene(dispatch: dispatch, backend: backend)
         defer { scene.close() }
         try scene.addPod("client")
         try scene.sync([try scene.manifest("empty.yaml", Objects.service("empty", clusterIP: "10.96.0.90", type: "NodePort", nodePort: 30090) + Objects.slice("empty", []))])
@@ -123,8 +124,8 @@ struct TrafficTests {
     }
 
     @Test(arguments: dispatchModes)
-    func aPodReachesItselfThroughItsServiceHairpinMasqueraded(dispatch: String) throws {
-        let scene = try Scene(dispatch: dispatch)
+    func aPodReachesItselfThroughItsServiceHairpinMasqueraded(dispatch: String, backend: String) throws {
+        let scene = try Scene(dispatch: dispatch, backend: backend)
         defer { scene.close() }
         let a = try scene.addPod("pod-a")
         try scene.sync([try scene.manifest("hairpin.yaml", Objects.service("self", clusterIP: "10.96.0.100") + Objects.slice("self", [a]))])

@@ -18,7 +18,7 @@ extension Natsync {
             try kernel.perform { tables in
                 let report = try tables.sync(
                     [TableContents(table: .filter), TableContents(table: .nat)], deleteStaleFixedChains: true,
-                    removedJumps: [.filter: jumps.filter, .nat: jumps.nat])
+                    removedJumps: [.filter: jumps.filter, .nat: jumps.nat], scope: nil)
                 FileDescriptorOutput.standardOutput.write(Summary.line(report) + "\n")
             }
         }

@@ -73,8 +73,9 @@ extension Natsync {
             }
             let logger = Logger(label: "natsync")
             let options = try proxy.resolve(host: HostFacts())
-            try kernel.checkBackendOrExit()
-            let applier = LegacyApplier(tables: kernel.tables, netns: kernel.netns, conntrack: !noConntrack)
+            let (tables, reason) = kernel.tables()
+            logger.info("iptables backend \(reason)")
+            let applier = TablesApplier(tables: tables, netns: kernel.netns, conntrack: !noConntrack)
             var runner = SyncRunner.Configuration()
             runner.minInterval = minSyncPeriod.duration
             runner.syncPeriod = syncPeriod.duration
@@ -136,14 +137,4 @@ struct GoDuration: ExpressibleByArgument {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
-extension KernelFlags {
-    /// The backend check of ``KernelFlags/checkBackend()``, exiting 1 with its message.
-    func checkBackendOrExit() throws {
-        do {
-            try checkBackend()
-        } catch let error as KernelCommandError {
-            FileDescriptorOutput.standardError.write("natsync: \(error.message)\n")
-            throw ExitCode(error.status)
-        }
-    }
-}
+

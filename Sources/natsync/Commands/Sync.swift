@@ -102,18 +102,16 @@ struct Desired {
 }
 
 extension KernelFlags {
-    /// Checks the backend, then runs `body` in the chosen namespace; kernel failures exit 1.
-    func perform(_ body: (LegacyTables) throws -> Void) throws {
+    /// Chooses the backend (saying which on stderr when it was detected), then runs `body` in the
+    /// chosen namespace; kernel failures exit 1.
+    func perform(_ body: (any TableBackend) throws -> Void) throws {
         do {
-            try checkBackend()
-            let tables = self.tables
+            let (tables, reason) = self.tables()
+            if backend == .auto { FileDescriptorOutput.standardError.write("natsync: iptables backend \(reason)\n") }
             try NetworkNamespace.run(in: netns) { try body(tables) }
         } catch let error as KernelError {
             FileDescriptorOutput.standardError.write("natsync: \(error)\n")
             throw ExitCode(1)
-        } catch let error as KernelCommandError {
-            FileDescriptorOutput.standardError.write("natsync: \(error.message)\n")
-            throw ExitCode(error.status)
         }
     }
 }
