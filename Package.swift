@@ -32,12 +32,14 @@ let package = Package(
         .target(name: "NatsyncIPTables", dependencies: ["NatsyncNet"]),
         // libip4tc, for the shim's link line (pkg-config libip4tc; Debian libiptc-dev).
         .systemLibrary(name: "CIP4TC", pkgConfig: "libip4tc", providers: [.apt(["libiptc-dev"])]),
+        // libip6tc, the same for the IPv6 tables (pkg-config libip6tc; Debian libiptc-dev).
+        .systemLibrary(name: "CIP6TC", pkgConfig: "libip6tc", providers: [.apt(["libiptc-dev"])]),
         // The C shim: libiptc handles and variable-length kernel entries behind a stdint-only header.
         // libnetfilter_conntrack (pkg-config libnetfilter_conntrack; Debian libnetfilter-conntrack-dev).
         .systemLibrary(
             name: "CNetfilterConntrack", pkgConfig: "libnetfilter_conntrack",
             providers: [.apt(["libnetfilter-conntrack-dev"])]),
-        .target(name: "CNatsyncShim", dependencies: ["CIP4TC", "CNetfilterConntrack"]),
+        .target(name: "CNatsyncShim", dependencies: ["CIP4TC", "CIP6TC", "CNetfilterConntrack"]),
         // kube-proxy's iptables-mode rule generation: model and options in, tables out.
         .target(
             name: "NatsyncRules",

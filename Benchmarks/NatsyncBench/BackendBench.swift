@@ -40,7 +40,7 @@ enum BackendBench {
         let options = ProxyOptions(nodeName: "node-0", nodeIP: .v4(0xC0A8_0002), clusterCIDRs: [CIDR("10.244.0.0/16")!])
         let generator = RuleGenerator(options: options)
         var state = cluster(services: services, endpointsPerService: 10)
-        let proxier = Proxier(generator: generator, applier: TablesApplier(tables: backend, netns: namespace, conntrack: false))
+        let proxier = Proxier(generator: generator, applier: TablesApplier(tables: backend, family: .ipv4, netns: namespace, conntrack: false))
         proxier.update(state)
         var start = ContinuousClock.now
         _ = try proxier.sync()

@@ -36,7 +36,7 @@ enum LatencyBench {
     static func measure(namespace: String, services: Int, changes: Int) throws {
         let options = ProxyOptions(nodeName: "node-0", nodeIP: .v4(0xC0A8_0002), clusterCIDRs: [CIDR("10.244.0.0/16")!])
         let generator = RuleGenerator(options: options)
-        let applier = TablesApplier(tables: LegacyTables(lockTimeout: .seconds(30)), netns: namespace, conntrack: false)
+        let applier = TablesApplier(tables: LegacyTables(lockTimeout: .seconds(30)), family: .ipv4, netns: namespace, conntrack: false)
         let proxier = Proxier(generator: generator, applier: applier)
         var state = cluster(services: services, endpointsPerService: 10)
         proxier.update(state)

@@ -20,6 +20,7 @@
 void natsync_set_error(int code, const char *message);
 
 struct dump_state {
+    int family; // AF_INET or AF_INET6
     natsync_flow_selector select;
     void *context;
     struct nf_conntrack **selected;
@@ -30,15 +31,24 @@ struct dump_state {
 
 // Selects `ct` if it is a UDP flow the selector wants. Returns 1 when selected.
 static int consider(struct dump_state *state, const struct nf_conntrack *ct) {
-    if (nfct_get_attr_u8(ct, ATTR_L3PROTO) != AF_INET || nfct_get_attr_u8(ct, ATTR_L4PROTO) != IPPROTO_UDP) return 0;
+    if (nfct_get_attr_u8(ct, ATTR_L3PROTO) != state->family || nfct_get_attr_u8(ct, ATTR_L4PROTO) != IPPROTO_UDP) return 0;
     struct natsync_flow flow;
     memset(&flow, 0, sizeof(flow));
     flow.protocol = IPPROTO_UDP;
-    uint32_t address;
-    address = nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_SRC); memcpy(flow.original_source, &address, 4);
-    address = nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_DST); memcpy(flow.original_dest, &address, 4);
-    address = nfct_get_attr_u32(ct, ATTR_REPL_IPV4_SRC); memcpy(flow.reply_source, &address, 4);
-    address = nfct_get_attr_u32(ct, ATTR_REPL_IPV4_DST); memcpy(flow.reply_dest, &address, 4);
+    if (state->family == AF_INET6) {
+        flow.family = 6;
+        memcpy(flow.original_source, nfct_get_attr(ct, ATTR_ORIG_IPV6_SRC), 16);
+        memcpy(flow.original_dest, nfct_get_attr(ct, ATTR_ORIG_IPV6_DST), 16);
+        memcpy(flow.reply_source, nfct_get_attr(ct, ATTR_REPL_IPV6_SRC), 16);
+        memcpy(flow.reply_dest, nfct_get_attr(ct, ATTR_REPL_IPV6_DST), 16);
+    } else {
+        flow.family = 4;
+        uint32_t address;
+        address = nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_SRC); memcpy(flow.original_source, &address, 4);
+        address = nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_DST); memcpy(flow.original_dest, &address, 4);
+        address = nfct_get_attr_u32(ct, ATTR_REPL_IPV4_SRC); memcpy(flow.reply_source, &address, 4);
+        address = nfct_get_attr_u32(ct, ATTR_REPL_IPV4_DST); memcpy(flow.reply_dest, &address, 4);
+    }
     flow.original_source_port = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC));
     flow.original_dest_port = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST));
     return state->select(&flow, state->context) != 0;
@@ -89,9 +99,10 @@ static void destroy_selected(struct dump_state *state, struct natsync_conntrack_
     state->count = state->capacity = 0;
 }
 
-int natsync_conntrack_delete_udp(natsync_flow_selector select, void *context, struct natsync_conntrack_result *result) {
+int natsync_conntrack_delete_udp(
+    int family, natsync_flow_selector select, void *context, struct natsync_conntrack_result *result) {
     memset(result, 0, sizeof(*result));
-    struct dump_state state = {.select = select, .context = context};
+    struct dump_state state = {.family = family == 6 ? AF_INET6 : AF_INET, .select = select, .context = context};
     struct nfct_handle *dump = nfct_open(CONNTRACK, 0);
     if (dump == NULL) {
         natsync_set_error(errno, "cannot open a conntrack netlink socket");
@@ -104,7 +115,7 @@ int natsync_conntrack_delete_udp(natsync_flow_selector select, void *context, st
         natsync_set_error(ENOMEM, "out of memory");
         return -1;
     }
-    nfct_filter_dump_set_attr_u8(filter, NFCT_FILTER_DUMP_L3NUM, AF_INET);
+    nfct_filter_dump_set_attr_u8(filter, NFCT_FILTER_DUMP_L3NUM, (uint8_t)state.family);
     int status = nfct_query(dump, NFCT_Q_DUMP_FILTER, filter);
     int saved = errno;
     nfct_filter_dump_destroy(filter);
@@ -135,7 +146,7 @@ static void put_u32_attribute(struct nlmsghdr *nlh, uint16_t type, uint32_t valu
 }
 
 // One filtered dump request: the frontend's original-direction tuple plus CTA_FILTER flags.
-static int build_request(char *buffer, size_t size, const struct natsync_frontend *frontend, uint32_t sequence) {
+static int build_request(char *buffer, size_t size, int family, const struct natsync_frontend *frontend, uint32_t sequence) {
     memset(buffer, 0, size);
     struct nlmsghdr *nlh = (struct nlmsghdr *)buffer;
     nlh->nlmsg_len = NLMSG_LENGTH(sizeof(struct nfgenmsg));
@@ -143,15 +154,18 @@ static int build_request(char *buffer, size_t size, const struct natsync_fronten
     nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
     nlh->nlmsg_seq = sequence;
     struct nfgenmsg *header = NLMSG_DATA(nlh);
-    header->nfgen_family = AF_INET;
+    header->nfgen_family = (uint8_t)family;
     header->version = NFNETLINK_V0;
     struct nf_conntrack *ct = nfct_new();
     if (ct == NULL) return -1;
-    nfct_set_attr_u8(ct, ATTR_ORIG_L3PROTO, AF_INET);
+    nfct_set_attr_u8(ct, ATTR_ORIG_L3PROTO, (uint8_t)family);
     nfct_set_attr_u8(ct, ATTR_ORIG_L4PROTO, IPPROTO_UDP);
     nfct_set_attr_u16(ct, ATTR_ORIG_PORT_DST, htons(frontend->port));
     uint32_t flags = NATSYNC_FILTER_PROTO_NUM | NATSYNC_FILTER_PROTO_DST_PORT;
-    if (frontend->has_address) {
+    // IPv6 flows are filtered by port only: kernels before 6.x invert the CTA_FILTER comparison
+    // of IPv6 addresses (!ipv6_addr_cmp), so an address filter would return every flow but the
+    // wanted ones. The selector checks the address either way.
+    if (frontend->has_address && family == AF_INET) {
         uint32_t address;
         memcpy(&address, frontend->address, 4);
         nfct_set_attr_u32(ct, ATTR_ORIG_IPV4_DST, address);
@@ -170,10 +184,10 @@ static int build_request(char *buffer, size_t size, const struct natsync_fronten
 }
 
 int natsync_conntrack_delete_udp_frontends(
-    const struct natsync_frontend *frontends, size_t count, natsync_flow_selector select, void *context,
+    int family, const struct natsync_frontend *frontends, size_t count, natsync_flow_selector select, void *context,
     struct natsync_conntrack_result *result) {
     memset(result, 0, sizeof(*result));
-    struct dump_state state = {.select = select, .context = context};
+    struct dump_state state = {.family = family == 6 ? AF_INET6 : AF_INET, .select = select, .context = context};
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
     if (fd < 0) {
         natsync_set_error(errno, "cannot open a netfilter netlink socket");
@@ -195,7 +209,7 @@ int natsync_conntrack_delete_udp_frontends(
     }
     for (size_t index = 0; outcome == 0 && index < count; index++) {
         uint32_t sequence = (uint32_t)index + 1;
-        if (build_request(buffer, buffer_size, &frontends[index], sequence) != 0) {
+        if (build_request(buffer, buffer_size, state.family, &frontends[index], sequence) != 0) {
             natsync_set_error(EINVAL, "cannot build a conntrack dump request");
             outcome = -1;
             break;

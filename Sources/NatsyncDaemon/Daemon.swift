@@ -67,7 +67,7 @@ public enum DesiredStateSource: Sendable {
 /// `natsync run`: the runner, the state source and the health and metrics servers, as one
 /// service group that stops gracefully on SIGTERM or SIGINT, leaving the rules in place.
 public struct Daemon {
-    public var proxier: Proxier
+    public var proxier: any ProxyProvider
     public var runner: SyncRunner.Configuration
     public var source: DesiredStateSource
     public var healthAddress: (host: String, port: Int)?
@@ -78,7 +78,7 @@ public struct Daemon {
     public var logger: Logger
 
     public init(
-        proxier: Proxier, runner: SyncRunner.Configuration, source: DesiredStateSource,
+        proxier: any ProxyProvider, runner: SyncRunner.Configuration, source: DesiredStateSource,
         healthAddress: (host: String, port: Int)?, metricsAddress: (host: String, port: Int)?, family: IPFamily,
         netns: String?, logger: Logger
     ) {
@@ -107,7 +107,7 @@ public struct Daemon {
             feeder = ManifestWatcher(paths: paths, interval: interval, logger: logger) { syncRunner.update($0) }
         case .kubernetes(let client):
             feeder = KubernetesSource(
-                client: client, logger: logger, nodeName: proxier.generator.options.nodeName,
+                client: client, logger: logger, nodeName: proxier.nodeName,
                 onNodeEligibility: { health.nodeEligible($0) }, onState: { syncRunner.update($0) })
         }
         var services: [any ServiceLifecycle.Service] = [feeder, syncRunner]

@@ -19,11 +19,14 @@ public protocol RuleApplier: Sendable {
 /// conntrack cleanup.
 public struct TablesApplier: RuleApplier {
     public var tables: any TableBackend
+    /// The family of the tables, and of the conntrack flows cleaned after them.
+    public var family: IPFamily
     public var netns: String?
     public var conntrack: Bool
 
-    public init(tables: any TableBackend, netns: String?, conntrack: Bool) {
+    public init(tables: any TableBackend, family: IPFamily, netns: String?, conntrack: Bool) {
         self.tables = tables
+        self.family = family
         self.netns = netns
         self.conntrack = conntrack
     }
@@ -36,7 +39,7 @@ public struct TablesApplier: RuleApplier {
             guard conntrack, !report.committed.isEmpty else { return (report, nil) }
             let selector = TouchedServices.frontends(plans: report.plans, servicePorts: servicePorts)
             // A cleanup failure must not fail the sync: report it as a failed count.
-            let cleaned = (try? Conntrack.deleteStaleFlows(selector)) ?? { var failed = ConntrackReport(); failed.failed = 1; return failed }()
+            let cleaned = (try? Conntrack.deleteStaleFlows(selector, family: family)) ?? { var failed = ConntrackReport(); failed.failed = 1; return failed }()
             return (report, cleaned)
         }
     }

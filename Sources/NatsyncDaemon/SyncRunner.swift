@@ -2,7 +2,7 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// kube-proxy's bounded-frequency runner around a ``Proxier``: a sync runs when triggered, but no
+/// kube-proxy's bounded-frequency runner around a ``ProxyProvider``: a sync runs when triggered, but no
 /// sooner than `minInterval` after the previous one ended; after a failure it retries after
 /// `retryInterval`; every `checkInterval` it checks the tables for drift; triggers coalesce.
 public final class SyncRunner: ServiceLifecycle.Service, Sendable {
@@ -18,12 +18,12 @@ public final class SyncRunner: ServiceLifecycle.Service, Sendable {
     }
 
     private let configuration: Configuration
-    private let proxier: Mutex<Proxier?>
+    private let proxier: Mutex<(any ProxyProvider)?>
     private let pending = Atomic<Bool>(false)
     private let logger: Logger
     private let observer: SyncObserver
 
-    public init(proxier: Proxier, configuration: Configuration, observer: SyncObserver, logger: Logger) {
+    public init(proxier: any ProxyProvider, configuration: Configuration, observer: SyncObserver, logger: Logger) {
         self.proxier = Mutex(proxier)
         self.configuration = configuration
         self.observer = observer

@@ -22,7 +22,9 @@ public enum Conntrack {
 
     /// Deletes every UDP flow `selector` finds stale: with a kernel-filtered dump per frontend
     /// when there are few (only those flows leave the kernel), else with one dump of the table.
-    public static func deleteStaleFlows(_ selector: StaleFlowSelector) throws(KernelError) -> ConntrackReport {
+    public static func deleteStaleFlows(_ selector: StaleFlowSelector, family: IPFamily = .ipv4) throws(KernelError)
+        -> ConntrackReport
+    {
         let start = ContinuousClock.now
         var report = ConntrackReport()
         guard !selector.isEmpty else { return report }
@@ -39,18 +41,17 @@ public enum Conntrack {
                 var raw = natsync_frontend()
                 raw.port = frontend.port
                 if let address = frontend.address {
-                    let bytes = address.bytes
-                    raw.address = (bytes[0], bytes[1], bytes[2], bytes[3])
+                    RuleCodec.store(address.bytes, into: &raw.address)
                     raw.has_address = 1
                 }
                 return raw
             }
             status = withExtendedLifetime(box) {
-                natsync_conntrack_delete_udp_frontends(frontends, frontends.count, select, context, &result)
+                natsync_conntrack_delete_udp_frontends(family.shimFamily, frontends, frontends.count, select, context, &result)
             }
         }
         if status == 1 {
-            status = withExtendedLifetime(box) { natsync_conntrack_delete_udp(select, context, &result) }
+            status = withExtendedLifetime(box) { natsync_conntrack_delete_udp(family.shimFamily, select, context, &result) }
         }
         guard status == 0 else {
             throw KernelError(
@@ -73,9 +74,8 @@ public enum Conntrack {
 
 extension ConntrackFlow {
     init(_ raw: natsync_flow) {
-        func address(_ bytes: (UInt8, UInt8, UInt8, UInt8)) -> IPAddress {
-            .v4(RuleCodec.word(bytes))
-        }
+        let family: IPFamily = raw.family == 6 ? .ipv6 : .ipv4
+        func address(_ bytes: RuleCodec.AddressBytes) -> IPAddress { RuleCodec.load(bytes, family) }
         self.init(
             originalSource: address(raw.original_source), originalDestination: address(raw.original_dest),
             originalSourcePort: raw.original_source_port, originalDestinationPort: raw.original_dest_port,

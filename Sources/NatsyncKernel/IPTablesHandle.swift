@@ -11,14 +11,17 @@ import NatsyncReconcile
 /// - Warning: hold the ``XtablesLock`` from before opening until after the commit.
 struct IPTablesHandle: ~Copyable {
     let table: TableName
+    let family: IPFamily
     let pointer: OpaquePointer
 
-    /// Reads `table` from the kernel of the calling thread's network namespace (`iptc_init`).
-    init(_ table: TableName) throws(KernelError) {
-        guard let pointer = natsync_table_open(table.rawValue) else {
-            throw Self.lastError("iptc_init", table, nil)
+    /// Reads `table` of `family` from the kernel of the calling thread's network namespace
+    /// (`iptc_init` or `ip6tc_init`).
+    init(_ table: TableName, family: IPFamily) throws(KernelError) {
+        guard let pointer = natsync_table_open(table.rawValue, family.shimFamily) else {
+            throw Self.lastError(family == .ipv4 ? "iptc_init" : "ip6tc_init", table, nil)
         }
         self.table = table
+        self.family = family
         self.pointer = pointer
     }
 
@@ -46,7 +49,7 @@ struct IPTablesHandle: ~Copyable {
         var entry = natsync_first_rule(pointer, chain.rawValue)
         while let current = entry {
             let foreign = natsync_decode_rule(pointer, current, &raw) != 0
-            result.append(RuleCodec.decode(raw, foreign: foreign))
+            result.append(RuleCodec.decode(raw, foreign: foreign, family: family))
             entry = natsync_next_rule(pointer, current)
         }
         return result
@@ -108,7 +111,7 @@ struct IPTablesHandle: ~Copyable {
 
     private func encode(_ rule: Rule, _ chain: ChainName) throws(KernelError) -> natsync_rule {
         do {
-            return try RuleCodec.encode(rule)
+            return try RuleCodec.encode(rule, family: family)
         } catch {
             throw KernelError(errno: 22, operation: "encode rule", table: table, chain: chain, message: error.reason)
         }
@@ -120,6 +123,11 @@ struct IPTablesHandle: ~Copyable {
             errno: natsync_last_errno(), operation: operation, table: table, chain: chain,
             message: String(cString: natsync_last_error()))
     }
+}
+
+extension IPFamily {
+    /// The shim's family number: 4 or 6.
+    var shimFamily: Int32 { self == .ipv4 ? 4 : 6 }
 }
 
 extension IPTablesHandle {

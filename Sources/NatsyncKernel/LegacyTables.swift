@@ -27,12 +27,15 @@ public struct SyncReport: Sendable {
 /// The legacy (x_tables) iptables of the calling thread's network namespace, read and written
 /// through libiptc, one table at a time, under the xtables lock.
 public struct LegacyTables: Sendable {
+    /// The IPv4 tables (libip4tc) or the IPv6 ones (libip6tc).
+    public var family: IPFamily
     /// How long to wait for the xtables lock (`--iptables-lock-timeout`).
     public var lockTimeout: Duration
     /// Transactions to try when a commit finds the table changed (EAGAIN).
     public var maxAttempts: Int
 
-    public init(lockTimeout: Duration = .seconds(5), maxAttempts: Int = 5) {
+    public init(family: IPFamily = .ipv4, lockTimeout: Duration = .seconds(5), maxAttempts: Int = 5) {
+        self.family = family
         self.lockTimeout = lockTimeout
         self.maxAttempts = maxAttempts
     }
@@ -41,7 +44,7 @@ public struct LegacyTables: Sendable {
     public func plan(_ desired: [TableContents]) throws(KernelError) -> [TablePlan] {
         var plans: [TablePlan] = []
         for contents in desired {
-            let handle = try IPTablesHandle(contents.table)
+            let handle = try IPTablesHandle(contents.table, family: family)
             let live = handle.read { Ownership.needsRules($0, in: contents.table) }
             plans.append(Planner.plan(desired: contents, live: live))
         }
@@ -88,7 +91,7 @@ public struct LegacyTables: Sendable {
     ) throws(KernelError) {
         var before: [LiveTable] = []
         for contents in desired {
-            let handle = try IPTablesHandle(contents.table)
+            let handle = try IPTablesHandle(contents.table, family: family)
             let live = handle.read { name in
                 Ownership.needsRules(name, in: contents.table) && (name.isBuiltin || scope?.contains(name) ?? true)
             }
@@ -118,7 +121,7 @@ public struct LegacyTables: Sendable {
         for live in tables {
             guard let contents = desired.first(where: { $0.table == live.table }),
                 let plan = plans.first(where: { $0.table == live.table }),
-                let undo = Undo(live: live, desired: contents, plan: plan), let handle = try? IPTablesHandle(live.table)
+                let undo = Undo(live: live, desired: contents, plan: plan), let handle = try? IPTablesHandle(live.table, family: family)
             else { continue }
             let now = handle.read { Ownership.needsRules($0, in: live.table) && ($0.isBuiltin || undo.scope.contains($0)) }
             try? handle.apply(undo.plan(from: now))
@@ -128,7 +131,7 @@ public struct LegacyTables: Sendable {
 
     /// The packet and byte counters of every rule of one chain (for tests and `diff`).
     public func counters(table: TableName, chain: ChainName) throws(KernelError) -> [(packets: UInt64, bytes: UInt64)] {
-        try IPTablesHandle(table).counters(of: chain)
+        try IPTablesHandle(table, family: family).counters(of: chain)
     }
 }
 
@@ -151,9 +154,9 @@ extension LegacyTables {
         for table in tables {
             var entries: UInt32 = 0
             var size: UInt32 = 0
-            guard natsync_table_info(table.rawValue, &entries, &size) == 0 else {
+            guard natsync_table_info(table.rawValue, family.shimFamily, &entries, &size) == 0 else {
                 throw KernelError(
-                    errno: natsync_last_errno(), operation: "IPT_SO_GET_INFO", table: table,
+                    errno: natsync_last_errno(), operation: family == .ipv4 ? "IPT_SO_GET_INFO" : "IP6T_SO_GET_INFO", table: table,
                     message: String(cString: natsync_last_error()))
             }
             result[table] = TableFingerprint(entries: entries, size: size)

@@ -2,7 +2,7 @@ import CNatsyncShim
 import NatsyncIPTables
 import NatsyncReconcile
 
-/// Converts between ``Rule`` and the shim's flat `natsync_rule` (IPv4).
+/// Converts between ``Rule`` and the shim's flat `natsync_rule`, for the IPv4 or the IPv6 tables.
 enum RuleCodec {
     /// Why a rule cannot be written through the IPv4 shim.
     struct Unencodable: Error, CustomStringConvertible {
@@ -10,14 +10,14 @@ enum RuleCodec {
         var description: String { reason }
     }
 
-    static func encode(_ rule: Rule) throws(Unencodable) -> natsync_rule {
+    static func encode(_ rule: Rule, family: IPFamily) throws(Unencodable) -> natsync_rule {
         var out = natsync_rule()
         if let source = rule.source {
-            try address(source.cidr, &out.source, &out.source_mask)
+            try address(source.cidr, family, &out.source, &out.source_mask)
             if source.inverted { out.flags |= UInt32(NATSYNC_RF_INVERT_SOURCE.rawValue) }
         }
         if let destination = rule.destination {
-            try address(destination.cidr, &out.dest, &out.dest_mask)
+            try address(destination.cidr, family, &out.dest, &out.dest_mask)
             if destination.inverted { out.flags |= UInt32(NATSYNC_RF_INVERT_DEST.rawValue) }
         }
         if let match = rule.inInterface {
@@ -42,7 +42,7 @@ enum RuleCodec {
                 matches[index] = try encode(match)
             }
         }
-        try encodeTarget(rule.target, into: &out)
+        try encodeTarget(rule.target, family: family, into: &out)
         return out
     }
 
@@ -104,7 +104,7 @@ enum RuleCodec {
         return out
     }
 
-    static func encodeTarget(_ target: Target, into out: inout natsync_rule) throws(Unencodable) {
+    static func encodeTarget(_ target: Target, family: IPFamily, into out: inout natsync_rule) throws(Unencodable) {
         switch target {
         case .none: out.target = UInt32(NATSYNC_TARGET_NONE.rawValue)
         case .jump(let chain):
@@ -118,12 +118,11 @@ enum RuleCodec {
         case .return: out.target = UInt32(NATSYNC_TARGET_RETURN.rawValue)
         case .reject(let type):
             out.target = UInt32(NATSYNC_TARGET_REJECT.rawValue)
-            out.reject_with = rejectCodes.first { $0.1 == type }!.0
+            out.reject_with = rejectCodes(family).first { $0.1 == type }!.0
         case .dnat(let address, let port):
-            guard case .v4 = address else { throw Unencodable(reason: "IPv6 DNAT target \(address) in an IPv4 table") }
+            guard address.family == family else { throw Unencodable(reason: "DNAT target \(address) in an \(family) table") }
             out.target = UInt32(NATSYNC_TARGET_DNAT.rawValue)
-            let bytes = address.bytes
-            out.to_address = (bytes[0], bytes[1], bytes[2], bytes[3])
+            store(address.bytes, into: &out.to_address)
             if let port {
                 out.flags |= UInt32(NATSYNC_RF_DNAT_PORT.rawValue)
                 out.to_port = port
@@ -139,11 +138,11 @@ enum RuleCodec {
     }
 
     /// The rule a decoded entry holds, or `.foreign` when any part of it is not one natsync writes.
-    static func decode(_ raw: natsync_rule, foreign: Bool) -> LiveRule {
+    static func decode(_ raw: natsync_rule, foreign: Bool, family: IPFamily) -> LiveRule {
         guard !foreign else { return .foreign }
         var rule = Rule(target: .none)
         var raw = raw
-        switch prefix(raw.source, raw.source_mask) {
+        switch prefix(raw.source, raw.source_mask, family) {
         case .prefix(let cidr):
             rule.source = AddressMatch(cidr, inverted: raw.flags & UInt32(NATSYNC_RF_INVERT_SOURCE.rawValue) != 0)
         case .any where raw.flags & UInt32(NATSYNC_RF_INVERT_SOURCE.rawValue) == 0:
@@ -151,7 +150,7 @@ enum RuleCodec {
         default:
             return .foreign
         }
-        switch prefix(raw.dest, raw.dest_mask) {
+        switch prefix(raw.dest, raw.dest_mask, family) {
         case .prefix(let cidr):
             rule.destination = AddressMatch(cidr, inverted: raw.flags & UInt32(NATSYNC_RF_INVERT_DEST.rawValue) != 0)
         case .any where raw.flags & UInt32(NATSYNC_RF_INVERT_DEST.rawValue) == 0:
@@ -188,7 +187,7 @@ enum RuleCodec {
         }
         guard decodable else { return .foreign }
         rule.matches = matches
-        guard let target = decodeTarget(&raw) else { return .foreign }
+        guard let target = decodeTarget(&raw, family: family) else { return .foreign }
         rule.target = target
         return .rule(rule)
     }
@@ -243,7 +242,7 @@ enum RuleCodec {
         }
     }
 
-    static func decodeTarget(_ raw: inout natsync_rule) -> Target? {
+    static func decodeTarget(_ raw: inout natsync_rule, family: IPFamily) -> Target? {
         switch Int(raw.target) {
         case Int(NATSYNC_TARGET_NONE.rawValue): return Target.none
         case Int(NATSYNC_TARGET_JUMP.rawValue): return .jump(ChainName(string(&raw.chain)))
@@ -252,10 +251,9 @@ enum RuleCodec {
         case Int(NATSYNC_TARGET_DROP.rawValue): return .drop
         case Int(NATSYNC_TARGET_RETURN.rawValue): return .return
         case Int(NATSYNC_TARGET_REJECT.rawValue):
-            return rejectCodes.first { $0.0 == raw.reject_with }.map { .reject($0.1) }
+            return rejectCodes(family).first { $0.0 == raw.reject_with }.map { .reject($0.1) }
         case Int(NATSYNC_TARGET_DNAT.rawValue):
-            let bytes = raw.to_address
-            let address = IPAddress.v4(word(bytes))
+            let address = load(raw.to_address, family)
             let port: UInt16? = raw.flags & UInt32(NATSYNC_RF_DNAT_PORT.rawValue) != 0 ? raw.to_port : nil
             return .dnat(address, port: port)
         case Int(NATSYNC_TARGET_MASQUERADE.rawValue):
@@ -267,11 +265,16 @@ enum RuleCodec {
         }
     }
 
-    /// `enum ipt_reject_with` values natsync writes (the prohibited and echo-reply variants are foreign).
-    static let rejectCodes: [(UInt32, RejectType)] = [
-        (0, .netUnreachable), (1, .hostUnreachable), (2, .protocolUnreachable), (3, .portUnreachable), (7, .tcpReset),
-        (8, .adminProhibited),
-    ]
+    /// `enum ipt_reject_with` and `enum ip6t_reject_with` values natsync writes (the other
+    /// variants are foreign).
+    static func rejectCodes(_ family: IPFamily) -> [(UInt32, RejectType)] {
+        switch family {
+        case .ipv4:
+            [(0, .netUnreachable), (1, .hostUnreachable), (2, .protocolUnreachable), (3, .portUnreachable), (7, .tcpReset), (8, .adminProhibited)]
+        case .ipv6:
+            [(0, .netUnreachable), (1, .adminProhibited), (3, .hostUnreachable), (4, .portUnreachable), (6, .tcpReset)]
+        }
+    }
 
     /// `addrtype` stores types as bits `1 << RTN_*`; the enum's case order is the RTN order.
     static func bit(_ type: AddressType) -> UInt16 { 1 << UInt16(AddressType.allCases.firstIndex(of: type)!) }
@@ -280,19 +283,28 @@ enum RuleCodec {
         AddressType.allCases.first { bit($0) == bits }
     }
 
-    typealias FourBytes = (UInt8, UInt8, UInt8, UInt8)
+    /// An address or mask as the shim holds it: IPv4 in the first 4 bytes, IPv6 in all 16.
+    typealias AddressBytes = (
+        UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+    )
 
-    static func address(_ cidr: CIDR, _ address: inout FourBytes, _ mask: inout FourBytes) throws(Unencodable) {
-        guard case .v4 = cidr.address else { throw Unencodable(reason: "IPv6 prefix \(cidr) in an IPv4 table") }
-        let a = cidr.address.bytes
-        let m = cidr.mask.bytes
-        address = (a[0], a[1], a[2], a[3])
-        mask = (m[0], m[1], m[2], m[3])
+    static func address(_ cidr: CIDR, _ family: IPFamily, _ address: inout AddressBytes, _ mask: inout AddressBytes)
+        throws(Unencodable)
+    {
+        guard cidr.family == family else { throw Unencodable(reason: "prefix \(cidr) in an \(family) table") }
+        store(cidr.address.bytes, into: &address)
+        store(cidr.mask.bytes, into: &mask)
     }
 
-    /// Four bytes in network order as one host-order word.
-    static func word(_ bytes: FourBytes) -> UInt32 {
-        UInt32(bytes.0) << 24 | UInt32(bytes.1) << 16 | UInt32(bytes.2) << 8 | UInt32(bytes.3)
+    static func store(_ bytes: [UInt8], into tuple: inout AddressBytes) {
+        withUnsafeMutableBytes(of: &tuple) { raw in
+            raw.initializeMemory(as: UInt8.self, repeating: 0)
+            raw.copyBytes(from: bytes)
+        }
+    }
+
+    static func load(_ tuple: AddressBytes, _ family: IPFamily) -> IPAddress {
+        withUnsafeBytes(of: tuple) { IPAddress(bytes: $0.prefix(family == .ipv4 ? 4 : 16))! }
     }
 
     enum KernelPrefix {
@@ -304,13 +316,14 @@ enum RuleCodec {
     }
 
     /// What a kernel address/mask pair holds.
-    static func prefix(_ address: FourBytes, _ mask: FourBytes) -> KernelPrefix {
-        let maskValue = word(mask)
-        guard maskValue != 0 else { return .any }
-        let length = (~maskValue).leadingZeroBitCount
-        guard maskValue == UInt32.max << (32 - length) else { return .other }
-        let value = word(address)
-        guard let cidr = CIDR(address: .v4(value), prefixLength: length), cidr.address == .v4(value) else { return .other }
+    static func prefix(_ address: AddressBytes, _ mask: AddressBytes, _ family: IPFamily) -> KernelPrefix {
+        let maskBytes = Array(withUnsafeBytes(of: mask) { $0.prefix(family == .ipv4 ? 4 : 16) })
+        guard maskBytes.contains(where: { $0 != 0 }) else { return .any }
+        let length = maskBytes.reduce(0) { $0 + $1.nonzeroBitCount }
+        let value = load(address, family)
+        guard let cidr = CIDR(address: value, prefixLength: length), cidr.mask.bytes == maskBytes, cidr.address == value else {
+            return .other
+        }
         return .prefix(cidr)
     }
 

@@ -28,7 +28,7 @@ extension LegacyTables {
     public func dump(_ tables: [TableName]) throws(KernelError) -> [TableDump] {
         var dumps: [TableDump] = []
         for table in tables {
-            dumps.append(try IPTablesHandle(table).dump())
+            dumps.append(try IPTablesHandle(table, family: family).dump())
         }
         return dumps
     }
@@ -54,13 +54,13 @@ extension IPTablesHandle {
         var entry = natsync_first_rule(pointer, chain.rawValue)
         while let current = entry {
             let foreign = natsync_decode_rule(pointer, current, &raw) != 0
-            if case .rule(let rule) = RuleCodec.decode(raw, foreign: foreign) {
+            if case .rule(let rule) = RuleCodec.decode(raw, foreign: foreign, family: family) {
                 result.append(.rule(rule))
             } else {
                 var text = [CChar](repeating: 0, count: 512)
                 natsync_describe_extensions(pointer, current, &text, text.count)
                 let extensions = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                result.append(.foreign(RuleCodec.describeHeader(raw, then: extensions)))
+                result.append(.foreign(RuleCodec.describeHeader(raw, family: family, then: extensions)))
             }
             entry = natsync_next_rule(pointer, current)
         }
@@ -70,15 +70,15 @@ extension IPTablesHandle {
 
 extension RuleCodec {
     /// The IP header of a foreign entry in iptables' spelling, followed by `extensions`.
-    static func describeHeader(_ raw: natsync_rule, then extensions: String) -> String {
+    static func describeHeader(_ raw: natsync_rule, family: IPFamily, then extensions: String) -> String {
         var raw = raw
         var header = Rule(target: .none)
         var words: [String] = []
         func flag(_ bit: natsync_rule_flag) -> Bool { raw.flags & UInt32(bit.rawValue) != 0 }
-        if case .prefix(let cidr) = prefix(raw.source, raw.source_mask) {
+        if case .prefix(let cidr) = prefix(raw.source, raw.source_mask, family) {
             header.source = AddressMatch(cidr, inverted: flag(NATSYNC_RF_INVERT_SOURCE))
         }
-        if case .prefix(let cidr) = prefix(raw.dest, raw.dest_mask) {
+        if case .prefix(let cidr) = prefix(raw.dest, raw.dest_mask, family) {
             header.destination = AddressMatch(cidr, inverted: flag(NATSYNC_RF_INVERT_DEST))
         }
         let inName = string(&raw.in_iface)
@@ -92,7 +92,7 @@ extension RuleCodec {
                 words.append((flag(NATSYNC_RF_INVERT_PROTO) ? "! " : "") + "-p \(raw.protocol)")
             }
         }
-        words.insert(RestoreText.arguments(of: header), at: 0)
+        words.insert(RestoreText.arguments(of: header, family: family), at: 0)
         words.append(extensions)
         return words.filter { !$0.isEmpty }.joined(separator: " ")
     }

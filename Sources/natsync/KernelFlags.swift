@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NatsyncIPTables
 import NatsyncKernel
 
 /// How natsync reaches the kernel: which namespace, how long to wait for the lock, which backend.
@@ -35,19 +36,22 @@ struct KernelFlags: ParsableArguments {
 
     private var timeout: Duration { .milliseconds(Int64(lockTimeout * 1000)) }
 
-    /// The backend to use, and why: the one asked for, or for `auto` the host's (as
+    /// The backend for `family`'s tables, and why: the one asked for, or for `auto` the host's (as
     /// iptables-wrapper decides it).
-    func tables() -> (tables: any TableBackend, reason: String) {
+    func tables(_ family: IPFamily) -> (tables: any TableBackend, reason: String) {
         switch backend {
         case .legacy:
-            return (LegacyTables(lockTimeout: timeout), "legacy (--iptables-backend legacy)")
+            return (LegacyTables(family: family, lockTimeout: timeout), "legacy (--iptables-backend legacy)")
         case .restore:
-            return (RestoreTables.host(lockTimeout: timeout), "restore with the host's iptables-save/iptables-restore (--iptables-backend restore)")
+            return (
+                RestoreTables.host(family: family, lockTimeout: timeout),
+                "restore with the host's iptables-save/iptables-restore (--iptables-backend restore)"
+            )
         case .auto:
             let detected = HostBackend.detect(netns: netns)
             switch detected.mode {
-            case .legacy: return (LegacyTables(lockTimeout: timeout), "legacy: \(detected.reason)")
-            case .nft: return (RestoreTables.nft(lockTimeout: timeout), "restore through iptables-nft: \(detected.reason)")
+            case .legacy: return (LegacyTables(family: family, lockTimeout: timeout), "legacy: \(detected.reason)")
+            case .nft: return (RestoreTables.nft(family: family, lockTimeout: timeout), "restore through iptables-nft: \(detected.reason)")
             }
         }
     }

@@ -110,6 +110,8 @@ final class Scene {
     let folder: URL
     static let nodeIP = "192.168.0.2"
     static let externalIP = "192.168.0.10"
+    static let nodeIPv6 = "fd00:192:168::2"
+    static let externalIPv6 = "fd00:192:168::10"
     /// The `--service-dispatch` every ``sync(_:extra:in:check:environment:)`` uses.
     let dispatch: String
     /// Which iptables the node looks like it uses: `legacy` (synced through libiptc) or `nft`
@@ -137,6 +139,12 @@ final class Scene {
             try run(["ip", "-n", node, "route", "add", "default", "via", Scene.externalIP])
             // Services' external IPs and VIPs are reached through the node.
             try run(["ip", "-n", external, "route", "add", "default", "via", Scene.nodeIP])
+            // The same layout in IPv6, without duplicate address detection so addresses work at once.
+            try run(["ip", "netns", "exec", node, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])
+            try run(["ip", "-n", node, "-6", "addr", "add", "\(Scene.nodeIPv6)/64", "dev", "eth0", "nodad"])
+            try run(["ip", "-n", external, "-6", "addr", "add", "\(Scene.externalIPv6)/64", "dev", "eth0", "nodad"])
+            try run(["ip", "-n", node, "-6", "route", "add", "default", "via", Scene.externalIPv6])
+            try run(["ip", "-n", external, "-6", "route", "add", "default", "via", Scene.nodeIPv6])
             // Look like a legacy host with kubelet, as natsync's backend check expects.
             try run(["ip", "netns", "exec", node, "iptables-\(backend)", "-t", "mangle", "-N", "KUBE-IPTABLES-HINT"])
         } catch {
@@ -172,6 +180,10 @@ final class Scene {
         try run(["ip", "-n", node, "link", "set", nodeSide, "up"])
         try run(["ip", "-n", namespace, "link", "set", "eth0", "up"])
         try run(["ip", "-n", namespace, "route", "add", "default", "via", "10.0.\(subnet).1"])
+        try run(["ip", "-n", node, "-6", "addr", "add", "fd00:10:0:\(subnet)::1/64", "dev", nodeSide, "nodad"])
+        try run(["ip", "-n", namespace, "-6", "addr", "add", "fd00:10:0:\(subnet)::2/64", "dev", "eth0", "nodad"])
+        try run(["ip", "-n", namespace, "-6", "route", "add", "default", "via", "fd00:10:0:\(subnet)::1"])
+        podIPv6[name] = "fd00:10:0:\(subnet)::2"
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         server.arguments = ["ip", "netns", "exec", namespace, buildFolder.appendingPathComponent("natsync-echo").path, "serve", name, "\(port)"]
@@ -185,6 +197,8 @@ final class Scene {
     }
 
     private(set) var podNamespaces: [String: String] = [:]
+    /// Each pod's IPv6 address (``addPod(_:port:)`` returns the IPv4 one).
+    private(set) var podIPv6: [String: String] = [:]
 
     private func waitForListener(_ namespace: String, port: Int) throws {
         for _ in 0..<100 {
@@ -215,15 +229,18 @@ final class Scene {
     @discardableResult
     func sync(
         _ paths: [String], extra: [String] = [], in namespace: String? = nil, check: Bool = true,
-        environment: [String: String] = [:]
+        environment: [String: String] = [:], node: [String] = Scene.nodeFlags
     ) throws -> CommandOutput {
         try natsync(
-            ["sync", "--service-dispatch", dispatch] + backendFlags + Scene.nodeFlags + paths.flatMap { ["-f", $0] }
+            ["sync", "--service-dispatch", dispatch] + backendFlags + node + paths.flatMap { ["-f", $0] }
                 + extra, in: namespace,
             check: check, environment: environment)
     }
 
     static let nodeFlags = ["--hostname-override", "node-1", "--cluster-cidr", "10.0.0.0/16", "--node-ip", Scene.nodeIP]
+    static let nodeFlagsIPv6 = [
+        "--hostname-override", "node-1", "--cluster-cidr", "fd00:10::/48", "--node-ip", Scene.nodeIPv6, "--ip-family", "ipv6",
+    ]
 
     /// `count` HTTP requests from `namespace` to `target`: one answer (`Hello from NAME; you are IP`), `refused` or `timeout` each.
     func get(from namespace: String, _ target: String, count: Int) throws -> [String] {
@@ -307,7 +324,7 @@ enum Objects {
     }
 
     /// An EndpointSlice; each endpoint is `ip` or `ip@node`.
-    static func slice(_ service: String, _ endpoints: [String], port: Int = 8080, proto: String = "TCP") -> String {
+    static func slice(_ service: String, _ endpoints: [String], port: Int = 8080, proto: String = "TCP", suffix: String = "abc") -> String {
         let items = endpoints.map { entry -> String in
             let parts = entry.split(separator: "@")
             let node = parts.count > 1 ? ", nodeName: \(parts[1])" : ", nodeName: node-2"
@@ -317,10 +334,10 @@ enum Objects {
             apiVersion: discovery.k8s.io/v1
             kind: EndpointSlice
             metadata:
-              name: \(service)-abc
+              name: \(service)-\(suffix)
               namespace: default
               labels: {kubernetes.io/service-name: \(service)}
-            addressType: IPv4
+            addressType: \(endpoints.first?.contains(":") == true ? "IPv6" : "IPv4")
             ports: [{name: p, port: \(port), protocol: \(proto)}]
             endpoints:
             \(items.isEmpty ? "  []" : items.joined(separator: "\n"))

@@ -83,11 +83,11 @@ enum natsync_rule_flag {
     NATSYNC_RF_RANDOM_FULLY = 1 << 6,
 };
 
-/// One IPv4 rule, flattened: the IP header, up to NATSYNC_MAX_MATCHES matches, and the target.
-/// Addresses and masks are in network order (as written, a.b.c.d = bytes[0..3]).
+/// One rule, flattened: the IP header, up to NATSYNC_MAX_MATCHES matches, and the target.
+/// Addresses and masks are in network order, IPv4 in bytes[0..3], IPv6 in all 16.
 struct natsync_rule {
-    uint8_t source[4], source_mask[4];
-    uint8_t dest[4], dest_mask[4];
+    uint8_t source[16], source_mask[16];
+    uint8_t dest[16], dest_mask[16];
     char in_iface[NATSYNC_IFACE_SIZE];
     char out_iface[NATSYNC_IFACE_SIZE];
     uint16_t protocol;
@@ -96,8 +96,8 @@ struct natsync_rule {
     struct natsync_match matches[NATSYNC_MAX_MATCHES];
     uint32_t target;
     char chain[NATSYNC_CHAIN_SIZE]; // jump/goto target
-    uint32_t reject_with;           // enum ipt_reject_with
-    uint8_t to_address[4];          // DNAT
+    uint32_t reject_with;           // enum ipt_reject_with / ip6t_reject_with
+    uint8_t to_address[16];         // DNAT (IPv4 in bytes[0..3])
     uint16_t to_port;               // DNAT, host order
     uint32_t mark_value, mark_mask; // MARK revision 2: (mark & ~mask) ^ value
     uint64_t packets, bytes;        // counters, filled by decode
@@ -108,8 +108,8 @@ struct natsync_rule {
 int natsync_last_errno(void);
 const char *natsync_last_error(void);
 
-/// iptc_init: reads the table from the kernel. NULL on failure.
-natsync_table *natsync_table_open(const char *name);
+/// iptc_init (family 4) or ip6tc_init (family 6): reads the table from the kernel. NULL on failure.
+natsync_table *natsync_table_open(const char *name, int family);
 /// iptc_free.
 void natsync_table_free(natsync_table *table);
 /// iptc_commit: replaces the table atomically (no kernel call when nothing changed). 0 or -1.
@@ -152,7 +152,7 @@ int natsync_delete_rule(natsync_table *table, const char *chain, unsigned int in
 
 /// The number of entries and the blob size of a table (IPT_SO_GET_INFO): a constant-time way to
 /// notice that someone else changed it, without reading the rules. 0 or -1.
-int natsync_table_info(const char *name, uint32_t *entries, uint32_t *size);
+int natsync_table_info(const char *name, int family, uint32_t *entries, uint32_t *size);
 
 /// setns(open(path), CLONE_NEWNET) for the calling thread. 0 or -1. setns and CLONE_NEWNET are
 /// _GNU_SOURCE-only, which Swift's Glibc module does not expose.
@@ -161,8 +161,9 @@ int natsync_enter_network_namespace(const char *path);
 /// One IPv4 conntrack flow, as a selector sees it. Addresses in network order, ports in host order.
 struct natsync_flow {
     uint8_t protocol;
-    uint8_t original_source[4], original_dest[4];
-    uint8_t reply_source[4], reply_dest[4];
+    uint8_t family; // 4 or 6; IPv4 addresses in bytes[0..3]
+    uint8_t original_source[16], original_dest[16];
+    uint8_t reply_source[16], reply_dest[16];
     uint16_t original_source_port, original_dest_port;
 };
 
@@ -171,21 +172,22 @@ typedef int (*natsync_flow_selector)(const struct natsync_flow *flow, void *cont
 
 /// What one cleanup pass did.
 struct natsync_conntrack_result {
-    uint64_t visited;  // IPv4 flows dumped
+    uint64_t visited;  // flows of the family dumped
     uint64_t selected; // flows the selector chose
     uint64_t deleted;  // flows destroyed
     uint64_t vanished; // selected flows that expired before the delete (ENOENT): not an error
     uint64_t failed;   // deletes that failed otherwise
 };
 
-/// Dumps the IPv4 conntrack table of the calling thread's namespace once, passes every UDP flow
-/// to `select`, then deletes the selected flows (NFCT_Q_DESTROY on a second handle). Memory is
-/// bounded by the selected flows. 0, or -1 when the table cannot be read.
-int natsync_conntrack_delete_udp(natsync_flow_selector select, void *context, struct natsync_conntrack_result *result);
+/// Dumps the conntrack table of one family (4 or 6) of the calling thread's namespace once, passes
+/// every UDP flow to `select`, then deletes the selected flows (NFCT_Q_DESTROY on a second handle).
+/// Memory is bounded by the selected flows. 0, or -1 when the table cannot be read.
+int natsync_conntrack_delete_udp(
+    int family, natsync_flow_selector select, void *context, struct natsync_conntrack_result *result);
 
 /// A UDP frontend to dump: an address and port, or (`has_address` 0) a port on any address.
 struct natsync_frontend {
-    uint8_t address[4];
+    uint8_t address[16]; // IPv4 in bytes[0..3]
     uint8_t has_address;
     uint16_t port; // host order
 };
@@ -194,7 +196,7 @@ struct natsync_frontend {
 /// filtered dump each, CTA_FILTER, Linux 5.8+), so the flows of other services are never copied
 /// out. Returns 1 without side effects when the kernel does not support filtered dumps.
 int natsync_conntrack_delete_udp_frontends(
-    const struct natsync_frontend *frontends, size_t count, natsync_flow_selector select, void *context,
+    int family, const struct natsync_frontend *frontends, size_t count, natsync_flow_selector select, void *context,
     struct natsync_conntrack_result *result);
 
 #ifdef __cplusplus

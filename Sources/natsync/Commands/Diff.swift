@@ -18,7 +18,7 @@ extension Natsync {
         func run() throws {
             let desired = try input.desired(proxy)
             var differs = false
-            try kernel.perform { tables in
+            try kernel.perform(family: desired.options.family) { tables in
                 let plans = try tables.plan(desired.rules.tables)
                 differs = plans.contains { !$0.isEmpty }
                 FileDescriptorOutput.standardOutput.write(DiffText.render(plans, family: desired.options.family))

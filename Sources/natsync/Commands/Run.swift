@@ -73,9 +73,9 @@ extension Natsync {
             }
             let logger = Logger(label: "natsync")
             let options = try proxy.resolve(host: HostFacts())
-            let (tables, reason) = kernel.tables()
+            let (tables, reason) = kernel.tables(options.family)
             logger.info("iptables backend \(reason)")
-            let applier = TablesApplier(tables: tables, netns: kernel.netns, conntrack: !noConntrack)
+            let applier = TablesApplier(tables: tables, family: options.family, netns: kernel.netns, conntrack: !noConntrack)
             var runner = SyncRunner.Configuration()
             runner.minInterval = minSyncPeriod.duration
             runner.syncPeriod = syncPeriod.duration

@@ -33,7 +33,7 @@ extension Natsync {
                 FileDescriptorOutput.standardOutput.write(RestoreText.render(desired.rules.tables, family: desired.options.family))
                 return
             }
-            try kernel.perform { tables in
+            try kernel.perform(family: desired.options.family) { tables in
                 let report = try tables.sync(desired.rules.tables)
                 var line = Summary.line(report)
                 if !noConntrack && !report.committed.isEmpty {
@@ -49,7 +49,7 @@ extension Natsync {
             let selector = TouchedServices.frontends(plans: report.plans, servicePorts: desired.servicePorts)
             guard !selector.isEmpty else { return "no UDP service changed" }
             do {
-                let cleaned = try Conntrack.deleteStaleFlows(selector)
+                let cleaned = try Conntrack.deleteStaleFlows(selector, family: desired.options.family)
                 return "conntrack: \(cleaned.deleted) stale UDP flows deleted of \(cleaned.visited) (\(Summary.milliseconds(cleaned.elapsed)))"
                     + (cleaned.failed > 0 ? ", \(cleaned.failed) could not be deleted" : "")
             } catch {
@@ -104,9 +104,9 @@ struct Desired {
 extension KernelFlags {
     /// Chooses the backend (saying which on stderr when it was detected), then runs `body` in the
     /// chosen namespace; kernel failures exit 1.
-    func perform(_ body: (any TableBackend) throws -> Void) throws {
+    func perform(family: IPFamily, _ body: (any TableBackend) throws -> Void) throws {
         do {
-            let (tables, reason) = self.tables()
+            let (tables, reason) = self.tables(family)
             if backend == .auto { FileDescriptorOutput.standardError.write("natsync: iptables backend \(reason)\n") }
             try NetworkNamespace.run(in: netns) { try body(tables) }
         } catch let error as KernelError {

@@ -134,10 +134,11 @@ extension Natsync {
                 )
             }
             do {
+                let family = proxy.ipFamily.family
                 let (dumps, addresses) = try NetworkNamespace.run(in: netns) {
-                    (try LegacyTables().dump([.filter, .nat]), HostFacts().addresses())
+                    (try LegacyTables(family: family).dump([.filter, .nat]), HostFacts().addresses())
                 }
-                return (Ruleset(dumps: dumps), Set(addresses), clusterCIDRs)
+                return (Ruleset(dumps: dumps, family: family), Set(addresses), clusterCIDRs)
             } catch {
                 FileDescriptorOutput.standardError.write("natsync: \(error)\n")
                 throw ExitCode(1)
@@ -149,8 +150,8 @@ extension Natsync {
 extension Packet.Origin: ExpressibleByArgument {}
 
 extension Ruleset {
-    /// The live tables, IPv4 (libiptc reads the IPv4 tables).
-    init(dumps: [TableDump]) {
+    /// The live tables of one family.
+    init(dumps: [TableDump], family: IPFamily) {
         var tables: [TableName: [ChainName: Chain]] = [:]
         for dump in dumps {
             var chains: [ChainName: Chain] = [:]
@@ -165,6 +166,6 @@ extension Ruleset {
             }
             tables[dump.table] = chains
         }
-        self.init(family: .ipv4, tables: tables)
+        self.init(family: family, tables: tables)
     }
 }

@@ -1,10 +1,11 @@
-// natsync-echo: the pods and clients of natsync's traffic tests, speaking real TCP and UDP.
+// natsync-echo: the pods and clients of natsync's traffic tests, speaking real TCP and UDP over
+// IPv4 and IPv6.
 //
-//   natsync-echo serve NAME PORT        answer HTTP on TCP PORT and datagrams on UDP PORT with
-//                                       "Hello from NAME; you are CLIENT-IP"
-//   natsync-echo get IP:PORT COUNT      COUNT HTTP requests; one line per request: the answer,
-//                                       "refused" or "timeout"
-//   natsync-echo udp IP:PORT FIRST LAST ROUNDS
+//   natsync-echo serve NAME PORT        answer HTTP on TCP PORT and datagrams on UDP PORT, IPv4 and
+//                                       IPv6, with "Hello from NAME; you are CLIENT-IP"
+//   natsync-echo get ADDRESS COUNT      COUNT HTTP requests to IP:PORT or [IPv6]:PORT; one line per
+//                                       request: the answer, "refused" or "timeout"
+//   natsync-echo udp ADDRESS FIRST LAST ROUNDS
 //                                       from each source port FIRST...LAST, ROUNDS datagrams;
 //                                       one line per datagram: "PORT ANSWER" or "PORT timeout"
 #if canImport(Glibc)
@@ -17,29 +18,65 @@ func fail(_ message: String) -> Never {
     exit(2)
 }
 
-func endpoint(_ text: String) -> sockaddr_in {
-    guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
-        fail("bad address \(text)")
+/// A socket address of either family.
+struct Address {
+    var storage = sockaddr_storage()
+    var family: Int32 { Int32(storage.ss_family) }
+    var length: socklen_t {
+        socklen_t(family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
     }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = port.bigEndian
-    guard inet_pton(AF_INET, String(text[..<colon]), &address.sin_addr) == 1 else { fail("bad address \(text)") }
-    return address
-}
 
-func withSockaddr<T>(_ address: sockaddr_in, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
-    var copy = address
-    return withUnsafePointer(to: &copy) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    /// The wildcard address of `family` on `port`.
+    init(any family: Int32, port: UInt16) {
+        if family == AF_INET6 {
+            withIPv6 { $0.sin6_family = sa_family_t(AF_INET6); $0.sin6_port = port.bigEndian }
+        } else {
+            withIPv4 { $0.sin_family = sa_family_t(AF_INET); $0.sin_port = port.bigEndian }
+        }
     }
-}
 
-func ipString(_ address: sockaddr_in) -> String {
-    var copy = address.sin_addr
-    var buffer = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
-    inet_ntop(AF_INET, &copy, &buffer, socklen_t(buffer.count))
-    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    /// `IP:PORT` or `[IPv6]:PORT`.
+    init(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+            fail("bad address \(text)")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") {
+            host = String(host.dropFirst().dropLast())
+            self.init(any: AF_INET6, port: port)
+            guard withIPv6({ inet_pton(AF_INET6, host, &$0.sin6_addr) }) == 1 else { fail("bad address \(text)") }
+        } else {
+            self.init(any: AF_INET, port: port)
+            guard withIPv4({ inet_pton(AF_INET, host, &$0.sin_addr) }) == 1 else { fail("bad address \(text)") }
+        }
+    }
+
+    init() {}
+
+    mutating func withIPv4<T>(_ body: (inout sockaddr_in) -> T) -> T {
+        withUnsafeMutableBytes(of: &storage) { body(&$0.baseAddress!.assumingMemoryBound(to: sockaddr_in.self).pointee) }
+    }
+
+    mutating func withIPv6<T>(_ body: (inout sockaddr_in6) -> T) -> T {
+        withUnsafeMutableBytes(of: &storage) { body(&$0.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self).pointee) }
+    }
+
+    func withSockaddr<T>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
+        var copy = storage
+        return withUnsafePointer(to: &copy) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, length) } }
+    }
+
+    /// The address without its port, as `inet_ntop` writes it.
+    var ip: String {
+        var copy = self
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        if family == AF_INET6 {
+            _ = copy.withIPv6 { inet_ntop(AF_INET6, &$0.sin6_addr, &buffer, socklen_t(buffer.count)) }
+        } else {
+            _ = copy.withIPv4 { inet_ntop(AF_INET, &$0.sin_addr, &buffer, socklen_t(buffer.count)) }
+        }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 }
 
 func setTimeout(_ fd: Int32, milliseconds: Int) {
@@ -48,59 +85,63 @@ func setTimeout(_ fd: Int32, milliseconds: Int) {
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
 }
 
-func bound(_ type: Int32, port: UInt16) -> Int32 {
-    let fd = socket(AF_INET, type, 0)
+/// A socket of `family` bound to `port` (IPv6 sockets only take IPv6); -1 when `optional` and
+/// the family is unavailable.
+func bound(_ family: Int32, _ type: Int32, port: UInt16, optional: Bool = false) -> Int32 {
+    let fd = socket(family, type, 0)
     var one: Int32 = 1
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = port.bigEndian
-    let result = withSockaddr(address) { bind(fd, $0, $1) }
-    guard result == 0 else { fail("cannot bind port \(port): \(String(cString: strerror(errno)))") }
+    if family == AF_INET6 { setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size)) }
+    let result = Address(any: family, port: port).withSockaddr { bind(fd, $0, $1) }
+    guard result == 0 else {
+        if optional { close(fd); return -1 }
+        fail("cannot bind port \(port): \(String(cString: strerror(errno)))")
+    }
     return fd
 }
 
 func serve(name: String, port: UInt16) -> Never {
-    let tcp = bound(Int32(SOCK_STREAM.rawValue), port: port)
-    listen(tcp, 128)
-    let udp = bound(Int32(SOCK_DGRAM.rawValue), port: port)
-    var fds = [pollfd(fd: tcp, events: Int16(POLLIN), revents: 0), pollfd(fd: udp, events: Int16(POLLIN), revents: 0)]
+    var fds: [pollfd] = []
+    for family in [AF_INET, AF_INET6] {
+        let tcp = bound(family, Int32(SOCK_STREAM.rawValue), port: port, optional: family == AF_INET6)
+        let udp = bound(family, Int32(SOCK_DGRAM.rawValue), port: port, optional: family == AF_INET6)
+        guard tcp >= 0, udp >= 0 else { continue }
+        listen(tcp, 128)
+        fds += [pollfd(fd: tcp, events: Int16(POLLIN), revents: 0), pollfd(fd: udp, events: Int16(POLLIN), revents: 0)]
+    }
     var buffer = [UInt8](repeating: 0, count: 2048)
     while true {
-        guard poll(&fds, 2, -1) > 0 else { continue }
-        if fds[0].revents != 0 {
-            var peer = sockaddr_in()
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let client = withUnsafeMutablePointer(to: &peer) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(tcp, $0, &length) }
-            }
-            if client >= 0 {
+        guard poll(&fds, nfds_t(fds.count), -1) > 0 else { continue }
+        for (index, entry) in fds.enumerated() where entry.revents != 0 {
+            var peer = Address()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            if index % 2 == 0 {
+                let client = withUnsafeMutablePointer(to: &peer.storage) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(entry.fd, $0, &length) }
+                }
+                guard client >= 0 else { continue }
                 setTimeout(client, milliseconds: 1000)
                 _ = read(client, &buffer, buffer.count)
-                let reply = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nHello from \(name); you are \(ipString(peer))\n"
+                let reply = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nHello from \(name); you are \(peer.ip)\n"
                 _ = reply.withCString { write(client, $0, strlen($0)) }
                 close(client)
-            }
-        }
-        if fds[1].revents != 0 {
-            var peer = sockaddr_in()
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let count = withUnsafeMutablePointer(to: &peer) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(udp, &buffer, buffer.count, 0, $0, &length) }
-            }
-            if count >= 0 {
-                let reply = "Hello from \(name); you are \(ipString(peer))"
-                _ = reply.withCString { text in withSockaddr(peer) { sendto(udp, text, strlen(text), 0, $0, $1) } }
+            } else {
+                let count = withUnsafeMutablePointer(to: &peer.storage) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(entry.fd, &buffer, buffer.count, 0, $0, &length) }
+                }
+                guard count >= 0 else { continue }
+                let reply = "Hello from \(name); you are \(peer.ip)"
+                _ = reply.withCString { text in peer.withSockaddr { sendto(entry.fd, text, strlen(text), 0, $0, $1) } }
             }
         }
     }
 }
 
-func get(_ target: sockaddr_in, count: Int) {
+func get(_ target: Address, count: Int) {
     for _ in 0..<count {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(target.family, Int32(SOCK_STREAM.rawValue), 0)
         setTimeout(fd, milliseconds: 3000)
-        if withSockaddr(target, { connect(fd, $0, $1) }) != 0 {
+        if target.withSockaddr({ connect(fd, $0, $1) }) != 0 {
             print(errno == ECONNREFUSED ? "refused" : errno == EHOSTUNREACH ? "unreachable" : "timeout")
             close(fd)
             continue
@@ -120,10 +161,10 @@ func get(_ target: sockaddr_in, count: Int) {
     }
 }
 
-func udp(_ target: sockaddr_in, ports: ClosedRange<UInt16>, rounds: Int) {
+func udp(_ target: Address, ports: ClosedRange<UInt16>, rounds: Int) {
     var sockets: [UInt16: Int32] = [:]
     for port in ports {
-        let fd = bound(Int32(SOCK_DGRAM.rawValue), port: port)
+        let fd = bound(target.family, Int32(SOCK_DGRAM.rawValue), port: port)
         setTimeout(fd, milliseconds: 1000)
         sockets[port] = fd
     }
@@ -131,7 +172,7 @@ func udp(_ target: sockaddr_in, ports: ClosedRange<UInt16>, rounds: Int) {
     for _ in 0..<rounds {
         for port in ports {
             let fd = sockets[port]!
-            _ = "ping".withCString { text in withSockaddr(target) { sendto(fd, text, 4, 0, $0, $1) } }
+            _ = "ping".withCString { text in target.withSockaddr { sendto(fd, text, 4, 0, $0, $1) } }
             let n = recv(fd, &buffer, buffer.count, 0)
             print(n > 0 ? "\(port) \(String(decoding: buffer[0..<n], as: UTF8.self))" : "\(port) timeout")
         }
@@ -157,10 +198,10 @@ case ("serve", 4):
     guard let port = UInt16(arguments[3]) else { fail("bad port") }
     serve(name: arguments[2], port: port)
 case ("get", 4):
-    get(endpoint(arguments[2]), count: Int(arguments[3]) ?? 1)
+    get(Address(arguments[2]), count: Int(arguments[3]) ?? 1)
 case ("udp", 6):
     guard let first = UInt16(arguments[3]), let last = UInt16(arguments[4]), first <= last else { fail("bad ports") }
-    udp(endpoint(arguments[2]), ports: first...last, rounds: Int(arguments[5]) ?? 1)
+    udp(Address(arguments[2]), ports: first...last, rounds: Int(arguments[5]) ?? 1)
 default:
-    fail("usage: serve NAME PORT | get IP:PORT COUNT | udp IP:PORT FIRST LAST ROUNDS")
+    fail("usage: serve NAME PORT | get ADDRESS COUNT | udp ADDRESS FIRST LAST ROUNDS")
 }

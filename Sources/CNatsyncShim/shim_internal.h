@@ -1,0 +1,47 @@
+// Shared between the shim's translation units; never seen by Swift.
+#ifndef NATSYNC_SHIM_INTERNAL_H
+#define NATSYNC_SHIM_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "natsync_shim.h"
+
+struct xt_entry_match;
+
+void natsync_set_error(int code, const char *message);
+
+size_t natsync_match_size(size_t payload);
+size_t natsync_match_payload_size(const struct natsync_match *m);
+void natsync_set_interface(char *name, unsigned char *mask, const char *value);
+int natsync_encode_match(struct xt_entry_match *em, const struct natsync_match *m, int family);
+/// 0 when understood, 1 when foreign.
+int natsync_decode_match(const struct xt_entry_match *em, struct natsync_match *m, int family);
+
+/// One family's libiptc (libip4tc or libip6tc) behind the same operations; `handle` is that
+/// family's `struct xtc_handle`.
+#define NATSYNC_FAMILY_DECLARATIONS(prefix)                                                                  \
+    void *prefix##_table_open(const char *name);                                                             \
+    void prefix##_table_free(void *handle);                                                                   \
+    int prefix##_table_commit(void *handle);                                                                  \
+    const char *prefix##_first_chain(void *handle);                                                           \
+    const char *prefix##_next_chain(void *handle);                                                            \
+    int prefix##_is_builtin(void *handle, const char *chain);                                                 \
+    int prefix##_chain_exists(void *handle, const char *chain);                                               \
+    const void *prefix##_first_rule(void *handle, const char *chain);                                         \
+    const void *prefix##_next_rule(void *handle, const void *previous);                                       \
+    int prefix##_create_chain(void *handle, const char *chain);                                               \
+    int prefix##_flush_chain(void *handle, const char *chain);                                                \
+    int prefix##_delete_chain(void *handle, const char *chain);                                               \
+    int prefix##_delete_rule(void *handle, const char *chain, unsigned int index);                            \
+    int prefix##_append_rule(void *handle, const char *chain, const struct natsync_rule *rule);               \
+    int prefix##_insert_rule(void *handle, const char *chain, const struct natsync_rule *rule, unsigned int index); \
+    int prefix##_decode_rule(void *handle, const void *entry, struct natsync_rule *out);                      \
+    void prefix##_describe_extensions(void *handle, const void *entry, char *text, size_t size);              \
+    const char *prefix##_chain_policy(void *handle, const char *chain);                                       \
+    int prefix##_table_info(const char *name, uint32_t *entries, uint32_t *size);
+
+NATSYNC_FAMILY_DECLARATIONS(natsync4)
+NATSYNC_FAMILY_DECLARATIONS(natsync6)
+
+#endif
