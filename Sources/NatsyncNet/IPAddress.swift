@@ -53,6 +53,15 @@ public enum IPAddress: Hashable, Sendable, Comparable {
         }
     }
 
+    /// Neither unspecified, loopback nor link-local (169.254.0.0/16, fe80::/10): an address other
+    /// hosts can reach the node at.
+    public var isGlobal: Bool {
+        switch self {
+        case .v4(let value): value != 0 && value >> 24 != 127 && value >> 16 != 0xA9FE
+        case .v6(let value): value != 0 && value != 1 && value >> 118 != 0x3FA
+        }
+    }
+
     /// True for 127.0.0.0/8 and ::1.
     public var isLoopback: Bool {
         switch self {

@@ -34,12 +34,17 @@ struct ProxyFlags: ParsableArguments {
         help: "Whether NodePorts answer on 127.0.0.1 (IPv4 only; default true).")
     var localhostNodePorts: Bool?
 
-    @Option(name: .customLong("ip-family"), help: "The address family to program: ipv4 or ipv6 (default ipv4).")
-    var ipFamily: FamilyArgument = .ipv4
+    @Option(
+        name: .customLong("ip-family"),
+        help: """
+            The families to program: ipv4, ipv6 or dual (default: the families of --node-ip, else those the node \
+            has global addresses in, else ipv4).
+            """)
+    var ipFamily: FamilyArgument?
 
     @Option(
         name: .customLong("node-ip"),
-        help: "The node's primary address (default: the first non-loopback address of the family).")
+        help: "The node's primary address, or one per family, comma-separated (default: the first global address of each family).")
     var nodeIP: String?
 
     @Option(
@@ -56,8 +61,14 @@ struct ProxyFlags: ParsableArguments {
     var serviceDispatch: ServiceDispatch?
 
     enum FamilyArgument: String, ExpressibleByArgument, CaseIterable {
-        case ipv4, ipv6
-        var family: IPFamily { self == .ipv4 ? .ipv4 : .ipv6 }
+        case ipv4, ipv6, dual
+        var families: [IPFamily] {
+            switch self {
+            case .ipv4: [.ipv4]
+            case .ipv6: [.ipv6]
+            case .dual: [.ipv4, .ipv6]
+            }
+        }
     }
 
     func validate() throws {
@@ -66,14 +77,18 @@ struct ProxyFlags: ParsableArguments {
         }
         if let clusterCIDR { _ = try Self.cidrs(clusterCIDR, flag: "--cluster-cidr") }
         if let nodePortAddresses { _ = try Self.cidrs(nodePortAddresses, flag: "--nodeport-addresses") }
-        if let nodeIP, IPAddress(nodeIP) == nil {
-            throw ValidationError("--node-ip: invalid IP address \"\(nodeIP)\"")
+        if let nodeIP {
+            let parsed = try Self.addresses(nodeIP, flag: "--node-ip")
+            guard Set(parsed.map(\.family)).count == parsed.count else {
+                throw ValidationError("--node-ip: give at most one address per family, got \"\(nodeIP)\"")
+            }
         }
-        if let nodeAddresses { _ = try Self.addresses(nodeAddresses) }
+        if let nodeAddresses { _ = try Self.addresses(nodeAddresses, flag: "--node-addresses") }
     }
 
-    /// The options in force: flags, then the config file, then kube-proxy's defaults and the host.
-    func resolve(host: HostFacts) throws -> ProxyOptions {
+    /// The options in force for each family to program, IPv4 first: flags, then the config file,
+    /// then kube-proxy's defaults and the host.
+    func resolveFamilies(host: HostFacts) throws -> [ProxyOptions] {
         var file = ProxyConfigurationFile()
         if let configFile {
             do {
@@ -82,28 +97,39 @@ struct ProxyFlags: ParsableArguments {
                 throw ValidationError("--config: \(error)")
             }
         }
-        let family = ipFamily.family
-        let addresses = try nodeAddresses.map(Self.addresses) ?? host.addresses()
-        let nodeIP = self.nodeIP.flatMap(IPAddress.init) ?? addresses.first { $0.family == family && !$0.isLoopback }
-        return ProxyOptions(
-            family: family,
-            nodeName: hostnameOverride ?? file.hostnameOverride ?? host.hostname(),
-            nodeIP: nodeIP,
-            nodeAddresses: addresses,
-            clusterCIDRs: try clusterCIDR.map { try Self.cidrs($0, flag: "--cluster-cidr") } ?? file.clusterCIDRs ?? [],
-            masqueradeAll: masqueradeAll || (file.masqueradeAll ?? false),
-            masqueradeBit: masqueradeBit ?? file.masqueradeBit ?? 14,
-            nodePortAddresses: try nodePortAddresses.map { try Self.cidrs($0, flag: "--nodeport-addresses") }
-                ?? file.nodePortAddresses ?? [],
-            localhostNodePorts: localhostNodePorts ?? file.localhostNodePorts ?? true,
-            serviceDispatch: serviceDispatch ?? file.serviceDispatch.flatMap(ServiceDispatch.init) ?? .linear
-        )
+        let addresses = try nodeAddresses.map { try Self.addresses($0, flag: "--node-addresses") } ?? host.addresses()
+        let nodeIPs = try nodeIP.map { try Self.addresses($0, flag: "--node-ip") } ?? []
+        let families: [IPFamily]
+        if let ipFamily {
+            families = ipFamily.families
+        } else if !nodeIPs.isEmpty {
+            families = IPFamily.allCases.filter { family in nodeIPs.contains { $0.family == family } }
+        } else {
+            let global = IPFamily.allCases.filter { family in addresses.contains { $0.family == family && $0.isGlobal } }
+            families = global.isEmpty ? [.ipv4] : global
+        }
+        let clusterCIDRs = try clusterCIDR.map { try Self.cidrs($0, flag: "--cluster-cidr") } ?? file.clusterCIDRs ?? []
+        let nodePortCIDRs = try nodePortAddresses.map { try Self.cidrs($0, flag: "--nodeport-addresses") } ?? file.nodePortAddresses ?? []
+        return families.map { family in
+            ProxyOptions(
+                family: family,
+                nodeName: hostnameOverride ?? file.hostnameOverride ?? host.hostname(),
+                nodeIP: nodeIPs.first { $0.family == family } ?? addresses.first { $0.family == family && $0.isGlobal },
+                nodeAddresses: addresses,
+                clusterCIDRs: clusterCIDRs,
+                masqueradeAll: masqueradeAll || (file.masqueradeAll ?? false),
+                masqueradeBit: masqueradeBit ?? file.masqueradeBit ?? 14,
+                nodePortAddresses: nodePortCIDRs,
+                localhostNodePorts: localhostNodePorts ?? file.localhostNodePorts ?? true,
+                serviceDispatch: serviceDispatch ?? file.serviceDispatch.flatMap(ServiceDispatch.init) ?? .linear
+            )
+        }
     }
 
-    static func addresses(_ text: String) throws -> [IPAddress] {
+    static func addresses(_ text: String, flag: String) throws -> [IPAddress] {
         try text.split(separator: ",").map { part in
             guard let address = IPAddress(part.filter { $0 != " " }) else {
-                throw ValidationError("--node-addresses: invalid IP address \"\(part)\"")
+                throw ValidationError("\(flag): invalid IP address \"\(part)\"")
             }
             return address
         }

@@ -239,3 +239,44 @@ struct DispatchTreeProxierTests {
         expectConverged(fake, state(services))
     }
 }
+
+/// A dual-stack node: one proxier per family under a MetaProxier.
+struct MetaProxierTests {
+    func dualState(endpoints: Int) -> ClusterState {
+        let name = NamespacedName(namespace: "default", name: "web")
+        let service = Service(
+            name: name, clusterIPs: [IPAddress("10.96.0.1")!, IPAddress("fd00:96::1")!], ports: [.init(name: "p", protocol: .tcp, port: 80)])
+        let slices = [(EndpointSlice.AddressType.ipv4, "10.0.1."), (.ipv6, "fd00:10::")].map { type, prefix in
+            EndpointSlice(
+                name: NamespacedName(namespace: "default", name: "web-\(type)"), service: name, addressType: type,
+                ports: [.init(name: "p", protocol: .tcp, port: 8080)],
+                endpoints: (1...endpoints).map { .init(address: IPAddress("\(prefix)\($0)")!) })
+        }
+        return ClusterState(services: [service], endpointSlices: slices)
+    }
+
+    @Test func eachFamilyGetsItsOwnRulesAndAFailureHoldsOnlyItsFamilyBack() throws {
+        let (four, six) = (FakeApplier(), FakeApplier())
+        let proxiers = [(IPFamily.ipv4, four, "10.0.0.0/16"), (.ipv6, six, "fd00:10::/48")].map { family, applier, cidr in
+            Proxier(generator: RuleGenerator(options: ProxyOptions(family: family, nodeName: "node-1", clusterCIDRs: [CIDR(cidr)!])), applier: applier)
+        }
+        let meta = MetaProxier(proxiers)
+        #expect(meta.update(dualState(endpoints: 2)))
+        let first = try meta.sync()
+        #expect(first.full && first.services == 1 && first.endpoints == 4)
+        #expect(first.report.committed == [.filter, .nat, .filter, .nat])
+        let v6Rules = six.live[.nat]!.chains.flatMap { $0.rules ?? [] }.compactMap(\.rule)
+        #expect(v6Rules.contains { $0.destination?.cidr == CIDR("fd00:96::1/128") })
+        #expect(!four.live[.nat]!.chains.flatMap { $0.rules ?? [] }.compactMap(\.rule).contains { $0.destination?.cidr.family == .ipv6 })
+
+        // IPv6 fails once: IPv4 still lands, and IPv6's next sync is full.
+        six.failNext = true
+        meta.update(dualState(endpoints: 1))
+        #expect(throws: KernelError.self) { try meta.sync() }
+        #expect(!proxiers[0].hasPendingWork && proxiers[1].hasPendingWork)
+        let retry = try meta.sync()
+        #expect(retry.full, "the failed family resyncs fully")
+        #expect(retry.report.committed.contains(.nat))
+        #expect(!meta.hasPendingWork)
+    }
+}

@@ -12,13 +12,15 @@ final class DaemonProcess {
     private(set) var healthPort = 0
     private(set) var metricsPort = 0
 
-    init(scene: Scene, manifests: String, extra: [String] = [], environment: [String: String] = [:]) throws {
+    init(
+        scene: Scene, manifests: String, extra: [String] = [], environment: [String: String] = [:], node: [String] = Scene.nodeFlags
+    ) throws {
         log = scene.folder.appendingPathComponent("daemon-\(UUID().uuidString.prefix(8)).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         process.executableURL = buildFolder.appendingPathComponent("natsync")
         process.arguments =
             ["run"] + (manifests.isEmpty ? [] : ["-f", manifests]) + ["--netns", scene.node] + scene.backendFlags + ["--healthz-bind-address", "127.0.0.1:0",
-             "--metrics-bind-address", "127.0.0.1:0", "--iptables-min-sync-period", "200ms"] + Scene.nodeFlags + extra
+             "--metrics-bind-address", "127.0.0.1:0", "--iptables-min-sync-period", "200ms"] + node + extra
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle

@@ -16,12 +16,13 @@ extension Natsync {
         @OptionGroup var kernel: KernelFlags
 
         func run() throws {
-            let desired = try input.desired(proxy)
             var differs = false
-            try kernel.perform(family: desired.options.family) { tables in
-                let plans = try tables.plan(desired.rules.tables)
-                differs = plans.contains { !$0.isEmpty }
-                FileDescriptorOutput.standardOutput.write(DiffText.render(plans, family: desired.options.family))
+            for desired in try input.desired(proxy) {
+                try kernel.perform(family: desired.options.family) { tables in
+                    let plans = try tables.plan(desired.rules.tables)
+                    differs = differs || plans.contains { !$0.isEmpty }
+                    FileDescriptorOutput.standardOutput.write(DiffText.render(plans, family: desired.options.family))
+                }
             }
             if differs { throw ExitCode(1) }
         }

@@ -72,10 +72,13 @@ extension Natsync {
                 return handler
             }
             let logger = Logger(label: "natsync")
-            let options = try proxy.resolve(host: HostFacts())
-            let (tables, reason) = kernel.tables(options.family)
-            logger.info("iptables backend \(reason)")
-            let applier = TablesApplier(tables: tables, family: options.family, netns: kernel.netns, conntrack: !noConntrack)
+            let families = try proxy.resolveFamilies(host: HostFacts())
+            let proxiers = families.map { options in
+                let (tables, reason) = kernel.tables(options.family)
+                logger.info("\(options.family): iptables backend \(reason)")
+                let applier = TablesApplier(tables: tables, family: options.family, netns: kernel.netns, conntrack: !noConntrack)
+                return Proxier(generator: RuleGenerator(options: options), applier: applier)
+            }
             var runner = SyncRunner.Configuration()
             runner.minInterval = minSyncPeriod.duration
             runner.syncPeriod = syncPeriod.duration
@@ -94,9 +97,9 @@ extension Natsync {
                 source = .kubernetes(try APIClient(connection: connection))
             }
             let daemon = Daemon(
-                proxier: Proxier(generator: RuleGenerator(options: options), applier: applier), runner: runner, source: source,
+                proxier: proxiers.count == 1 ? proxiers[0] : MetaProxier(proxiers), runner: runner, source: source,
                 healthAddress: Self.address(healthz), metricsAddress: Self.address(metrics),
-                family: options.family, netns: kernel.netns, logger: logger)
+                family: families[0].family, netns: kernel.netns, logger: logger)
             try await daemon.run()
         }
     }

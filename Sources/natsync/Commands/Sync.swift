@@ -28,18 +28,27 @@ extension Natsync {
         var noConntrack = false
 
         func run() throws {
-            let desired = try input.desired(proxy)
+            let families = try input.desired(proxy)
             if dryRun {
-                FileDescriptorOutput.standardOutput.write(RestoreText.render(desired.rules.tables, family: desired.options.family))
+                for desired in families {
+                    // Dual-stack: the IPv6 part is ip6tables-restore input of its own.
+                    if families.count > 1 && desired.options.family == .ipv6 {
+                        FileDescriptorOutput.standardOutput.write("# IPv6 (ip6tables-restore)\n")
+                    }
+                    FileDescriptorOutput.standardOutput.write(RestoreText.render(desired.rules.tables, family: desired.options.family))
+                }
                 return
             }
-            try kernel.perform(family: desired.options.family) { tables in
-                let report = try tables.sync(desired.rules.tables)
-                var line = Summary.line(report)
-                if !noConntrack && !report.committed.isEmpty {
-                    line += "; " + Self.cleanConntrack(report, desired)
+            for desired in families {
+                try kernel.perform(family: desired.options.family) { tables in
+                    let report = try tables.sync(desired.rules.tables)
+                    var line = Summary.line(report)
+                    if !noConntrack && !report.committed.isEmpty {
+                        line += "; " + Self.cleanConntrack(report, desired)
+                    }
+                    let prefix = families.count > 1 ? "\(desired.options.family): " : ""
+                    FileDescriptorOutput.standardOutput.write(prefix + line + "\n")
                 }
-                FileDescriptorOutput.standardOutput.write(line + "\n")
             }
         }
 
@@ -72,13 +81,13 @@ struct InputFlags: ParsableArguments {
         if paths.isEmpty { throw ValidationError("give at least one manifest with -f PATH") }
     }
 
-    /// Loads the manifests, reports what was wrong, and generates the rules.
-    func desired(_ proxy: ProxyFlags) throws -> Desired {
+    /// Loads the manifests, reports what was wrong, and generates the rules of each family.
+    func desired(_ proxy: ProxyFlags) throws -> [Desired] {
         try Self.desired(paths: paths, strict: strict, proxy)
     }
 
-    static func desired(paths: [String], strict: Bool, _ proxy: ProxyFlags) throws -> Desired {
-        let options = try proxy.resolve(host: HostFacts())
+    static func desired(paths: [String], strict: Bool, _ proxy: ProxyFlags) throws -> [Desired] {
+        let families = try proxy.resolveFamilies(host: HostFacts())
         let loaded = ManifestLoader.load(paths: paths)
         for diagnostic in loaded.diagnostics {
             FileDescriptorOutput.standardError.write("\(diagnostic)\n")
@@ -88,9 +97,11 @@ struct InputFlags: ParsableArguments {
                 "natsync: \(loaded.warnings.count) warning(s) with --strict; nothing applied\n")
             throw ExitCode(2)
         }
-        let generator = RuleGenerator(options: options)
-        let ports = generator.servicePorts(of: loaded.state)
-        return Desired(rules: generator.rules(forPorts: ports), options: options, servicePorts: ports)
+        return families.map { options in
+            let generator = RuleGenerator(options: options)
+            let ports = generator.servicePorts(of: loaded.state)
+            return Desired(rules: generator.rules(forPorts: ports), options: options, servicePorts: ports)
+        }
     }
 }
 

@@ -74,8 +74,10 @@ extension Natsync {
                 throw ValidationError("give either --live or -f PATH: trace the live tables or the rules of manifests")
             }
             if netns != nil && !live { throw ValidationError("--netns needs --live") }
-            _ = try source()
-            _ = try destination()
+            let (from, to) = (try source().0, try destination().0)
+            guard from.family == to.family else {
+                throw ValidationError("--src \(from) and --dst \(to) are of different families")
+            }
         }
 
         func source() throws -> (IPAddress, UInt16?) {
@@ -108,9 +110,9 @@ extension Natsync {
         }
 
         func run() throws {
-            let (ruleset, localAddresses, clusterCIDRs) = try tables()
             let (sourceAddress, sourcePort) = try source()
             let (destinationAddress, destinationPort) = try destination()
+            let (ruleset, localAddresses, clusterCIDRs) = try tables(destinationAddress.family)
             let origin =
                 from
                 ?? (localAddresses.contains(sourceAddress) || sourceAddress.isLoopback
@@ -123,18 +125,20 @@ extension Natsync {
             FileDescriptorOutput.standardOutput.write(output == .json ? trace.json() : trace.text())
         }
 
-        /// The rules to walk, the addresses that are local, and the pod ranges.
-        func tables() throws -> (Ruleset, Set<IPAddress>, [CIDR]) {
-            let clusterCIDRs = try proxy.resolve(host: HostFacts()).clusterCIDRs
+        /// The rules of `family` to walk, the addresses that are local, and the pod ranges.
+        func tables(_ family: IPFamily) throws -> (Ruleset, Set<IPAddress>, [CIDR]) {
+            let clusterCIDRs = try proxy.resolveFamilies(host: HostFacts()).first?.clusterCIDRs ?? []
             guard live else {
-                let desired = try InputFlags.desired(paths: paths, strict: strict, proxy)
+                let all = try InputFlags.desired(paths: paths, strict: strict, proxy)
+                guard let desired = all.first(where: { $0.options.family == family }) else {
+                    throw ValidationError("--dst is \(family), but the rules are for \(all.map { "\($0.options.family)" }.joined(separator: " and ")) (--ip-family)")
+                }
                 return (
                     Ruleset(desired: desired.rules.tables, family: desired.options.family),
                     Set(desired.options.nodeAddresses), clusterCIDRs
                 )
             }
             do {
-                let family = proxy.ipFamily.family
                 let (dumps, addresses) = try NetworkNamespace.run(in: netns) {
                     (try LegacyTables(family: family).dump([.filter, .nat]), HostFacts().addresses())
                 }
