@@ -3,7 +3,7 @@ SWIFT ?= swift
 DEB_PACKAGES := libiptc-dev libnetfilter-conntrack-dev iptables conntrack iproute2
 SEED := Fixtures/seed/service-test.yaml
 
-.PHONY: build test demo dry-run deps bench clean
+.PHONY: build test stress demo dry-run deps bench clean
 
 build:
 	$(SWIFT) build
@@ -35,6 +35,11 @@ deps:
 	else echo "deps: all installed"; fi
 
 # QUICK=1: the small sizes only.
+# Runs that need minutes (crash consistency under kill -9); live-kernel, root.
+stress:
+	$(SWIFT) build --build-tests
+	NATSYNC_STRESS=1 $(SWIFT) test --skip-build --disable-xctest --no-parallel --filter CrashConsistencyTests
+
 bench:
 	$(SWIFT) run -c release NatsyncBench $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),)
 

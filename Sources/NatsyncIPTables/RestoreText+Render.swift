@@ -203,6 +203,12 @@ public enum RestoreText {
         if plain { return text }
         var out = "\""
         for character in text {
+            // iptables-restore reads one line per rule and has no escape for control characters:
+            // they are written as '?', so no text can end a rule early or start another.
+            if character.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                out.append("?")
+                continue
+            }
             if character == "\"" || character == "\\" { out.append("\\") }
             out.append(character)
         }

@@ -129,3 +129,24 @@ struct RestoreTextTests {
         #expect(throws: RestoreTextError(line: 2, "missing COMMIT")) { try RestoreText.parse("*nat\n:A - [0:0]") }
     }
 }
+
+/// No text inside a rule can add a match or a rule to the restore input.
+struct RestoreTextInjectionTests {
+    @Test(arguments: [
+        "a\" -j ACCEPT", "x\n-A KUBE-SERVICES -j ACCEPT", "back\\slash\" -m mark --mark 1", "tab\there # not a comment",
+        "cr\r\nCOMMIT", "del\u{7F}", "'single' \"double\"",
+    ])
+    func hostileCommentsStayOneWordOfOneRule(comment: String) throws {
+        let rule = Rule(protocol: ProtocolMatch(.tcp), matches: [.comment(comment), .ports(.tcp, .destination(80))], target: .jump("KUBE-SVC-X"))
+        let table = TableContents(table: .nat, chains: [Chain("KUBE-SVC-X"), Chain("KUBE-SERVICES", rules: [rule])])
+        let text = RestoreText.render([table], family: .ipv4)
+        #expect(text.split(separator: "\n").filter { $0.hasPrefix("-A ") }.count == 1, "\(text)")
+        let parsed = try RestoreText.parse(text)
+        let rules = parsed.flatMap(\.chains).flatMap(\.rules)
+        #expect(rules.count == 1)
+        #expect(rules.first?.target == .jump("KUBE-SVC-X"))
+        #expect(rules.first?.matches.count == 2)
+        let expected = String(comment.map { $0.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F } ? "?" : $0 })
+        #expect(rules.first?.comment == expected)
+    }
+}

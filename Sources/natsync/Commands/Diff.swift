@@ -48,11 +48,13 @@ enum DiffText {
             for (chain, old) in plan.rewritten {
                 out += "~ :\(chain.name) (rewritten)\n"
                 let new = chain.rules.map(LiveRule.rule)
-                for rule in old where !new.contains(rule) { out += "- -A \(chain.name) \(text(rule, family))\n" }
-                for rule in chain.rules where !old.contains(.rule(rule)) {
+                // Sets: KUBE-SERVICES holds a rule per service, and a nested scan would be quadratic.
+                let (oldSet, newSet) = (Set(old), Set(new))
+                for rule in old where !newSet.contains(rule) { out += "- -A \(chain.name) \(text(rule, family))\n" }
+                for rule in chain.rules where !oldSet.contains(.rule(rule)) {
                     out += "+ -A \(chain.name) \(RestoreText.arguments(of: rule, family: family))\n"
                 }
-                if old.filter({ new.contains($0) }) != new.filter({ old.contains($0) }) {
+                if old.filter({ newSet.contains($0) }) != new.filter({ oldSet.contains($0) }) {
                     out += "  (rules reordered)\n"
                 }
             }

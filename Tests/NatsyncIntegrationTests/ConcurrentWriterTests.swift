@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+
+/// natsync and another program writing the same tables at once: the xtables lock must keep every
+/// write of both (libiptc replaces a whole table, and the kernel only notices a changed entry count).
+@Suite(.serialized, liveKernel)
+struct ConcurrentWriterTests {
+    /// A shell loop in the node namespace: appends to its own chain and to FORWARD, deleting the
+    /// oldest of each every third round, with `iptables-legacy -w`, until a stop file appears.
+    /// It logs each write that succeeded.
+    static let writer = """
+        iptables-legacy -w -N WRITER
+        i=0
+        while [ ! -e "$STOP" ]; do
+          a="10.99.$((i / 250)).$((i % 250 + 1))"
+          iptables-legacy -w -A WRITER -s "$a" -j RETURN && echo "A $a"
+          iptables-legacy -w -A FORWARD -s "$a" -j RETURN && echo "F $a"
+          if [ $((i % 3)) -eq 2 ]; then
+            iptables-legacy -w -D WRITER 1 && echo "D WRITER"
+            first=$(iptables-legacy -w -S FORWARD | grep -m1 -- '-s 10.99.' | sed 's/^-A FORWARD //')
+            iptables-legacy -w -D FORWARD $first && echo "D FORWARD"
+          fi
+          i=$((i + 1))
+        done
+        """
+
+    @Test func twoHundredSyncsAndAConcurrentWriterBothKeepEveryWrite() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let stop = scene.folder.appendingPathComponent("stop").path
+        let log = scene.folder.appendingPathComponent("writer.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        writer.arguments = ["STOP=\(stop)", "ip", "netns", "exec", scene.node, "sh", "-c", Self.writer]
+        writer.standardOutput = try FileHandle(forWritingTo: log)
+        writer.standardError = FileHandle.nullDevice
+        try writer.run()
+        defer { if writer.isRunning { writer.terminate() } }
+
+        var generator = SystemRandomNumberGenerator()
+        var last = ""
+        for round in 0..<200 {
+            var yaml = ""
+            for index in 0..<Int.random(in: 1...8, using: &generator) {
+                yaml += Objects.service("svc\(index)", clusterIP: "10.96.2.\(index + 1)", type: index % 2 == 0 ? "NodePort" : "ClusterIP",
+                                        nodePort: index % 2 == 0 ? 30200 + index : nil)
+                yaml += Objects.slice("svc\(index)", (0..<Int.random(in: 0...3, using: &generator)).map { "10.0.\(index).\($0 + 10)" })
+            }
+            last = try scene.manifest("round\(round).yaml", yaml)
+            try scene.sync([last])
+        }
+        FileManager.default.createFile(atPath: stop, contents: nil)
+        writer.waitUntilExit()
+
+        // natsync's side: the tables hold exactly its last write.
+        let diff = try scene.natsync(["diff", "-f", last] + scene.backendFlags + Scene.nodeFlags, check: false)
+        #expect(diff.status == 0, "\(diff.standardOutput)")
+
+        // The writer's side: each chain holds exactly the rules it added and did not delete, in order.
+        let operations = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
+        var expected: [String: [String]] = ["WRITER": [], "FORWARD": []]
+        for operation in operations {
+            let parts = operation.split(separator: " ").map(String.init)
+            switch parts[0] {
+            case "A": expected["WRITER"]!.append(parts[1])
+            case "F": expected["FORWARD"]!.append(parts[1])
+            default: expected[parts[1]]!.removeFirst()
+            }
+        }
+        let saved = try scene.save(tables: ["filter"]).split(separator: "\n")
+        for chain in ["WRITER", "FORWARD"] {
+            let actual = saved.filter { $0.hasPrefix("-A \(chain) -s 10.99.") }.map { String($0.split(separator: " ")[3].dropLast(3)) }
+            #expect(actual == expected[chain]!, "\(chain): \(actual.count) rules live, \(expected[chain]!.count) written and kept")
+        }
+        let writes = operations.count
+        #expect(writes > 50, "the writer made only \(writes) writes during the syncs")
+        print("concurrent writers: natsync 200 syncs, the other writer \(writes) writes (\(expected["WRITER"]!.count + expected["FORWARD"]!.count) rules kept); nothing lost on either side")
+    }
+}
