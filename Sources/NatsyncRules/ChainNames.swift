@@ -20,9 +20,6 @@ public enum ChainNames {
     public static let kubeletFirewall: ChainName = "KUBE-FIREWALL"
     public static let proxyCanary: ChainName = "KUBE-PROXY-CANARY"
 
-    /// Prefixes of the per-service chains; any chain with one of them belongs to the proxy.
-    public static let servicePrefixes = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-", DispatchTree.chainPrefix]
-
     /// The cluster-policy chain of a service port (`KUBE-SVC-…`).
     public static func clusterPolicy(_ port: ServicePortName) -> ChainName { ChainName("KUBE-SVC-" + hash(of: port)) }
     /// The local-policy chain of a service port (`KUBE-SVL-…`).
