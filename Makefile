@@ -3,7 +3,7 @@ SWIFT ?= swift
 DEB_PACKAGES := libiptc-dev libnetfilter-conntrack-dev iptables conntrack iproute2
 SEED := Fixtures/seed/service-test.yaml
 
-.PHONY: build test stress demo dry-run deps bench clean
+.PHONY: build test test-asan stress fuzz demo dry-run deps bench clean
 
 build:
 	$(SWIFT) build
@@ -35,10 +35,23 @@ deps:
 	else echo "deps: all installed"; fi
 
 # QUICK=1: the small sizes only.
-# Runs that need minutes (crash consistency under kill -9); live-kernel, root.
-stress:
+# The live-kernel suite with natsync and its C shim under AddressSanitizer (a build of its own).
+test-asan:
+	$(SWIFT) build --build-tests --build-path .build-asan -Xswiftc -sanitize=address -Xcc -fsanitize=address -Xcc -fno-omit-frame-pointer
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 $(SWIFT) test --skip-build --build-path .build-asan --disable-xctest --no-parallel --filter NatsyncIntegrationTests
+
+# Runs that need minutes: crash consistency under kill -9 (live kernel, root), then libFuzzer.
+stress: fuzz
 	$(SWIFT) build --build-tests
 	NATSYNC_STRESS=1 $(SWIFT) test --skip-build --disable-xctest --no-parallel --filter CrashConsistencyTests
+
+# libFuzzer on the manifest loader and the restore-text parser for FUZZ_SECONDS, starting from the
+# committed corpus (new finds go to a scratch folder; `-merge=1 Fuzz/corpus DIR` keeps the useful ones).
+FUZZ_SECONDS ?= 300
+fuzz:
+	$(SWIFT) build --product natsync-fuzz --build-path .build-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -parse-as-library -Xswiftc -DNATSYNC_FUZZ
+	rm -rf .build-fuzz/work && mkdir -p .build-fuzz/work
+	.build-fuzz/debug/natsync-fuzz .build-fuzz/work Fuzz/corpus -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -print_final_stats=1
 
 bench:
 	$(SWIFT) run -c release NatsyncBench $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),)

@@ -102,6 +102,9 @@ let package = Package(
             ],
             path: "Benchmarks/NatsyncBench"
         ),
+        // Fuzzing the manifest loader and the restore-text parser (`make stress` runs libFuzzer on it);
+        // built normally, it replays the committed corpus.
+        .executableTarget(name: "natsync-fuzz", dependencies: ["NatsyncManifest", "NatsyncIPTables"], path: "Fuzz/NatsyncFuzz"),
         // The pods and clients of the traffic tests.
         .executableTarget(name: "natsync-echo", path: "Tests/Tools/EchoServer"),
         .testTarget(name: "NatsyncNetTests", dependencies: ["NatsyncNet"]),
