@@ -42,29 +42,28 @@ struct IPTablesHandle: ~Copyable {
             chains: names.map { LiveTable.LiveChain(name: $0, rules: decode($0) ? rules(of: $0) : nil) })
     }
 
-    /// The rules of one chain, decoded.
-    func rules(of chain: ChainName) -> [LiveRule] {
-        var result: [LiveRule] = []
+    /// Calls `body` with each entry of `chain`, decoded into `raw` (and whether it is foreign).
+    func forEachEntry(of chain: ChainName, _ body: (_ raw: natsync_rule, _ foreign: Bool, _ entry: UnsafeRawPointer) -> Void) {
         var raw = natsync_rule()
         var entry = natsync_first_rule(pointer, chain.rawValue)
         while let current = entry {
             let foreign = natsync_decode_rule(pointer, current, &raw) != 0
-            result.append(RuleCodec.decode(raw, foreign: foreign, family: family))
+            body(raw, foreign, current)
             entry = natsync_next_rule(pointer, current)
         }
+    }
+
+    /// The rules of one chain, decoded.
+    func rules(of chain: ChainName) -> [LiveRule] {
+        var result: [LiveRule] = []
+        forEachEntry(of: chain) { raw, foreign, _ in result.append(RuleCodec.decode(raw, foreign: foreign, family: family)) }
         return result
     }
 
     /// The packet and byte counters of each rule of `chain`.
     func counters(of chain: ChainName) -> [(packets: UInt64, bytes: UInt64)] {
         var result: [(UInt64, UInt64)] = []
-        var raw = natsync_rule()
-        var entry = natsync_first_rule(pointer, chain.rawValue)
-        while let current = entry {
-            _ = natsync_decode_rule(pointer, current, &raw)
-            result.append((raw.packets, raw.bytes))
-            entry = natsync_next_rule(pointer, current)
-        }
+        forEachEntry(of: chain) { raw, _, _ in result.append((raw.packets, raw.bytes)) }
         return result
     }
 

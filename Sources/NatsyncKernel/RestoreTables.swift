@@ -40,7 +40,7 @@ public struct RestoreTables: TableBackend {
     public func plan(_ desired: [TableContents]) throws(KernelError) -> [TablePlan] {
         var plans: [TablePlan] = []
         for contents in desired {
-            plans.append(Planner.plan(desired: contents, live: try read(contents.table)))
+            plans.append(Planner.plan(desired: contents, live: try read(contents.table) { Ownership.needsRules($0, in: contents.table) }))
         }
         return plans
     }
@@ -54,7 +54,10 @@ public struct RestoreTables: TableBackend {
         report.attempts = 1
         var committed: [(LiveTable, TableContents, TablePlan)] = []
         for contents in desired {
-            let live = try read(contents.table)
+            // As libiptc's path: a partial sync parses only the chains in scope (and the built-ins).
+            let live = try read(contents.table) { name in
+                Ownership.needsRules(name, in: contents.table) && (name.isBuiltin || scope?.contains(name) ?? true)
+            }
             let plan = Planner.plan(
                 desired: contents, live: live, deleteStaleFixedChains: deleteStaleFixedChains,
                 removedJumps: removedJumps[contents.table] ?? [], scope: scope)
@@ -64,7 +67,9 @@ public struct RestoreTables: TableBackend {
                 try apply(plan)
             } catch {
                 for (live, contents, plan) in committed.reversed() {
-                    guard let undo = Undo(live: live, desired: contents, plan: plan), let now = try? read(live.table) else { continue }
+                    guard let undo = Undo(live: live, desired: contents, plan: plan),
+                        let now = try? read(live.table, decoding: { undo.scope.contains($0) || $0.isBuiltin })
+                    else { continue }
                     try? apply(undo.plan(from: now))
                 }
                 throw error
@@ -92,16 +97,17 @@ public struct RestoreTables: TableBackend {
         return result
     }
 
-    /// One table as `iptables-save` prints it, every rule read: the ones natsync can write as
-    /// rules, the rest as foreign.
-    func read(_ table: TableName) throws(KernelError) -> LiveTable {
+    /// One table as `iptables-save` prints it, with the rules of the chains `decode` selects: the
+    /// ones natsync can write as rules, the rest as foreign. Other chains are listed, not parsed.
+    func read(_ table: TableName, decoding decode: (ChainName) -> Bool) throws(KernelError) -> LiveTable {
         var chains: [LiveTable.LiveChain] = []
         var index: [ChainName: Int] = [:]
         for line in try saved(table).split(separator: "\n") {
             if line.hasPrefix(":") {
                 let name = ChainName(String(line.dropFirst().prefix { $0 != " " }))
-                index[name] = chains.count
-                chains.append(LiveTable.LiveChain(name: name, rules: []))
+                let decoded = decode(name)
+                if decoded { index[name] = chains.count }
+                chains.append(LiveTable.LiveChain(name: name, rules: decoded ? [] : nil))
             } else if line.hasPrefix("-A ") {
                 let words = line.dropFirst(3)
                 let name = ChainName(String(words.prefix { $0 != " " }))

@@ -50,19 +50,15 @@ extension IPTablesHandle {
 
     private func entries(of chain: ChainName) -> [TableDump.Entry] {
         var result: [TableDump.Entry] = []
-        var raw = natsync_rule()
-        var entry = natsync_first_rule(pointer, chain.rawValue)
-        while let current = entry {
-            let foreign = natsync_decode_rule(pointer, current, &raw) != 0
+        forEachEntry(of: chain) { raw, foreign, entry in
             if case .rule(let rule) = RuleCodec.decode(raw, foreign: foreign, family: family) {
                 result.append(.rule(rule))
-            } else {
-                var text = [CChar](repeating: 0, count: 512)
-                natsync_describe_extensions(pointer, current, &text, text.count)
-                let extensions = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                result.append(.foreign(RuleCodec.describeHeader(raw, family: family, then: extensions)))
+                return
             }
-            entry = natsync_next_rule(pointer, current)
+            var text = [CChar](repeating: 0, count: 512)
+            natsync_describe_extensions(pointer, entry, &text, text.count)
+            let extensions = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            result.append(.foreign(RuleCodec.describeHeader(raw, family: family, then: extensions)))
         }
         return result
     }
