@@ -34,16 +34,17 @@ deps:
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	else echo "deps: all installed"; fi
 
-# QUICK=1: the small sizes only.
 # The live-kernel suite with natsync and its C shim under AddressSanitizer (a build of its own).
 test-asan:
 	$(SWIFT) build --build-tests --build-path .build-asan -Xswiftc -sanitize=address -Xcc -fsanitize=address -Xcc -fno-omit-frame-pointer
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 $(SWIFT) test --skip-build --build-path .build-asan --disable-xctest --no-parallel --filter NatsyncIntegrationTests
 
-# Runs that need minutes: crash consistency under kill -9 (live kernel, root), then libFuzzer.
+# Runs that need minutes (live kernel, root): libFuzzer, crash consistency under kill -9, and the
+# daemon under churn.
 stress: fuzz
 	$(SWIFT) build --build-tests
-	NATSYNC_STRESS=1 $(SWIFT) test --skip-build --disable-xctest --no-parallel --filter CrashConsistencyTests
+	NATSYNC_STRESS=1 $(SWIFT) test --skip-build --disable-xctest --no-parallel --filter 'CrashConsistencyTests|ChurnTests'
+
 
 # libFuzzer on the manifest loader and the restore-text parser for FUZZ_SECONDS, starting from the
 # committed corpus (new finds go to a scratch folder; `-merge=1 Fuzz/corpus DIR` keeps the useful ones).
@@ -53,6 +54,7 @@ fuzz:
 	rm -rf .build-fuzz/work && mkdir -p .build-fuzz/work
 	.build-fuzz/debug/natsync-fuzz .build-fuzz/work Fuzz/corpus -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -print_final_stats=1
 
+# QUICK=1: the small sizes only.
 bench:
 	$(SWIFT) run -c release NatsyncBench $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),)
 

@@ -108,7 +108,8 @@ public struct Daemon {
         case .kubernetes(let client):
             feeder = KubernetesSource(
                 client: client, logger: logger, nodeName: proxier.nodeName,
-                onNodeEligibility: { health.nodeEligible($0) }, onState: { syncRunner.update($0) })
+                onNodeEligibility: { health.nodeEligible($0) }, onState: { syncRunner.update($0) },
+                onChange: { syncRunner.apply($0) })
         }
         var services: [any ServiceLifecycle.Service] = [feeder, syncRunner]
         if let address = healthAddress {

@@ -8,6 +8,8 @@ public protocol ProxyProvider: AnyObject, Sendable {
     var nodeName: String { get }
     /// Takes a new cluster state; returns whether anything changed.
     @discardableResult func update(_ state: ClusterState) -> Bool
+    /// Takes changes of single objects; returns whether anything changed.
+    @discardableResult func apply(_ changes: [ClusterChange]) -> Bool
     var hasPendingWork: Bool { get }
     func sync() throws -> SyncOutcome
     /// True when the tables changed behind natsync's back; the next sync is then full.
@@ -37,6 +39,11 @@ public final class MetaProxier: ProxyProvider, @unchecked Sendable {
     @discardableResult
     public func update(_ state: ClusterState) -> Bool {
         proxiers.map { $0.update(state) }.contains(true)
+    }
+
+    @discardableResult
+    public func apply(_ changes: [ClusterChange]) -> Bool {
+        proxiers.map { $0.apply(changes) }.contains(true)
     }
 
     public var hasPendingWork: Bool { proxiers.contains { $0.hasPendingWork } }

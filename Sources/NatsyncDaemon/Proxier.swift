@@ -82,8 +82,9 @@ public final class Proxier: @unchecked Sendable {
     /// How long a partial sync may go on before a full one (kube-proxy's `FullSyncPeriod`).
     public var fullSyncPeriod: Duration = .seconds(3600)
 
-    private(set) var state = ClusterState()
     private var servicesByName: [NamespacedName: Service] = [:]
+    private var slicesByName: [NamespacedName: EndpointSlice] = [:]
+    /// Each service's slices in name order, kept as changes come.
     private var slicesByService: [NamespacedName: [EndpointSlice]] = [:]
     private var ports: [NamespacedName: [(ServicePortInfo, [EndpointInfo])]] = [:]
     private var portRules: [NamespacedName: [ServicePortRules]] = [:]
@@ -106,23 +107,51 @@ public final class Proxier: @unchecked Sendable {
     /// Returns whether anything changed.
     @discardableResult
     public func update(_ newState: ClusterState) -> Bool {
-        let newServices = Dictionary(uniqueKeysWithValues: newState.services.map { ($0.name, $0) })
-        let newSlices = newState.slicesByService()
-        var touched = Set<NamespacedName>()
-        for name in Set(servicesByName.keys).union(newServices.keys) where servicesByName[name] != newServices[name] {
-            touched.insert(name)
+        let services = Dictionary(newState.services.map { ($0.name, $0) }) { $1 }
+        let slices = Dictionary(newState.endpointSlices.map { ($0.name, $0) }) { $1 }
+        var changes: [ClusterChange] = []
+        for name in Set(servicesByName.keys).union(services.keys) where servicesByName[name] != services[name] {
+            changes.append(.service(name, services[name]))
         }
-        for name in Set(slicesByService.keys).union(newSlices.keys) where slicesByService[name] != newSlices[name] {
-            touched.insert(name)
-            let old = Set((slicesByService[name] ?? []).compactMap(\.lastChangeTriggerTime))
-            pendingTriggers += (newSlices[name] ?? []).compactMap(\.lastChangeTriggerTime).filter { !old.contains($0) }
+        for name in Set(slicesByName.keys).union(slices.keys) where slicesByName[name] != slices[name] {
+            changes.append(.endpointSlice(name, slices[name]))
         }
         initialized = true
-        state = newState
-        servicesByName = newServices
-        slicesByService = newSlices
-        changed.formUnion(touched)
-        return !touched.isEmpty
+        return apply(changes)
+    }
+
+    /// Takes changes of single objects (a watch's events) and notes which services they touch, at
+    /// a cost of the objects changed. Returns whether anything changed.
+    @discardableResult
+    public func apply(_ changes: [ClusterChange]) -> Bool {
+        var touched = false
+        for change in changes {
+            switch change {
+            case .service(let name, let service):
+                guard servicesByName[name] != service else { continue }
+                servicesByName[name] = service
+                changed.insert(name)
+            case .endpointSlice(let name, let slice):
+                let old = slicesByName[name]
+                guard old != slice else { continue }
+                slicesByName[name] = slice
+                if let old {
+                    slicesByService[old.service]?.removeAll { $0.name == name }
+                    if slicesByService[old.service]?.isEmpty == true { slicesByService[old.service] = nil }
+                    changed.insert(old.service)
+                }
+                if let slice {
+                    slicesByService[slice.service, default: []].append(slice)
+                    slicesByService[slice.service]?.sort { $0.name < $1.name }
+                    changed.insert(slice.service)
+                    if let trigger = slice.lastChangeTriggerTime, trigger != old?.lastChangeTriggerTime {
+                        pendingTriggers.append(trigger)
+                    }
+                }
+            }
+            touched = true
+        }
+        return touched
     }
 
     /// The next sync must compare everything (after drift or a failure).

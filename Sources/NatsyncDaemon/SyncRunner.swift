@@ -19,7 +19,12 @@ public final class SyncRunner: ServiceLifecycle.Service, Sendable {
 
     private let configuration: Configuration
     private let proxier: Mutex<(any ProxyProvider)?>
-    private let pending = Atomic<Bool>(false)
+    /// What the sources handed over since the runner last looked, in order.
+    private let inbox = Mutex<[Input]>([])
+    private enum Input {
+        case state(ClusterState)
+        case change(ClusterChange)
+    }
     private let logger: Logger
     private let observer: SyncObserver
 
@@ -30,17 +35,34 @@ public final class SyncRunner: ServiceLifecycle.Service, Sendable {
         self.logger = logger
     }
 
-    /// Asks for a sync; several calls before it runs make one sync.
-    public func trigger() {
-        pending.store(true, ordering: .releasing)
+    /// Hands the proxier a new cluster state (it supersedes whatever is still waiting).
+    public func update(_ state: ClusterState) {
+        inbox.withLock { $0 = [.state(state)] }
     }
 
-    /// Hands the proxier a new cluster state and triggers a sync if anything changed.
-    public func update(_ state: ClusterState) {
-        let changed = proxier.withLock { $0!.update(state) }
-        if changed {
-            observer.queued()
-            trigger()
+    /// Hands the proxier one object's change. Costs the object's size, whatever the cluster's, and
+    /// never waits for a sync in progress: the runner takes waiting changes between syncs.
+    public func apply(_ change: ClusterChange) {
+        inbox.withLock { $0.append(.change(change)) }
+    }
+
+    /// Gives the proxier what came in since the last look; true if anything changed.
+    private func takeInbox() -> Bool {
+        let inputs = inbox.withLock { inputs in
+            defer { inputs = [] }
+            return inputs
+        }
+        guard !inputs.isEmpty else { return false }
+        return proxier.withLock { proxier in
+            var changed = false
+            var changes: [ClusterChange] = []
+            for input in inputs {
+                switch input {
+                case .state(let state): changed = proxier!.update(state) || changed
+                case .change(let change): changes.append(change)
+                }
+            }
+            return proxier!.apply(changes) || changed
         }
     }
 
@@ -54,12 +76,17 @@ public final class SyncRunner: ServiceLifecycle.Service, Sendable {
         var lastEnd = clock.now - configuration.minInterval
         var retryAt: ContinuousClock.Instant?
         var lastDriftCheck = clock.now
+        var pending = false
         do {
             while !Task.isCancelled {
+                if self.takeInbox() {
+                    self.observer.queued()
+                    pending = true
+                }
                 let now = clock.now
                 var run = false
                 if now >= lastEnd + self.configuration.minInterval {
-                    if self.pending.load(ordering: .acquiring) {
+                    if pending {
                         run = self.proxier.withLock { $0!.hasPendingWork }
                     } else if let retry = retryAt, now >= retry {
                         run = true
@@ -79,7 +106,7 @@ public final class SyncRunner: ServiceLifecycle.Service, Sendable {
                     try await Task.sleep(for: self.configuration.tick)
                     continue
                 }
-                self.pending.store(false, ordering: .releasing)
+                pending = false
                 let start = clock.now
                 do {
                     let outcome = try self.proxier.withLock { try $0!.sync() }

@@ -5,7 +5,8 @@ import NatsyncModel
 import ServiceLifecycle
 import Synchronization
 
-/// Lists, then watches, Services and EndpointSlices, and hands every new cluster state on.
+/// Lists, then watches, Services and EndpointSlices: hands on the whole state after each list,
+/// and each watch event's change on its own.
 ///
 /// Follows the API's rules: resource versions, bookmarks, `410 Gone` (list again), dropped watches
 /// (watch again from the last version, with backoff). Nothing is handed on before both lists
@@ -15,6 +16,7 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
     let client: APIClient
     let logger: Logger
     let onState: @Sendable (ClusterState) -> Void
+    let onChange: @Sendable (ClusterChange) -> Void
     let pageSize: Int
     let backoffLimit: Duration
     let nodeName: String?
@@ -25,7 +27,8 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
     ///   - onNodeEligibility: called with false while this node is being deleted.
     public init(
         client: APIClient, logger: Logger, pageSize: Int = 500, backoffLimit: Duration = .seconds(30), nodeName: String? = nil,
-        onNodeEligibility: @escaping @Sendable (Bool) -> Void = { _ in }, onState: @escaping @Sendable (ClusterState) -> Void
+        onNodeEligibility: @escaping @Sendable (Bool) -> Void = { _ in }, onState: @escaping @Sendable (ClusterState) -> Void,
+        onChange: @escaping @Sendable (ClusterChange) -> Void
     ) {
         self.client = client
         self.logger = logger
@@ -34,6 +37,7 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
         self.nodeName = nodeName
         self.onNodeEligibility = onNodeEligibility
         self.onState = onState
+        self.onChange = onChange
     }
 
     /// The objects known so far, by kind and name.
@@ -55,19 +59,33 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
             }
         }
 
-        func apply(_ object: APIObject, deleted: Bool) {
+        /// Stores a watch event's object and hands on its change, if it is one. Hand-overs happen
+        /// under the store's lock, so the proxier sees changes and states in the order the store
+        /// did, whichever watch delivered them.
+        func apply(_ object: APIObject, deleted: Bool, handOn: (ClusterChange) -> Void) {
             objects.withLock { objects in
+                let change: ClusterChange?
                 switch object {
-                case .service(let service): objects.services[service.name] = deleted ? nil : service
-                case .endpointSlice(let slice): objects.slices[slice.name] = deleted ? nil : slice
-                case .ignored(let name) where deleted: objects.slices[name] = nil
-                case .ignored, .invalid: break
+                case .service(let service):
+                    let new = deleted ? nil : service
+                    change = objects.services[service.name] == new ? nil : .service(service.name, new)
+                    objects.services[service.name] = new
+                case .endpointSlice(let slice):
+                    let new = deleted ? nil : slice
+                    change = objects.slices[slice.name] == new ? nil : .endpointSlice(slice.name, new)
+                    objects.slices[slice.name] = new
+                case .ignored(let name) where deleted:
+                    change = objects.slices.removeValue(forKey: name) == nil ? nil : .endpointSlice(name, nil)
+                case .ignored, .invalid:
+                    change = nil
                 }
+                if let change { handOn(change) }
             }
         }
 
-        var state: ClusterState {
-            objects.withLock { ClusterState(services: Array($0.services.values), endpointSlices: Array($0.slices.values)) }
+        /// Hands on everything known, under the lock like ``apply(_:deleted:handOn:)``.
+        func handOnState(_ handOn: (ClusterState) -> Void) {
+            objects.withLock { handOn(ClusterState(services: Array($0.services.values), endpointSlices: Array($0.slices.values))) }
         }
     }
 
@@ -83,7 +101,7 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
             versions[kind] = try await retrying("list \(kind.rawValue)s") { try await self.list(kind, into: store) }
         }
         logger.info("initial lists done", metadata: ["services": "\(store.objects.withLock { $0.services.count })"])
-        onState(store.state)
+        store.handOnState(onState)
         try await withThrowingDiscardingTaskGroup { group in
             for kind in APIKind.allCases {
                 let version = versions[kind]!
@@ -172,16 +190,14 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                     let event = try APIDecoder.event(line, kind: kind)
                     switch event {
                     case .added(let object, let rv), .modified(let object, let rv):
-                        store.apply(object, deleted: false)
                         if case .invalid(_, let diagnostic) = object {
                             logger.warning("invalid object skipped", metadata: ["reason": "\(diagnostic)"])
                         }
                         if let rv { version = rv }
-                        onState(store.state)
+                        store.apply(object, deleted: false, handOn: onChange)
                     case .deleted(let object, let rv):
-                        store.apply(object, deleted: true)
                         if let rv { version = rv }
-                        onState(store.state)
+                        store.apply(object, deleted: true, handOn: onChange)
                     case .bookmark(let rv):
                         version = rv
                     case .error(410, _):
@@ -194,10 +210,10 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
             } catch is Gone {
                 logger.info("watch expired (410 Gone); listing again", metadata: ["kind": "\(kind.rawValue)"])
                 version = try await retrying("list \(kind.rawValue)s") { try await self.list(kind, into: store) }
-                onState(store.state)
+                store.handOnState(onState)
             } catch let error as APIClient.StatusError where error.status == 410 {
                 version = try await retrying("list \(kind.rawValue)s") { try await self.list(kind, into: store) }
-                onState(store.state)
+                store.handOnState(onState)
             } catch is CancellationError {
                 return
             } catch {

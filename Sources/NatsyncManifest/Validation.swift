@@ -167,7 +167,7 @@ enum Validation {
         }
         // A malformed trigger time only costs the latency metric, so it is not an error.
         let trigger = object.metadata?.annotations?["endpoints.kubernetes.io/last-change-trigger-time"]
-            .flatMap { ISO8601DateFormatter().date(from: $0) }?.timeIntervalSince1970
+            .flatMap(Self.triggerTime)
         return EndpointSlice(
             name: name, service: NamespacedName(namespace: name.namespace, name: serviceName),
             addressType: addressType, ports: ports, endpoints: endpoints, lastChangeTriggerTime: trigger)
@@ -256,6 +256,17 @@ enum Validation {
                 throw FieldError(field, "\(quote(text)) is not a valid DNS subdomain name")
             }
         }
+    }
+}
+
+extension Validation {
+    /// The endpoints controller writes RFC 3339 with nanoseconds (Go's `time.RFC3339Nano`), which
+    /// drops trailing zeros and so may carry no fraction at all.
+    static func triggerTime(_ text: String) -> Double? {
+        let whole = ISO8601DateFormatter()
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return (fractional.date(from: text) ?? whole.date(from: text))?.timeIntervalSince1970
     }
 }
 

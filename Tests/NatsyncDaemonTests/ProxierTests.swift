@@ -90,6 +90,62 @@ struct ProxierTests {
         #expect(proxier.hasPendingWork)
     }
 
+    /// A watch's single-object changes (slices added, replaced, moved to another service, split in
+    /// two, deleted; services deleted), synced partially now and then, leave the tables a fresh
+    /// proxier writes for the resulting state; each new trigger time is reported once.
+    @Test func singleObjectChangesConvergeLikeAFreshSync() throws {
+        var generator = SystemRandomNumberGenerator()
+        let byChange = FakeApplier()
+        let incremental = Proxier(generator: RuleGenerator(options: options), applier: byChange)
+        var services: [NamespacedName: Service] = [:]
+        var slices: [NamespacedName: EndpointSlice] = [:]
+        incremental.update(ClusterState())
+        var triggers = 0
+        for round in 0..<300 {
+            let index = Int.random(in: 0..<12, using: &generator)
+            let serviceName = NamespacedName(namespace: "default", name: "s\(index)")
+            var change: ClusterChange
+            switch Int.random(in: 0..<10, using: &generator) {
+            case 0:
+                change = .service(serviceName, nil)
+            case 1, 2:
+                change = .service(
+                    serviceName,
+                    Service(name: serviceName, clusterIPs: [.v4(0x0A60_0000 + UInt32(index))], ports: [.init(name: "p", protocol: .tcp, port: 80)]))
+            case 3:
+                change = .endpointSlice(NamespacedName(namespace: "default", name: "slice\(Int.random(in: 0..<20, using: &generator))"), nil)
+            default:
+                // Twenty slice names over twelve services: a slice may move to another service.
+                let name = NamespacedName(namespace: "default", name: "slice\(Int.random(in: 0..<20, using: &generator))")
+                let trigger = Bool.random(using: &generator) ? Double(round) : nil
+                if trigger != nil { triggers += 1 }
+                change = .endpointSlice(
+                    name,
+                    EndpointSlice(
+                        name: name, service: serviceName, addressType: .ipv4, ports: [.init(name: "p", protocol: .tcp, port: 8080)],
+                        endpoints: (0..<Int.random(in: 0...3, using: &generator)).map { .init(address: .v4(0x0A00_0100 + UInt32(round * 4 + $0))) },
+                        lastChangeTriggerTime: trigger))
+            }
+            switch change {
+            case .service(let name, let service): services[name] = service
+            case .endpointSlice(let name, let slice): slices[name] = slice
+            }
+            incremental.apply([change])
+            if Int.random(in: 0..<4, using: &generator) == 0 || round == 299 {
+                let reported = try incremental.sync().triggerTimes
+                let fresh = FakeApplier()
+                let reference = Proxier(generator: RuleGenerator(options: options), applier: fresh)
+                reference.update(ClusterState(services: Array(services.values), endpointSlices: Array(slices.values)))
+                _ = try reference.sync()
+                #expect(byChange.live == fresh.live, "round \(round)")
+                #expect(Set(reported).count == reported.count)
+                triggers -= reported.count
+            }
+        }
+        #expect(triggers == 0, "every trigger time reported once")
+        #expect(!incremental.apply([]))
+    }
+
     @Test func aChangeToOneServiceSyncsOnlyItsChainsAndTheFixedOnes() throws {
         let fake = FakeApplier()
         let proxier = Proxier(generator: RuleGenerator(options: options), applier: fake)

@@ -74,6 +74,39 @@ struct KernelTests {
         #expect(after.status == 0)
     }
 
+    /// Every bad-input case beside a valid manifest: with `--strict` natsync exits 2 and no table
+    /// changes, counters included; without it the valid objects are applied and the bad one skipped.
+    @Test func strictLeavesTheTablesUnchangedForEveryBadInput() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let foreign = try String(contentsOfFile: "\(Self.root)/Fixtures/foreign/docker-and-operator.rules", encoding: .utf8)
+        try run(["ip", "netns", "exec", scene.node, "iptables-legacy-restore", "--noflush", "--counters"], input: foreign)
+        let earlier = try scene.manifest("earlier.yaml", Objects.service("old", clusterIP: "10.96.7.7") + Objects.slice("old", ["10.0.7.1"]))
+        try scene.sync([earlier])
+        let seed = "\(Self.root)/Fixtures/seed/service-test.yaml"
+        let cases = try FileManager.default.contentsOfDirectory(atPath: "\(Self.root)/Fixtures/bad").filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(cases.count >= 18)
+        for name in cases {
+            try scene.sync([earlier])
+            let before = try scene.save(counters: true, tables: ["filter", "nat", "mangle"])
+            let bad = "\(Self.root)/Fixtures/bad/\(name)"
+            let strict = try scene.sync([seed, bad], extra: ["--strict"], check: false)
+            // A kind natsync does not use is a note, as kube-proxy ignores it, not a warning.
+            if name == "unknown-kind.yaml" {
+                #expect(strict.status == 0 && strict.standardError.contains("note:"))
+                continue
+            }
+            #expect(strict.status == 2, "\(name): --strict exited \(strict.status)")
+            #expect(strict.standardError.contains("nothing applied"), "\(name): \(strict.standardError)")
+            #expect(try scene.save(counters: true, tables: ["filter", "nat", "mangle"]) == before, "\(name): --strict changed a table")
+        }
+        // Without --strict the same input applies the seed and skips only the bad object.
+        let lenient = try scene.sync([seed, "\(Self.root)/Fixtures/bad/bad-cluster-ip.yaml"], check: false)
+        #expect(lenient.status == 0)
+        #expect(lenient.standardError.contains("warning"))
+        #expect(try scene.natsync(["diff", "-f", seed] + scene.backendFlags + Scene.nodeFlags, check: false).status == 0)
+    }
+
     @Test(arguments: ["legacy", "nft"])
     func foreignChainsAndRulesSurviveFiftySyncsAndACleanupCountersIncluded(backend: String) throws {
         let scene = try Scene(backend: backend)

@@ -32,6 +32,14 @@ struct LoadingTests {
         #expect(shop.endpoints.first?.nodeName == "node-1")
     }
 
+    /// Go's RFC3339Nano, as the endpoints controller writes it: with or without a fraction.
+    @Test func triggerTimesReadWithAndWithoutFractionalSeconds() {
+        #expect(Validation.triggerTime("2026-11-27T12:00:00Z") == 1_795_780_800)
+        #expect(Validation.triggerTime("2026-11-27T12:00:00.25Z") == 1_795_780_800.25)
+        #expect(Validation.triggerTime("2026-11-27T12:00:00.123456789Z").map { abs($0 - 1_795_780_800.123) < 0.001 } == true)
+        #expect(Validation.triggerTime("yesterday") == nil)
+    }
+
     @Test func multiDocumentYAMLWithLegacyEndpointsAndDefaults() throws {
         var loader = ManifestLoader()
         let yaml = """
