@@ -9,10 +9,12 @@
 #include <linux/netfilter_ipv4/ipt_REJECT.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shim_internal.h"
@@ -44,5 +46,9 @@ _Static_assert(sizeof(struct nf_nat_range2) == 44, "nf_nat_range2");
 #define SOCKET_LEVEL IPPROTO_IP
 #define SO_GET_INFO IPT_SO_GET_INFO
 #define GETINFO struct ipt_getinfo
+#define SO_GET_ENTRIES IPT_SO_GET_ENTRIES
+#define SO_SET_REPLACE IPT_SO_SET_REPLACE
+#define GET_ENTRIES struct ipt_get_entries
+#define REPLACE struct ipt_replace
 
 #include "shim_family.h"

@@ -9,10 +9,12 @@
 #include <linux/netfilter_ipv6/ip6t_REJECT.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shim_internal.h"
@@ -40,5 +42,9 @@ _Static_assert(sizeof(struct ip6t_entry) == 168, "ip6t_entry");
 #define SOCKET_LEVEL IPPROTO_IPV6
 #define SO_GET_INFO IP6T_SO_GET_INFO
 #define GETINFO struct ip6t_getinfo
+#define SO_GET_ENTRIES IP6T_SO_GET_ENTRIES
+#define SO_SET_REPLACE IP6T_SO_SET_REPLACE
+#define GET_ENTRIES struct ip6t_get_entries
+#define REPLACE struct ip6t_replace
 
 #include "shim_family.h"

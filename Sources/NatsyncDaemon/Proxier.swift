@@ -187,15 +187,20 @@ public final class Proxier: @unchecked Sendable {
             portRules[name] = servicePorts.map { generator.rules(for: $0.0, endpoints: $0.1, largeClusterMode: large) }
         }
         let ordered = servicesByName.keys.sorted()
-        let rules = generator.assemble(
-            ordered.flatMap { portRules[$0] ?? [] }, endpointCount: endpointCount, largeClusterMode: large)
         var scope: Set<ChainName>?
         if !full {
             var chains = previousChains
+            for name in regenerate { chains.formUnion(ownChains(name)) }
+            scope = chains
+        }
+        let rules = generator.assemble(
+            ordered.flatMap { portRules[$0] ?? [] }, endpointCount: endpointCount, largeClusterMode: large,
+            keepingChains: scope.map { chains in { chains.contains($0) } })
+        if var chains = scope {
+            // The shared chains are always compared whole.
             for table in rules.tables {
                 for chain in table.chains where !Ownership.isServiceChain(chain.name) { chains.insert(chain.name) }
             }
-            for name in regenerate { chains.formUnion(ownChains(name)) }
             scope = chains
         }
         let allPorts = ordered.flatMap { ports[$0] ?? [] }
@@ -214,7 +219,7 @@ public final class Proxier: @unchecked Sendable {
             defer { pendingTriggers = [] }
             return SyncOutcome(
                 full: full, report: report, conntrack: conntrack, services: servicesByName.count, endpoints: endpointCount,
-                rules: [.filter: rules.filter.ruleCount, .nat: rules.nat.ruleCount], triggerTimes: pendingTriggers,
+                rules: [.filter: rules.filter.ruleCount, .nat: rules.nat.ruleCount + rules.omittedNatRules], triggerTimes: pendingTriggers,
                 healthChecks: healthChecks.values.sorted { $0.service < $1.service })
         } catch {
             needsFullSync = true

@@ -92,9 +92,8 @@ public struct LegacyTables: Sendable {
         var before: [LiveTable] = []
         for contents in desired {
             let handle = try IPTablesHandle(contents.table, family: family)
-            let live = handle.read { name in
-                Ownership.needsRules(name, in: contents.table) && (name.isBuiltin || scope?.contains(name) ?? true)
-            }
+            let needsRules = { (name: ChainName) in Ownership.needsRules(name, in: contents.table) }
+            let live = scope.map { handle.read(only: $0, decoding: needsRules) } ?? handle.read(decoding: needsRules)
             let plan = Planner.plan(
                 desired: contents, live: live, deleteStaleFixedChains: deleteStaleFixedChains,
                 removedJumps: removedJumps[contents.table] ?? [], scope: scope)

@@ -58,7 +58,7 @@ extension IPTablesHandle {
             var text = [CChar](repeating: 0, count: 512)
             natsync_describe_extensions(pointer, entry, &text, text.count)
             let extensions = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            result.append(.foreign(RuleCodec.describeHeader(raw, family: family, then: extensions)))
+            result.append(.foreign(RuleCodec.describeHeader(raw.pointee, family: family, then: extensions)))
         }
         return result
     }

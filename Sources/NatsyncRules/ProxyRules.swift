@@ -10,6 +10,9 @@ public struct ProxyRules: Hashable, Sendable {
     public var endpointCount: Int
     /// More than ``ProxyRules/largeClusterEndpointThreshold`` endpoints: per-endpoint comments are left out.
     public var largeClusterMode: Bool
+    /// Rules of the nat chains left out of ``nat`` by a partial assembly; the table holds
+    /// `nat.ruleCount + omittedNatRules` in all.
+    public var omittedNatRules = 0
 
     /// kube-proxy's `largeClusterEndpointsThreshold`.
     public static let largeClusterEndpointThreshold = 1000

@@ -53,7 +53,13 @@ public struct RuleGenerator: Sendable {
     }
 
     /// The complete tables from the rules of every service port, in order.
-    public func assemble(_ ports: [ServicePortRules], endpointCount: Int, largeClusterMode: Bool) -> ProxyRules {
+    ///
+    /// `keepingChains` selects the per-service and dispatch chains to include (all by default); a
+    /// partial sync keeps only the chains it compares, so it costs the change, not the table. The
+    /// shared chains (KUBE-SERVICES and the like) are always whole.
+    public func assemble(
+        _ ports: [ServicePortRules], endpointCount: Int, largeClusterMode: Bool, keepingChains keep: ((ChainName) -> Bool)? = nil
+    ) -> ProxyRules {
         let fixed = FixedRules(options: options)
         var filterServices = Chain(ChainNames.services)
         var filterExternal = Chain(ChainNames.externalServices)
@@ -62,6 +68,7 @@ public struct RuleGenerator: Sendable {
         var natServices = Chain(ChainNames.services)
         var natNodePorts = Chain(ChainNames.nodePorts)
         var serviceChains: [Chain] = []
+        var omitted = 0
         for port in ports {
             filterServices.rules += port.filterServices
             filterExternal.rules += port.filterExternalServices
@@ -69,11 +76,21 @@ public struct RuleGenerator: Sendable {
             filterFirewall.rules += port.filterProxyFirewall
             natServices.rules += port.natServices
             natNodePorts.rules += port.natNodePorts
-            serviceChains += port.natChains
+            guard let keep else {
+                serviceChains += port.natChains
+                continue
+            }
+            for chain in port.natChains {
+                if keep(chain.name) { serviceChains.append(chain) } else { omitted += chain.rules.count }
+            }
         }
         var dispatchChains: [Chain] = []
         if options.serviceDispatch == .tree {
             (natServices.rules, dispatchChains) = DispatchTree.build(natServices.rules, family: options.family)
+            if let keep {
+                omitted += dispatchChains.filter { !keep($0.name) }.reduce(0) { $0 + $1.rules.count }
+                dispatchChains = dispatchChains.filter { keep($0.name) }
+            }
         }
         natServices.rules += fixed.nodePortsTail
 
@@ -86,7 +103,8 @@ public struct RuleGenerator: Sendable {
             nat: TableContents(table: .nat, chains: natChains, builtinJumps: jumps.nat),
             servicePortCount: ports.count,
             endpointCount: endpointCount,
-            largeClusterMode: largeClusterMode
+            largeClusterMode: largeClusterMode,
+            omittedNatRules: omitted
         )
     }
 }

@@ -37,7 +37,13 @@ struct LoadingTests {
         #expect(Validation.triggerTime("2026-11-27T12:00:00Z") == 1_795_780_800)
         #expect(Validation.triggerTime("2026-11-27T12:00:00.25Z") == 1_795_780_800.25)
         #expect(Validation.triggerTime("2026-11-27T12:00:00.123456789Z").map { abs($0 - 1_795_780_800.123) < 0.001 } == true)
+        #expect(Validation.triggerTime("2026-11-27T13:30:00+01:30") == 1_795_780_800)
+        #expect(Validation.triggerTime("1970-01-01T00:00:00Z") == 0)
+        #expect(Validation.triggerTime("2000-02-29T00:00:00Z") == 951_782_400)
         #expect(Validation.triggerTime("yesterday") == nil)
+        #expect(Validation.triggerTime("2026-11-27T12:00:00") == nil)
+        #expect(Validation.triggerTime("2026-13-27T12:00:00Z") == nil)
+        #expect(Validation.triggerTime("2026-11-27T12:00:00.Z") == nil)
     }
 
     @Test func multiDocumentYAMLWithLegacyEndpointsAndDefaults() throws {

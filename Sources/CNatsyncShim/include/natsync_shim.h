@@ -154,6 +154,11 @@ int natsync_delete_rule(natsync_table *table, const char *chain, unsigned int in
 /// notice that someone else changed it, without reading the rules. 0 or -1.
 int natsync_table_info(const char *name, int family, uint32_t *entries, uint32_t *size);
 
+/// The kernel's own cost of any change, for the benchmarks' floor: reads the table's blob
+/// (GET_INFO + GET_ENTRIES) and hands the same blob back (SET_REPLACE), timing each, without
+/// libiptc. Counters restart at zero. 0 or -1.
+int natsync_replace_unchanged(const char *name, int family, double *read_seconds, double *replace_seconds);
+
 /// setns(open(path), CLONE_NEWNET) for the calling thread. 0 or -1. setns and CLONE_NEWNET are
 /// _GNU_SOURCE-only, which Swift's Glibc module does not expose.
 int natsync_enter_network_namespace(const char *path);
