@@ -75,12 +75,16 @@ enum SyncBench {
             return
         }
         try? FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        // Inputs (restore texts, manifests) go to a scratch folder, results to `output`.
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("natsync-bench-\(getpid())").path
+        try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
         print("natsync vs the other appliers: ClusterIP services x 10 endpoints, median of \(runs) runs, each in a fresh network namespace")
         var measured: [Size] = []
         for size in (sizes + chartSizes).sorted() {
             do {
                 let full = sizes.contains(size)
-                let result = try measure(services: size, runs: runs, changes: full ? changes : 0, folder: output, natsync: natsync, fullSet: full)
+                let result = try measure(services: size, runs: runs, changes: full ? changes : 0, folder: scratch, natsync: natsync, fullSet: full)
                 measured.append(result)
                 print(String(format: "  measured %d services (%d rules)%@", size, result.rules, full ? "" : ", full syncs only (chart)"))
             } catch {

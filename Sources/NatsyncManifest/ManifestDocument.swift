@@ -28,8 +28,16 @@ struct ManifestDocument: Decodable {
         case apiVersion, kind, items, metadata
     }
 
+    /// Where an item decoded on its own sits in its list (`items[3]`), for its position.
+    static let listPosition = CodingUserInfoKey(rawValue: "natsync.listPosition")!
+
     init(from decoder: any Decoder) throws {
-        let position = Self.position(decoder.codingPath)
+        let position: String
+        if let base = decoder.userInfo[Self.listPosition] as? String {
+            position = decoder.codingPath.isEmpty ? base : base + "." + Self.fieldPath(decoder.codingPath)
+        } else {
+            position = Self.position(decoder.codingPath)
+        }
         guard let container = try? decoder.container(keyedBy: Key.self) else {
             objects = [(.invalid(kind: "object", name: NameHint(position: position), field: nil, message: "is not a mapping"), NameHint(position: position))]
             return

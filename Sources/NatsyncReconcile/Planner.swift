@@ -19,19 +19,20 @@ public enum Planner {
         scope: Set<ChainName>? = nil
     ) -> TablePlan {
         var plan = TablePlan(table: desired.table)
-        var liveChains: [ChainName: LiveTable.LiveChain] = [:]
-        for chain in live.chains { liveChains[chain.name] = chain }
+        // Positions, not copies of the chains: a large table has a hundred thousand of them.
+        var livePositions = [ChainName: Int](minimumCapacity: live.chains.count)
+        for (position, chain) in live.chains.enumerated() { livePositions[chain.name] = position }
         let desiredNames = Set(desired.chains.map(\.name))
         let inScope: (ChainName) -> Bool = { name in scope?.contains(name) ?? true }
 
         for chain in desired.chains where inScope(chain.name) {
-            guard let existing = liveChains[chain.name] else {
+            guard let position = livePositions[chain.name] else {
                 plan.created.append(chain)
                 continue
             }
-            let old = existing.rules ?? [.foreign]
-            if old != chain.rules.map(LiveRule.rule) {
-                plan.rewritten.append((chain, old))
+            let same = live.chains[position].rules.map { $0.elementsEqual(chain.rules) { $0 == .rule($1) } } ?? false
+            if !same {
+                plan.rewritten.append((chain, live.chains[position].rules ?? [.foreign]))
             }
         }
         for chain in live.chains
@@ -44,7 +45,7 @@ public enum Planner {
         var builtins = desired.builtinJumps.map(\.chain) + removedJumps.map(\.chain)
         builtins = builtins.enumerated().filter { builtins.firstIndex(of: $0.element) == $0.offset }.map(\.element)
         for builtin in builtins {
-            let rules = liveChains[builtin]?.rules ?? []
+            let rules = livePositions[builtin].flatMap { live.chains[$0].rules } ?? []
             let wanted = desired.builtinJumps.filter { $0.chain == builtin }.map(\.rule)
             let unwanted = Set(removedJumps.filter { $0.chain == builtin }.map(\.rule))
             var seen = Set<Rule>()

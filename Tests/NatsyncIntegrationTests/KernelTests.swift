@@ -74,6 +74,54 @@ struct KernelTests {
         #expect(after.status == 0)
     }
 
+    /// A rule changed in place in an owned chain (same chain, same position, one field different)
+    /// is found by `diff` and put back by `sync`: one field at a time, a DNAT port, a
+    /// probability, a comment, a source address.
+    @Test func aRuleChangedInPlaceInAnOwnedChainIsFoundAndPutBack() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        try scene.natsync(["sync", "--iptables-backend", "legacy", "-f", Self.realistic] + Self.realisticFlags)
+        let diff = ["diff", "--iptables-backend", "legacy", "-f", Self.realistic] + Self.realisticFlags
+        #expect(try scene.natsync(diff, check: false).status == 0)
+        let mutations: [(String, (String) -> String?)] = [
+            ("-j DNAT", { line in
+                guard let range = line.range(of: #":[0-9]+$"#, options: .regularExpression) else { return nil }
+                return line[..<range.lowerBound] + ":\(Int(line[range].dropFirst())! + 1)"
+            }),
+            ("--probability", { line in
+                line.replacingOccurrences(of: #"--probability [0-9.]+"#, with: "--probability 0.10000000009", options: .regularExpression)
+            }),
+            ("--comment", { line in
+                guard let range = line.range(of: #"--comment "[^"]*"#, options: .regularExpression) else { return nil }
+                return line.replacingCharacters(in: range, with: line[range] + "x")
+            }),
+            ("-j KUBE-MARK-MASQ", { line in
+                line.replacingOccurrences(of: #"-s [0-9.]+/32"#, with: "-s 10.99.99.99/32", options: .regularExpression)
+            }),
+        ]
+        for (marker, mutate) in mutations {
+            let saved = try scene.save(tables: ["nat"]).split(separator: "\n").map(String.init)
+            var positions: [String: Int] = [:]
+            var target: (chain: String, index: Int, line: String)?
+            for line in saved where line.hasPrefix("-A ") {
+                let chain = String(line.split(separator: " ")[1])
+                positions[chain, default: 0] += 1
+                if target == nil, chain.hasPrefix("KUBE-S"), line.contains(marker), let changed = mutate(line), changed != line {
+                    target = (chain, positions[chain]!, changed)
+                }
+            }
+            let found = try #require(target, "no rule with \(marker)")
+            let arguments = found.line.split(separator: " ").dropFirst(2).map(String.init)
+            // Through sh, which takes the saved line's quoting as iptables-save wrote it.
+            try run(["ip", "netns", "exec", scene.node, "sh", "-c", "iptables-legacy -t nat -R \(found.chain) \(found.index) " + arguments.joined(separator: " ")])
+            let drift = try scene.natsync(diff, check: false)
+            #expect(drift.status == 1, "\(marker): diff did not see \(found.line)")
+            #expect(drift.standardOutput.contains(found.chain), "\(marker): \(drift.standardOutput)")
+            try scene.natsync(["sync", "--iptables-backend", "legacy", "-f", Self.realistic] + Self.realisticFlags)
+            #expect(try scene.natsync(diff, check: false).status == 0, "\(marker): not put back")
+        }
+    }
+
     /// Every bad-input case beside a valid manifest: with `--strict` natsync exits 2 and no table
     /// changes, counters included; without it the valid objects are applied and the bad one skipped.
     @Test func strictLeavesTheTablesUnchangedForEveryBadInput() throws {

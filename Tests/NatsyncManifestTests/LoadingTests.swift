@@ -32,6 +32,48 @@ struct LoadingTests {
         #expect(shop.endpoints.first?.nodeName == "node-1")
     }
 
+    /// A large List decoded item by item in parallel reads exactly as decoded whole: the same
+    /// objects in the same order, the same positions and messages for bad items (bad fields,
+    /// missing names, a nested List, an item that is not an object, escapes and brackets in strings).
+    @Test func largeListsDecodedItemByItemReadAsDecodedWhole() throws {
+        var items: [String] = []
+        for index in 0..<300 {
+            switch index % 7 {
+            case 0:
+                items.append(#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"s\#(index)","namespace":"default"},"spec":{"clusterIP":"10.96.0.\#(index % 250 + 1)","ports":[{"name":"p","port":80}]}}"#)
+            case 1:
+                items.append(#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"bad\#(index)"},"spec":{"clusterIP":"999.1.1.1","ports":[{"port":80}]}}"#)
+            case 2:
+                items.append(#"{"kind":"Service","metadata":{"namespace":"x"}}"#)
+            case 3:
+                items.append(#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c\#(index)"}},{"kind":"Service"}]}"#)
+            case 4:
+                items.append(#"[1, 2, {"a": "]}"}]"#)
+            case 5:
+                items.append(#"{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"s\#(index - 5)-a","namespace":"default","labels":{"kubernetes.io/service-name":"s\#(index - 5)"},"annotations":{"note":"a \"quoted\" ] } value"}},"addressType":"IPv4","ports":[{"name":"p","port":8080}],"endpoints":[{"addresses":["10.1.0.\#(index % 250 + 1)"]}]}"#)
+            default:
+                items.append(#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"t\#(index)","namespace":"default"},"spec":{"clusterIP":"10.96.1.\#(index % 250 + 1)","ports":[{"name":"p","port":70000}]}}"#)
+            }
+        }
+        let text = "{\n \"apiVersion\": \"v1\", \"items\": [\n" + items.joined(separator: ",\n ") + "\n], \"kind\": \"List\", \"metadata\": {}}\n"
+        let split = try ManifestLoader.decodeDocuments(text, splittingListsFrom: 0)
+        let whole = try ManifestLoader.decodeDocuments(text, splittingListsFrom: .max)
+        #expect(ManifestLoader.decodeListItems(text, minimumItems: 0) != nil, "the list was not split")
+        let describe = { (documents: [ManifestDocument]) in documents.flatMap(\.objects).map { "\($0.0) at \($0.1.position)" } }
+        #expect(describe(split).count == describe(whole).count)
+        #expect(describe(split) == describe(whole))
+        #expect(describe(whole).contains { $0.contains("items[3].items[1]") })
+
+        // An item that is not JSON: the whole document's error, as before.
+        let broken = text.replacingOccurrences(of: #"[1, 2,"#, with: #"[1, tru,"#)
+        #expect(ManifestLoader.decodeListItems(broken, minimumItems: 0) == nil)
+        #expect(throws: (any Error).self) { try ManifestLoader.decodeDocuments(broken, splittingListsFrom: 0) }
+        // Not a list, or something after it: decoded whole.
+        #expect(ManifestLoader.decodeListItems(#"{"kind":"Service","items":[]}"#, minimumItems: 0) == nil)
+        #expect(JSONListProbe.items(#"{"kind":"List","items":[]} x"#) == nil)
+        #expect(JSONListProbe.items(#"{"kind":"List","items":[{"a":"\"]"}, 1 ,"x"]}"#) == 3)
+    }
+
     /// Go's RFC3339Nano, as the endpoints controller writes it: with or without a fraction.
     @Test func triggerTimesReadWithAndWithoutFractionalSeconds() {
         #expect(Validation.triggerTime("2026-11-27T12:00:00Z") == 1_795_780_800)
@@ -135,5 +177,12 @@ struct LoadingTests {
         #expect(config.masqueradeBit == 15)
         #expect(config.localhostNodePorts == false)
         #expect(config.nodePortAddresses == [CIDR("192.168.0.0/24")!])
+    }
+}
+
+enum JSONListProbe {
+    static func items(_ text: String) -> Int? {
+        var text = text
+        return text.withUTF8 { JSONList($0)?.items.count }
     }
 }
