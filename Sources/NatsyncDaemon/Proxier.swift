@@ -182,10 +182,9 @@ public final class Proxier: @unchecked Sendable {
         let large = endpointCount > ProxyRules.largeClusterEndpointThreshold
         let regenerate = large != largeClusterMode ? Set(ports.keys) : refresh
         largeClusterMode = large
-        for name in regenerate {
-            guard let servicePorts = ports[name] else { continue }
-            portRules[name] = servicePorts.map { generator.rules(for: $0.0, endpoints: $0.1, largeClusterMode: large) }
-        }
+        let generating = regenerate.filter { ports[$0] != nil }
+        let generated = generator.rules(forEach: generating.map { ports[$0]! }, largeClusterMode: large)
+        for (name, rules) in zip(generating, generated) { portRules[name] = rules }
         let ordered = servicesByName.keys.sorted()
         var scope: Set<ChainName>?
         if !full {

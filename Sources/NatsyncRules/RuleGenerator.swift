@@ -23,8 +23,15 @@ public struct RuleGenerator: Sendable {
     public func rules(forPorts planned: [(ServicePortInfo, [EndpointInfo])]) -> ProxyRules {
         let endpointCount = planned.reduce(0) { $0 + $1.1.count }
         let largeCluster = endpointCount > ProxyRules.largeClusterEndpointThreshold
-        let perPort = planned.map { rules(for: $0.0, endpoints: $0.1, largeClusterMode: largeCluster) }
+        let perPort = planned.concurrentMap { rules(for: $0.0, endpoints: $0.1, largeClusterMode: largeCluster) }
         return assemble(perPort, endpointCount: endpointCount, largeClusterMode: largeCluster)
+    }
+
+    /// The rules of the ports of many services, in order; a large set is spread over the cores.
+    public func rules(forEach services: [[(ServicePortInfo, [EndpointInfo])]], largeClusterMode: Bool) -> [[ServicePortRules]] {
+        services.concurrentMap(minimumCount: 256) { ports in
+            ports.map { rules(for: $0.0, endpoints: $0.1, largeClusterMode: largeClusterMode) }
+        }
     }
 
     /// Every service port this proxier programs, in order, with its endpoints.

@@ -35,4 +35,22 @@ struct LargeClusterTests {
         #expect(svc.count == 1002)
         #expect(lines["KUBE-SERVICES"]?.allSatisfy { $0.contains("--comment") } == true)
     }
+
+    /// Above a thousand service ports generation runs in chunks over the cores: the tables are the
+    /// ones a plain in-order map gives.
+    @Test func concurrentGenerationGivesTheSameTablesInTheSameOrder() {
+        let services = (0..<3_000).map { index in
+            Service(name: name("ns\(index % 7)/svc\(index)"), clusterIPs: [.v4(0xAC1E_0000 + UInt32(index))], ports: [.init(name: "p80", protocol: .tcp, port: 80)])
+        }
+        let slices = (0..<3_000).map { index in
+            slice("ns\(index % 7)/svc\(index)", (0..<(index % 4)).map { IPAddress.v4(0x0A00_0000 + UInt32(index * 4 + $0)).description })
+        }
+        let generator = RuleGenerator(options: ProxyOptions(nodeName: "node-1", clusterCIDRs: [CIDR("10.0.0.0/8")!]))
+        let ports = generator.servicePorts(of: ClusterState(services: services, endpointSlices: slices))
+        let sequential = ports.map { generator.rules(for: $0.0, endpoints: $0.1, largeClusterMode: true) }
+        #expect(ports.concurrentMap { generator.rules(for: $0.0, endpoints: $0.1, largeClusterMode: true) } == sequential)
+        #expect(generator.rules(forPorts: ports) == generator.assemble(sequential, endpointCount: ports.reduce(0) { $0 + $1.1.count }, largeClusterMode: true))
+        #expect(Array(0..<5_000).concurrentMap { $0 * 2 } == (0..<5_000).map { $0 * 2 })
+        #expect(Array(0..<10).concurrentMap { $0 + 1 } == Array(1...10))
+    }
 }
