@@ -63,6 +63,8 @@ extension RestoreText {
                 case "-A", "--append", "-I", "--insert":
                     var position: Int?
                     if command.hasPrefix("-I") || command == "--insert", let first = words.first, let number = Int(first) {
+                        // iptables numbers rules from 1 ("Invalid rule number" otherwise).
+                        guard number >= 1 else { throw RestoreTextError("invalid rule number \(number) in \(line)") }
                         position = number
                         words.removeFirst()
                     }

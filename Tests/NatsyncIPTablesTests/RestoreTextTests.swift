@@ -74,6 +74,18 @@ struct RestoreTextTests {
         #expect(try RestoreText.parseRule(text) == hostile)
     }
 
+    /// Found by libFuzzer: `-I CHAIN 0` indexed before the first jump. iptables numbers rules from
+    /// 1, so 0 and negative numbers are errors; 1 and past-the-end numbers insert.
+    @Test func insertPositionsBelowOneAreErrors() throws {
+        for position in ["0", "-3"] {
+            #expect(throws: RestoreTextError.self) {
+                try RestoreText.parse("*nat\n-I PREROUTING \(position) -j KUBE-SERVICES\nCOMMIT\n")
+            }
+        }
+        let tables = try RestoreText.parse("*nat\n-I PREROUTING 1 -j KUBE-SERVICES\n-I PREROUTING 9 -j KUBE-NODEPORTS\nCOMMIT\n")
+        #expect(tables[0].builtinJumps.map(\.rule.target) == [.jump("KUBE-SERVICES"), .jump("KUBE-NODEPORTS")])
+    }
+
     @Test func documentRoundTrip() throws {
         let text = """
             *filter
