@@ -31,7 +31,7 @@ struct ChildRun {
         let elapsed = ContinuousClock.now - start
         let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return ChildRun(
-            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            seconds: elapsed.inSeconds,
             peakMegabytes: Double(usage.ru_maxrss) / 1024, status: exit)
     }
 }

@@ -234,12 +234,11 @@ enum SyncBench {
         size.partialP99 = percentile(partial, 0.99)
         size.kubeProxyPartial = median(kubeProxy)
         size.kubeProxyPartialP99 = percentile(kubeProxy, 0.99)
-        let seconds = { (duration: Duration) in Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18 }
-        size.floorRead = median(floors.map { seconds($0.read) })
-        size.floorReadAndCommit = median(floors.map { seconds($0.readAndCommit) })
-        size.floorKernelRead = median(floors.map { seconds($0.kernelRead) })
-        size.floorKernelReplace = median(floors.map { seconds($0.kernelReplace) })
-        size.floorUserspaceCompile = median(floors.map { seconds($0.userspaceCompile) })
+        size.floorRead = median(floors.map(\.read.inSeconds))
+        size.floorReadAndCommit = median(floors.map(\.readAndCommit.inSeconds))
+        size.floorKernelRead = median(floors.map(\.kernelRead.inSeconds))
+        size.floorKernelReplace = median(floors.map(\.kernelReplace.inSeconds))
+        size.floorUserspaceCompile = median(floors.map(\.userspaceCompile.inSeconds))
         size.tableBytes = floors.last?.bytes
         size.tableEntries = floors.last?.entries
         return size

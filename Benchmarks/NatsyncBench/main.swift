@@ -39,7 +39,11 @@ func seconds(_ body: () -> Void) -> Double {
     let start = ContinuousClock.now
     body()
     let elapsed = ContinuousClock.now - start
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    return elapsed.inSeconds
+}
+
+extension Duration {
+    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }

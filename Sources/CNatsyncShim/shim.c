@@ -92,9 +92,9 @@ int natsync_table_info(const char *name, int family, uint32_t *entries, uint32_t
     return family == 6 ? natsync6_table_info(name, entries, size) : natsync4_table_info(name, entries, size);
 }
 
-int natsync_replace_unchanged(const char *name, int family, double *read_seconds, double *replace_seconds) {
-    return family == 6 ? natsync6_replace_unchanged(name, read_seconds, replace_seconds)
-                       : natsync4_replace_unchanged(name, read_seconds, replace_seconds);
+int natsync_replace_unchanged(const char *name, int family, double *read_seconds, double *replace_seconds, uint32_t *entries, uint32_t *size) {
+    return family == 6 ? natsync6_replace_unchanged(name, read_seconds, replace_seconds, entries, size)
+                       : natsync4_replace_unchanged(name, read_seconds, replace_seconds, entries, size);
 }
 
 int natsync_enter_network_namespace(const char *path) {

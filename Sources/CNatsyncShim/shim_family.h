@@ -349,6 +349,14 @@ const char *FAM(chain_policy)(void *handle, const char *chain) {
     return TC(get_policy)(chain, &counters, handle);
 }
 
+/// GET_INFO of table `name` on an open raw socket. 0, or -1 with errno set.
+static int FAM(get_info)(int fd, const char *name, GETINFO *info) {
+    memset(info, 0, sizeof(*info));
+    snprintf(info->name, sizeof(info->name), "%s", name);
+    socklen_t length = sizeof(*info);
+    return getsockopt(fd, SOCKET_LEVEL, SO_GET_INFO, info, &length);
+}
+
 int FAM(table_info)(const char *name, uint32_t *entries, uint32_t *size) {
     int fd = socket(SOCKET_FAMILY, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
     if (fd < 0) {
@@ -356,10 +364,7 @@ int FAM(table_info)(const char *name, uint32_t *entries, uint32_t *size) {
         return -1;
     }
     GETINFO info;
-    memset(&info, 0, sizeof(info));
-    snprintf(info.name, sizeof(info.name), "%s", name);
-    socklen_t length = sizeof(info);
-    int result = getsockopt(fd, SOCKET_LEVEL, SO_GET_INFO, &info, &length);
+    int result = FAM(get_info)(fd, name, &info);
     int saved = errno;
     close(fd);
     if (result != 0) {
@@ -377,7 +382,7 @@ static double FAM(seconds_since)(const struct timespec *start) {
     return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
-int FAM(replace_unchanged)(const char *name, double *read_seconds, double *replace_seconds) {
+int FAM(replace_unchanged)(const char *name, double *read_seconds, double *replace_seconds, uint32_t *entry_count, uint32_t *size) {
     int fd = socket(SOCKET_FAMILY, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
     if (fd < 0) {
         natsync_set_error(errno, strerror(errno));
@@ -386,13 +391,10 @@ int FAM(replace_unchanged)(const char *name, double *read_seconds, double *repla
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     GETINFO info;
-    memset(&info, 0, sizeof(info));
-    snprintf(info.name, sizeof(info.name), "%s", name);
-    socklen_t length = sizeof(info);
     GET_ENTRIES *entries = NULL;
     REPLACE *replace = NULL;
     struct xt_counters *counters = NULL;
-    int result = getsockopt(fd, SOCKET_LEVEL, SO_GET_INFO, &info, &length);
+    int result = FAM(get_info)(fd, name, &info);
     if (result == 0) {
         entries = malloc(sizeof(*entries) + info.size);
         replace = malloc(sizeof(*replace) + info.size);
@@ -406,11 +408,13 @@ int FAM(replace_unchanged)(const char *name, double *read_seconds, double *repla
         memset(entries, 0, sizeof(*entries));
         snprintf(entries->name, sizeof(entries->name), "%s", name);
         entries->size = info.size;
-        length = sizeof(*entries) + info.size;
+        socklen_t length = sizeof(*entries) + info.size;
         result = getsockopt(fd, SOCKET_LEVEL, SO_GET_ENTRIES, entries, &length);
     }
     if (result == 0) {
         *read_seconds = FAM(seconds_since)(&start);
+        *entry_count = info.num_entries;
+        *size = info.size;
         memset(replace, 0, sizeof(*replace));
         snprintf(replace->name, sizeof(replace->name), "%s", name);
         replace->valid_hooks = info.valid_hooks;

@@ -40,7 +40,7 @@ int natsync_decode_match(const struct xt_entry_match *em, struct natsync_match *
     void prefix##_describe_extensions(void *handle, const void *entry, char *text, size_t size);              \
     const char *prefix##_chain_policy(void *handle, const char *chain);                                       \
     int prefix##_table_info(const char *name, uint32_t *entries, uint32_t *size); \
-    int prefix##_replace_unchanged(const char *name, double *read_seconds, double *replace_seconds);
+    int prefix##_replace_unchanged(const char *name, double *read_seconds, double *replace_seconds, uint32_t *entries, uint32_t *size);
 
 NATSYNC_FAMILY_DECLARATIONS(natsync4)
 NATSYNC_FAMILY_DECLARATIONS(natsync6)

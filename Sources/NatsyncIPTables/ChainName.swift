@@ -19,6 +19,9 @@ public struct ChainName: RawRepresentable, Hashable, Sendable, Comparable, Expre
     public static let output: ChainName = "OUTPUT"
     public static let postrouting: ChainName = "POSTROUTING"
 
+    /// The chains the kernel provides (in every table that has them), in hook order.
+    public static let builtins: [ChainName] = [.prerouting, .input, .forward, .output, .postrouting]
+
     /// True for the chains the kernel provides in every table that has them.
     public var isBuiltin: Bool {
         switch rawValue {

@@ -45,9 +45,8 @@ struct IPTablesHandle: ~Copyable {
     /// The built-in chains and those of `names` that exist, in libiptc's order, each decoded if
     /// `decode` selects it. Costs the chains asked for, not the table: a partial sync's read.
     func read(only names: Set<ChainName>, decoding decode: (ChainName) -> Bool) -> LiveTable {
-        let builtins: [ChainName] = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"]
         // libiptc lists built-ins in hook order, then user chains in strcmp order (String's, for ASCII).
-        let present = (builtins + names.filter { !$0.isBuiltin }.sorted { $0.rawValue < $1.rawValue })
+        let present = (ChainName.builtins + names.filter { !$0.isBuiltin }.sorted { $0.rawValue < $1.rawValue })
             .filter { natsync_chain_exists(pointer, $0.rawValue) != 0 }
         return LiveTable(table: table, chains: present.map { LiveTable.LiveChain(name: $0, rules: decode($0) ? rules(of: $0) : nil) })
     }

@@ -38,16 +38,11 @@ public struct KernelFloor: Sendable {
         let readAndCommit = clock.now - start
         var readSeconds = 0.0
         var replaceSeconds = 0.0
-        guard natsync_replace_unchanged(table.rawValue, family.shimFamily, &readSeconds, &replaceSeconds) == 0 else {
-            throw KernelError(
-                errno: natsync_last_errno(), operation: "IPT_SO_SET_REPLACE", table: table, chain: nil,
-                message: String(cString: natsync_last_error()))
-        }
         var entries: UInt32 = 0
         var bytes: UInt32 = 0
-        guard natsync_table_info(table.rawValue, family.shimFamily, &entries, &bytes) == 0 else {
+        guard natsync_replace_unchanged(table.rawValue, family.shimFamily, &readSeconds, &replaceSeconds, &entries, &bytes) == 0 else {
             throw KernelError(
-                errno: natsync_last_errno(), operation: "IPT_SO_GET_INFO", table: table, chain: nil,
+                errno: natsync_last_errno(), operation: "IPT_SO_SET_REPLACE", table: table, chain: nil,
                 message: String(cString: natsync_last_error()))
         }
         _ = consume lock

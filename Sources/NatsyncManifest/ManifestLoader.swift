@@ -123,46 +123,20 @@ public struct ManifestLoader {
     /// not decode: the caller then decodes the document whole, which reports errors as always.
     static func decodeListItems(_ text: String, minimumItems: Int) -> [ManifestDocument]? {
         var text = text
-        return text.withUTF8 { bytes -> [ManifestDocument]? in
+        let items = text.withUTF8 { bytes -> [Data]? in
             guard let list = JSONList(bytes), list.items.count >= minimumItems,
                 let kind = list.kind, kind == "List" || kind.hasSuffix("List")
             else { return nil }
-            let chunks = min(list.items.count, ProcessInfo.processInfo.activeProcessorCount * 4)
-            let decoded = UnsafeMutableBufferPointer<[ManifestDocument]?>.allocate(capacity: chunks)
-            decoded.initialize(repeating: nil)
-            defer {
-                decoded.deinitialize()
-                decoded.deallocate()
-            }
-            let shared = SharedBuffers(input: bytes, output: decoded)
-            let items = list.items
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                let decoder = JSONDecoder()
-                var documents: [ManifestDocument] = []
-                for position in stride(from: chunk, to: items.count, by: chunks) {
-                    decoder.userInfo[ManifestDocument.listPosition] = "items[\(position)]"
-                    let item = UnsafeBufferPointer(rebasing: shared.input[items[position]])
-                    guard let document = try? decoder.decode(ManifestDocument.self, from: Data(buffer: item)) else { return }
-                    documents.append(document)
-                }
-                shared.output[chunk] = documents
-            }
-            // Chunk c holds items c, c + chunks, ...: put them back in document order.
-            var ordered: [ManifestDocument] = []
-            ordered.reserveCapacity(list.items.count)
-            for position in 0..<list.items.count {
-                guard let documents = decoded[position % chunks] else { return nil }
-                ordered.append(documents[position / chunks])
-            }
-            return ordered
+            return list.items.map { Data(bytes[$0]) }
         }
-    }
-
-    /// The input and the per-chunk results of a parallel decode: every chunk reads the input and
-    /// writes only its own slot, and both outlive the concurrent loop.
-    private struct SharedBuffers: @unchecked Sendable {
-        let input: UnsafeBufferPointer<UInt8>
-        let output: UnsafeMutableBufferPointer<[ManifestDocument]?>
+        guard let items else { return nil }
+        let documents = Array(items.enumerated()).concurrentMap(minimumCount: 0) { position, item -> ManifestDocument? in
+            let decoder = JSONDecoder()
+            decoder.userInfo[ManifestDocument.listPosition] = "items[\(position)]"
+            return try? decoder.decode(ManifestDocument.self, from: item)
+        }
+        let decoded = documents.compactMap { $0 }
+        return decoded.count == items.count ? decoded : nil
     }
 
     static func describeParseError(_ error: any Error) -> String {

@@ -50,11 +50,6 @@ struct ChurnTests {
         return covariance / variance
     }
 
-    /// A metric's value from Prometheus text (the first sample whose name and labels start so).
-    static func metric(_ text: String, _ prefix: String) -> Double? {
-        text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Double($0.split(separator: " ").last ?? "") }
-    }
-
     /// The smallest bucket bound holding `fraction` of a Prometheus histogram's samples.
     static func quantile(_ text: String, _ name: String, _ fraction: Double) -> Double? {
         let buckets = text.split(separator: "\n").filter { $0.hasPrefix("\(name)_bucket{") }.compactMap { line -> (Double, Double)? in
@@ -136,11 +131,11 @@ struct ChurnTests {
         #expect(slope * Double(Self.duration) / 60 < max(16, resident * 0.05), "memory grows \(slope) MB/min")
 
         let metrics = try httpGet(port: daemon.metricsPort, path: "/metrics").body
-        let recorded = Self.metric(metrics, "kubeproxy_network_programming_duration_seconds_count") ?? 0
-        let latencySum = Self.metric(metrics, "kubeproxy_network_programming_duration_seconds_sum") ?? 0
+        let recorded = metricValue(metrics, "kubeproxy_network_programming_duration_seconds_count") ?? 0
+        let latencySum = metricValue(metrics, "kubeproxy_network_programming_duration_seconds_sum") ?? 0
         let latencyP99 = Self.quantile(metrics, "kubeproxy_network_programming_duration_seconds", 0.99) ?? .nan
-        let syncs = Self.metric(metrics, "kubeproxy_sync_proxy_rules_duration_seconds_count") ?? 0
-        let failures = Self.metric(metrics, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total") ?? 0
+        let syncs = metricValue(metrics, "kubeproxy_sync_proxy_rules_duration_seconds_count") ?? 0
+        let failures = metricValue(metrics, "kubeproxy_sync_proxy_rules_iptables_restore_failures_total") ?? 0
         // Every change carried its own trigger time, and each is recorded once, when it is committed.
         #expect(Int(recorded) == changes, "network programming latency recorded for \(Int(recorded)) of \(changes) changes")
         #expect(failures == 0)

@@ -98,3 +98,8 @@ func httpGet(port: Int, path: String) throws -> (status: Int, body: String) {
     let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
     return (status, body)
 }
+
+/// A metric's value from Prometheus text: the first sample whose name and labels start with `prefix`.
+func metricValue(_ text: String, _ prefix: String) -> Double? {
+    text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Double($0.split(separator: " ").last ?? "") }
+}

@@ -156,8 +156,8 @@ int natsync_table_info(const char *name, int family, uint32_t *entries, uint32_t
 
 /// The kernel's own cost of any change, for the benchmarks' floor: reads the table's blob
 /// (GET_INFO + GET_ENTRIES) and hands the same blob back (SET_REPLACE), timing each, without
-/// libiptc. Counters restart at zero. 0 or -1.
-int natsync_replace_unchanged(const char *name, int family, double *read_seconds, double *replace_seconds);
+/// libiptc, and gives the table's entry count and blob size. Counters restart at zero. 0 or -1.
+int natsync_replace_unchanged(const char *name, int family, double *read_seconds, double *replace_seconds, uint32_t *entries, uint32_t *size);
 
 /// setns(open(path), CLONE_NEWNET) for the calling thread. 0 or -1. setns and CLONE_NEWNET are
 /// _GNU_SOURCE-only, which Swift's Glibc module does not expose.

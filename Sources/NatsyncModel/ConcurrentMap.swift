@@ -1,10 +1,10 @@
 import Dispatch
 
 extension Collection where Index == Int, Element: Sendable {
-    /// `map` in contiguous chunks spread over the cores, results in order. Rule generation is a
-    /// pure function of each service port, and on a large cluster it is the biggest part of a
-    /// full sync that natsync itself computes; below `minimumCount` elements it is a plain map.
-    func concurrentMap<T: Sendable>(minimumCount: Int = 1_024, _ transform: @Sendable (Element) -> T) -> [T] {
+    /// `map` in contiguous chunks spread over the cores, results in order; below `minimumCount`
+    /// elements a plain map. For the per-item work of a large cluster that is a pure function of
+    /// each item: decoding a kubectl List's items, generating each service port's rules.
+    public func concurrentMap<T: Sendable>(minimumCount: Int = 1_024, _ transform: @Sendable (Element) -> T) -> [T] {
         guard count >= minimumCount else { return map(transform) }
         let chunks = 16
         let results = UnsafeMutableBufferPointer<[T]>.allocate(capacity: chunks)
