@@ -119,6 +119,7 @@ let package = Package(
         .testTarget(name: "NatsyncReconcileTests", dependencies: ["NatsyncReconcile", "NatsyncRules"]),
         .testTarget(name: "NatsyncDaemonTests", dependencies: ["NatsyncDaemon"]),
         .testTarget(name: "NatsyncKubernetesTests", dependencies: ["NatsyncKubernetes", "NatsyncManifest"]),
+        .testTarget(name: "NatsyncKernelTests", dependencies: ["NatsyncKernel", "NatsyncIPTables", "CNatsyncShim"]),
         .testTarget(name: "NatsyncConntrackTests", dependencies: ["NatsyncConntrack", "NatsyncRules", "NatsyncReconcile"]),
         // Live-kernel tests in network namespaces they create; they skip without root.
         .testTarget(

@@ -30,25 +30,59 @@ struct IPTablesHandle: ~Copyable {
     }
 
     /// The chains of the table, in libiptc's order, with the rules of those `decode` selects.
-    func read(decoding decode: (ChainName) -> Bool) -> LiveTable {
+    /// A user chain that `desired` also holds is first compared with it in place; when they are
+    /// equal it is marked so and not decoded.
+    func read(decoding decode: (ChainName) -> Bool, comparingWith desired: TableContents? = nil) -> LiveTable {
         var names: [ChainName] = []
         var next = natsync_first_chain(pointer)
         while let name = next {
             names.append(ChainName(String(cString: name)))
             next = natsync_next_chain(pointer)
         }
-        return LiveTable(
-            table: table,
-            chains: names.map { LiveTable.LiveChain(name: $0, rules: decode($0) ? rules(of: $0) : nil) })
+        return LiveTable(table: table, chains: chains(names, decoding: decode, comparingWith: desired))
     }
 
     /// The built-in chains and those of `names` that exist, in libiptc's order, each decoded if
     /// `decode` selects it. Costs the chains asked for, not the table: a partial sync's read.
-    func read(only names: Set<ChainName>, decoding decode: (ChainName) -> Bool) -> LiveTable {
+    func read(only names: Set<ChainName>, decoding decode: (ChainName) -> Bool, comparingWith desired: TableContents? = nil) -> LiveTable {
         // libiptc lists built-ins in hook order, then user chains in strcmp order (String's, for ASCII).
         let present = (ChainName.builtins + names.filter { !$0.isBuiltin }.sorted { $0.rawValue < $1.rawValue })
             .filter { natsync_chain_exists(pointer, $0.rawValue) != 0 }
-        return LiveTable(table: table, chains: present.map { LiveTable.LiveChain(name: $0, rules: decode($0) ? rules(of: $0) : nil) })
+        return LiveTable(table: table, chains: chains(present, decoding: decode, comparingWith: desired))
+    }
+
+    private func chains(_ names: [ChainName], decoding decode: (ChainName) -> Bool, comparingWith desired: TableContents?)
+        -> [LiveTable.LiveChain]
+    {
+        var wanted: [ChainName: Int] = [:]
+        if let desired {
+            wanted.reserveCapacity(desired.chains.count)
+            for (index, chain) in desired.chains.enumerated() where !chain.name.isBuiltin { wanted[chain.name] = index }
+        }
+        return names.map { name in
+            guard decode(name) else { return LiveTable.LiveChain(name: name, rules: nil) }
+            if let index = wanted[name], holds(desired!.chains[index].rules, in: name) {
+                return LiveTable.LiveChain(name: name, rules: nil, matchesDesired: true)
+            }
+            return LiveTable.LiveChain(name: name, rules: rules(of: name))
+        }
+    }
+
+    /// Whether `chain` holds exactly `rules`, compared in place (nothing decoded into Swift values).
+    func holds(_ rules: [Rule], in chain: ChainName) -> Bool {
+        var raw = natsync_rule()
+        return withUnsafeMutablePointer(to: &raw) { raw in
+            rules.withUnsafeBufferPointer { rules in
+                var entry = natsync_first_rule(pointer, chain.rawValue)
+                for index in rules.indices {
+                    guard let current = entry, natsync_decode_rule(pointer, current, raw) == 0,
+                        RuleCodec.holds(raw, rules[index], family: family)
+                    else { return false }
+                    entry = natsync_next_rule(pointer, current)
+                }
+                return entry == nil
+            }
+        }
     }
 
     /// Calls `body` with each entry of `chain`, decoded into `raw` (and whether it is foreign).

@@ -93,7 +93,9 @@ public struct LegacyTables: Sendable {
         for contents in desired {
             let handle = try IPTablesHandle(contents.table, family: family)
             let needsRules = { (name: ChainName) in Ownership.needsRules(name, in: contents.table) }
-            let live = scope.map { handle.read(only: $0, decoding: needsRules) } ?? handle.read(decoding: needsRules)
+            let live =
+                scope.map { handle.read(only: $0, decoding: needsRules, comparingWith: contents) }
+                ?? handle.read(decoding: needsRules, comparingWith: contents)
             let plan = Planner.plan(
                 desired: contents, live: live, deleteStaleFixedChains: deleteStaleFixedChains,
                 removedJumps: removedJumps[contents.table] ?? [], scope: scope)

@@ -36,7 +36,8 @@ struct Undo {
 
     init?(live: LiveTable, desired: TableContents, plan: TablePlan) {
         previous = TableContents(table: live.table)
-        // Only chains that were read can be put back; the undo touches nothing else.
+        // Only chains that were read can be put back; the undo touches nothing else. Chains found
+        // equal to the desired ones (not decoded) were not changed, so they stay out of it.
         scope = Set(plan.created.map(\.name))
         for chain in live.chains where Ownership.owns(chain.name, in: live.table) {
             guard let read = chain.rules else { continue }

@@ -17,12 +17,16 @@ public enum LiveRule: Hashable, Sendable {
 public struct LiveTable: Hashable, Sendable {
     public struct LiveChain: Hashable, Sendable {
         public var name: ChainName
-        /// `nil` for a chain that was not decoded (foreign).
+        /// `nil` for a chain that was not decoded (foreign, or found equal to the desired chain).
         public var rules: [LiveRule]?
+        /// The reader compared the chain in place with the desired chain of the same name and
+        /// found them equal, rule for rule, so it did not decode it.
+        public var matchesDesired: Bool
 
-        public init(name: ChainName, rules: [LiveRule]?) {
+        public init(name: ChainName, rules: [LiveRule]?, matchesDesired: Bool = false) {
             self.name = name
             self.rules = rules
+            self.matchesDesired = matchesDesired
         }
     }
 

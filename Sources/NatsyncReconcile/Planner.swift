@@ -2,7 +2,8 @@ import NatsyncIPTables
 
 /// Computes the minimal change from live tables to desired ones. Pure: no kernel access.
 public enum Planner {
-    /// Plans a sync of `live` towards `desired`.
+    /// Plans a sync of `live` towards `desired`. A live chain marked ``LiveTable/LiveChain/matchesDesired``
+    /// must have been compared with this same `desired`.
     ///
     /// - Owned chains that are desired but missing are created; owned chains whose rules differ
     ///   (or hold a rule natsync cannot have written) are rewritten; equal chains are untouched.
@@ -22,7 +23,9 @@ public enum Planner {
         // Positions, not copies of the chains: a large table has a hundred thousand of them.
         var livePositions = [ChainName: Int](minimumCapacity: live.chains.count)
         for (position, chain) in live.chains.enumerated() { livePositions[chain.name] = position }
-        let desiredNames = Set(desired.chains.map(\.name))
+        // Only needed for live chains not already found equal to a desired one (none, when the
+        // table is as it should be).
+        lazy var desiredNames = Set(desired.chains.map(\.name))
         let inScope: (ChainName) -> Bool = { name in scope?.contains(name) ?? true }
 
         for chain in desired.chains where inScope(chain.name) {
@@ -30,13 +33,16 @@ public enum Planner {
                 plan.created.append(chain)
                 continue
             }
-            let same = live.chains[position].rules.map { $0.elementsEqual(chain.rules) { $0 == .rule($1) } } ?? false
+            let same = live.chains[position].matchesDesired
+                || live.chains[position].rules.map { $0.elementsEqual(chain.rules) { $0 == .rule($1) } } ?? false
             if !same {
                 plan.rewritten.append((chain, live.chains[position].rules ?? [.foreign]))
             }
         }
         for chain in live.chains
-        where !desiredNames.contains(chain.name) && Ownership.owns(chain.name, in: live.table) && inScope(chain.name) {
+        where !chain.matchesDesired && Ownership.owns(chain.name, in: live.table) && inScope(chain.name)
+            && !desiredNames.contains(chain.name)
+        {
             let stale = Ownership.isServiceChain(chain.name)
                 || (deleteStaleFixedChains && !Ownership.neverDeleted.contains(chain.name))
             if stale { plan.deleted.append((chain.name, chain.rules ?? [])) }
