@@ -58,6 +58,7 @@ fuzz:
 # docs/bench (results.json, full-sync.png); a quick one .build/bench.
 bench: deps
 	@command -v gnuplot >/dev/null || apt-get install -y gnuplot-nox
+	@test -x /usr/bin/time || apt-get install -y time
 	$(SWIFT) build -c release --product natsync
 	$(SWIFT) build -c release --product NatsyncBench
 	.build/release/NatsyncBench $(if $(QUICK),--quick --output .build/bench,--output docs/bench) $(if $(ONLY),--only $(ONLY),)

@@ -13,7 +13,7 @@ struct JSONList {
 
     /// Nil when `bytes` is not one JSON object with an `items` array (and only whitespace after it).
     init?(_ bytes: UnsafeBufferPointer<UInt8>) {
-        var scanner = Scanner(bytes: bytes)
+        var scanner = JSONScanner(bytes)
         guard scanner.consume(UInt8(ascii: "{")) else { return nil }
         var kind: String?
         var items: [Range<Int>]?
@@ -53,88 +53,5 @@ struct JSONList {
         guard scanner.index == bytes.count, let items else { return nil }
         self.kind = kind
         self.items = items
-    }
-
-    private struct Scanner {
-        let bytes: UnsafeBufferPointer<UInt8>
-        var index = 0
-
-        mutating func skipWhitespace() {
-            while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09 {
-                index += 1
-            }
-        }
-
-        /// Skips whitespace, then `byte` if it is next.
-        mutating func consume(_ byte: UInt8) -> Bool {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == byte else { return false }
-            index += 1
-            return true
-        }
-
-        /// A string without escapes (member names natsync looks for), or "" for one with escapes.
-        mutating func string() -> String? {
-            skipWhitespace()
-            let start = index
-            guard skipString() else { return nil }
-            let raw = bytes[(start + 1)..<(index - 1)]
-            return raw.contains(UInt8(ascii: "\\")) ? "" : String(decoding: raw, as: UTF8.self)
-        }
-
-        mutating func skipString() -> Bool {
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return false }
-            index += 1
-            while index < bytes.count {
-                switch bytes[index] {
-                case UInt8(ascii: "\\"): index += 2
-                case UInt8(ascii: "\""):
-                    index += 1
-                    return true
-                default: index += 1
-                }
-            }
-            return false
-        }
-
-        /// Skips one value: a string, an object or array (by nesting), or a scalar.
-        mutating func skipValue() -> Bool {
-            skipWhitespace()
-            guard index < bytes.count else { return false }
-            switch bytes[index] {
-            case UInt8(ascii: "\""):
-                return skipString()
-            case UInt8(ascii: "{"), UInt8(ascii: "["):
-                var depth = 0
-                while index < bytes.count {
-                    switch bytes[index] {
-                    case UInt8(ascii: "\""):
-                        guard skipString() else { return false }
-                        continue
-                    case UInt8(ascii: "{"), UInt8(ascii: "["):
-                        depth += 1
-                    case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                        depth -= 1
-                        if depth == 0 {
-                            index += 1
-                            return true
-                        }
-                    default:
-                        break
-                    }
-                    index += 1
-                }
-                return false
-            default:
-                let start = index
-                while index < bytes.count {
-                    switch bytes[index] {
-                    case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x0A, 0x0D, 0x09: return index > start
-                    default: index += 1
-                    }
-                }
-                return index > start
-            }
-        }
     }
 }

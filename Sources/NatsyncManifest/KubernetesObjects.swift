@@ -1,6 +1,6 @@
 /// The wire form of the Kubernetes objects natsync reads: only the fields that matter, all
 /// optional, so that validation (not decoding) decides what is missing.
-struct ObjectMeta: Decodable {
+struct ObjectMeta: Decodable, Equatable {
     var name: String?
     var namespace: String?
     var labels: [String: String]?
@@ -9,7 +9,7 @@ struct ObjectMeta: Decodable {
 }
 
 /// An `int-or-string` field such as `targetPort`.
-enum IntOrString: Decodable {
+enum IntOrString: Decodable, Equatable {
     case int(Int)
     case string(String)
 
@@ -23,9 +23,9 @@ enum IntOrString: Decodable {
     }
 }
 
-struct ServiceObject: Decodable {
-    struct Spec: Decodable {
-        struct Port: Decodable {
+struct ServiceObject: Decodable, Equatable {
+    struct Spec: Decodable, Equatable {
+        struct Port: Decodable, Equatable {
             var name: String?
             var `protocol`: String?
             var port: Int?
@@ -33,8 +33,8 @@ struct ServiceObject: Decodable {
             var nodePort: Int?
         }
 
-        struct AffinityConfig: Decodable {
-            struct ClientIP: Decodable { var timeoutSeconds: Int? }
+        struct AffinityConfig: Decodable, Equatable {
+            struct ClientIP: Decodable, Equatable { var timeoutSeconds: Int? }
             var clientIP: ClientIP?
         }
 
@@ -52,9 +52,9 @@ struct ServiceObject: Decodable {
         var externalName: String?
     }
 
-    struct Status: Decodable {
-        struct LoadBalancer: Decodable {
-            struct Ingress: Decodable {
+    struct Status: Decodable, Equatable {
+        struct LoadBalancer: Decodable, Equatable {
+            struct Ingress: Decodable, Equatable {
                 var ip: String?
                 var hostname: String?
                 var ipMode: String?
@@ -69,15 +69,15 @@ struct ServiceObject: Decodable {
     var status: Status?
 }
 
-struct EndpointSliceObject: Decodable {
-    struct Port: Decodable {
+struct EndpointSliceObject: Decodable, Equatable {
+    struct Port: Decodable, Equatable {
         var name: String?
         var `protocol`: String?
         var port: Int?
     }
 
-    struct Endpoint: Decodable {
-        struct Conditions: Decodable {
+    struct Endpoint: Decodable, Equatable {
+        struct Conditions: Decodable, Equatable {
             var ready: Bool?
             var serving: Bool?
             var terminating: Bool?
@@ -94,13 +94,13 @@ struct EndpointSliceObject: Decodable {
 }
 
 /// Legacy `v1 Endpoints`, converted to slices on load.
-struct EndpointsObject: Decodable {
-    struct Subset: Decodable {
-        struct Address: Decodable {
+struct EndpointsObject: Decodable, Equatable {
+    struct Subset: Decodable, Equatable {
+        struct Address: Decodable, Equatable {
             var ip: String?
             var nodeName: String?
         }
-        struct Port: Decodable {
+        struct Port: Decodable, Equatable {
             var name: String?
             var `protocol`: String?
             var port: Int?

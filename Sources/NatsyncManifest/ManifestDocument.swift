@@ -1,5 +1,5 @@
 /// One decoded object of a manifest, or why it could not be decoded.
-enum DecodedObject {
+enum DecodedObject: Equatable {
     case service(ServiceObject)
     case endpointSlice(EndpointSliceObject)
     case endpoints(EndpointsObject)
@@ -10,7 +10,7 @@ enum DecodedObject {
 }
 
 /// What is known of an object's name even when the object itself is broken.
-struct NameHint {
+struct NameHint: Equatable {
     var namespace: String?
     var name: String?
     /// Where the object sits in its document, such as `items[3]`.
@@ -26,6 +26,10 @@ struct ManifestDocument: Decodable {
 
     private enum Key: String, CodingKey {
         case apiVersion, kind, items, metadata
+    }
+
+    init(objects: [(DecodedObject, NameHint)]) {
+        self.objects = objects
     }
 
     /// Where an item decoded on its own sits in its list (`items[3]`), for its position.

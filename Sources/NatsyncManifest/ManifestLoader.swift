@@ -119,24 +119,28 @@ public struct ManifestLoader {
 
     /// The items of a JSON `List` of at least `minimumItems`, each decoded on its own, spread over
     /// the cores (kubectl's output for a large cluster: tens of megabytes, decoded whole, was most
-    /// of a sync's time and its peak memory). Nil when the text is not such a list or an item does
-    /// not decode: the caller then decodes the document whole, which reports errors as always.
+    /// of a sync's time and its peak memory). Services and EndpointSlices are read straight from
+    /// the bytes (``WireReader``); other items, or ones it does not read exactly, go through
+    /// `JSONDecoder`. Nil when the text is not such a list or an item does not decode: the caller
+    /// then decodes the document whole, which reports errors as always.
     static func decodeListItems(_ text: String, minimumItems: Int) -> [ManifestDocument]? {
         var text = text
-        let items = text.withUTF8 { bytes -> [Data]? in
+        return text.withUTF8 { bytes -> [ManifestDocument]? in
             guard let list = JSONList(bytes), list.items.count >= minimumItems,
                 let kind = list.kind, kind == "List" || kind.hasSuffix("List")
             else { return nil }
-            return list.items.map { Data(bytes[$0]) }
+            let shared = SharedBytes(buffer: bytes)
+            let documents = Array(list.items.enumerated()).concurrentMap(minimumCount: 0) { position, range -> ManifestDocument? in
+                let item = UnsafeBufferPointer(rebasing: shared.buffer[range])
+                let place = "items[\(position)]"
+                if let document = WireReader.document(item, position: place) { return document }
+                let decoder = JSONDecoder()
+                decoder.userInfo[ManifestDocument.listPosition] = place
+                return try? decoder.decode(ManifestDocument.self, from: Data(item))
+            }
+            let decoded = documents.compactMap { $0 }
+            return decoded.count == list.items.count ? decoded : nil
         }
-        guard let items else { return nil }
-        let documents = Array(items.enumerated()).concurrentMap(minimumCount: 0) { position, item -> ManifestDocument? in
-            let decoder = JSONDecoder()
-            decoder.userInfo[ManifestDocument.listPosition] = "items[\(position)]"
-            return try? decoder.decode(ManifestDocument.self, from: item)
-        }
-        let decoded = documents.compactMap { $0 }
-        return decoded.count == items.count ? decoded : nil
     }
 
     static func describeParseError(_ error: any Error) -> String {
@@ -271,4 +275,9 @@ public struct ManifestLoader {
             state: ClusterState(services: services.values.map(\.0), endpointSlices: allSlices),
             diagnostics: diagnostics)
     }
+}
+
+/// The text of a document, read (never written) by the item decoders while the text is held.
+private struct SharedBytes: @unchecked Sendable {
+    let buffer: UnsafeBufferPointer<UInt8>
 }

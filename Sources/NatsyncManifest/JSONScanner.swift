@@ -1,0 +1,265 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A forward-only reader of JSON bytes for the fast paths of loading: it finds structure, skips
+/// values it is not asked for without building them, and reads the scalars it is asked for.
+///
+/// It is strict where it reads and gives up (returns nil or false) on anything unusual, so that
+/// the caller can fall back to Foundation's `JSONDecoder`, whose answers and errors stay the
+/// reference: a reader that guesses would load differently from the documented path.
+struct JSONScanner {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index: Int
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>, from index: Int = 0) {
+        self.bytes = bytes
+        self.index = index
+    }
+
+    var atEnd: Bool { index >= bytes.count }
+
+    mutating func skipWhitespace() {
+        while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09 {
+            index += 1
+        }
+    }
+
+    /// Skips whitespace, then `byte` if it is next.
+    mutating func consume(_ byte: UInt8) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == byte else { return false }
+        index += 1
+        return true
+    }
+
+    /// Skips whitespace and tells whether `byte` is next, without consuming it.
+    mutating func peek(_ byte: UInt8) -> Bool {
+        skipWhitespace()
+        return index < bytes.count && bytes[index] == byte
+    }
+
+    mutating func skipString() -> Bool {
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return false }
+        // Strings are most of a manifest's bytes: find each quote with memchr, then tell an
+        // escaped one by the backslashes before it.
+        let base = bytes.baseAddress!
+        var position = index + 1
+        while position < bytes.count {
+            guard let found = memchr(base + position, Int32(UInt8(ascii: "\"")), bytes.count - position) else { return false }
+            let quote = position + UnsafeRawPointer(base + position).distance(to: found)
+            var backslashes = 0
+            while quote - 1 - backslashes > index, bytes[quote - 1 - backslashes] == UInt8(ascii: "\\") { backslashes += 1 }
+            position = quote + 1
+            if backslashes % 2 == 0 {
+                index = position
+                return true
+            }
+        }
+        return false
+    }
+
+    /// Skips one value: a string, an object or array (by nesting), or a scalar.
+    mutating func skipValue() -> Bool {
+        skipWhitespace()
+        guard index < bytes.count else { return false }
+        switch bytes[index] {
+        case UInt8(ascii: "\""):
+            return skipString()
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            var depth = 0
+            while index < bytes.count {
+                switch bytes[index] {
+                case UInt8(ascii: "\""):
+                    guard skipString() else { return false }
+                    continue
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                    if depth == 0 {
+                        index += 1
+                        return true
+                    }
+                default:
+                    break
+                }
+                index += 1
+            }
+            return false
+        default:
+            let start = index
+            while index < bytes.count {
+                switch bytes[index] {
+                case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x0A, 0x0D, 0x09: return index > start
+                default: index += 1
+                }
+            }
+            return index > start
+        }
+    }
+
+    /// A string value, escapes resolved; nil when the next value is not a valid JSON string of
+    /// valid UTF-8.
+    mutating func string() -> String? {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+        let start = index + 1
+        var end = start
+        var escaped = false
+        while end < bytes.count {
+            let byte = bytes[end]
+            if byte == UInt8(ascii: "\"") { break }
+            // Control characters must be escaped in JSON; the reference decoder rejects them.
+            if byte < 0x20 { return nil }
+            if byte == UInt8(ascii: "\\") {
+                escaped = true
+                end += 2
+            } else {
+                end += 1
+            }
+        }
+        guard end < bytes.count else { return nil }
+        index = end + 1
+        let raw = UnsafeBufferPointer(rebasing: bytes[start..<end])
+        guard escaped else { return String(validating: raw, as: UTF8.self) }
+        return Self.unescape(raw)
+    }
+
+    private static func unescape(_ raw: UnsafeBufferPointer<UInt8>) -> String? {
+        var out: [UInt8] = []
+        out.reserveCapacity(raw.count)
+        var index = 0
+        func hex4(_ at: Int) -> UInt32? {
+            guard at + 4 <= raw.count else { return nil }
+            var value: UInt32 = 0
+            for byte in raw[at..<(at + 4)] {
+                let digit: UInt8
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+                default: return nil
+                }
+                value = value << 4 | UInt32(digit)
+            }
+            return value
+        }
+        while index < raw.count {
+            let byte = raw[index]
+            guard byte == UInt8(ascii: "\\") else {
+                out.append(byte)
+                index += 1
+                continue
+            }
+            guard index + 1 < raw.count else { return nil }
+            switch raw[index + 1] {
+            case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
+            case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
+            case UInt8(ascii: "/"): out.append(UInt8(ascii: "/"))
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                guard var scalar = hex4(index + 2) else { return nil }
+                index += 6
+                if (0xD800..<0xDC00).contains(scalar) {
+                    // A high surrogate must be followed by an escaped low one.
+                    guard index + 1 < raw.count, raw[index] == UInt8(ascii: "\\"), raw[index + 1] == UInt8(ascii: "u"),
+                        let low = hex4(index + 2), (0xDC00..<0xE000).contains(low)
+                    else { return nil }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    index += 6
+                } else if (0xDC00..<0xE000).contains(scalar) {
+                    return nil
+                }
+                guard let unicode = Unicode.Scalar(scalar) else { return nil }
+                out.append(contentsOf: String(Character(unicode)).utf8)
+                continue
+            default:
+                return nil
+            }
+            index += 2
+        }
+        return String(validating: out, as: UTF8.self)
+    }
+
+    /// An integer written as digits with an optional minus sign (no fraction or exponent: those
+    /// are left to the reference decoder); nil on anything else or on overflow.
+    mutating func integer() -> Int? {
+        skipWhitespace()
+        var position = index
+        let negative = position < bytes.count && bytes[position] == UInt8(ascii: "-")
+        if negative { position += 1 }
+        let digitsStart = position
+        var value = 0
+        while position < bytes.count, bytes[position] >= UInt8(ascii: "0"), bytes[position] <= UInt8(ascii: "9") {
+            let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times.addingReportingOverflow(Int(bytes[position] - UInt8(ascii: "0")))
+            guard !overflow1, !overflow2 else { return nil }
+            value = sum
+            position += 1
+        }
+        let digits = position - digitsStart
+        guard digits > 0, digits == 1 || bytes[digitsStart] != UInt8(ascii: "0") else { return nil }
+        if position < bytes.count {
+            switch bytes[position] {
+            case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x0A, 0x0D, 0x09: break
+            default: return nil
+            }
+        }
+        index = position
+        return negative ? -value : value
+    }
+
+    /// `true` or `false`.
+    mutating func bool() -> Bool? {
+        if literal("true") { return true }
+        if literal("false") { return false }
+        return nil
+    }
+
+    /// Consumes `null` when it is next.
+    mutating func null() -> Bool { literal("null") }
+
+    private mutating func literal(_ word: StaticString) -> Bool {
+        skipWhitespace()
+        let count = word.utf8CodeUnitCount
+        guard index + count <= bytes.count,
+            memcmp(bytes.baseAddress! + index, word.utf8Start, count) == 0
+        else { return false }
+        if index + count < bytes.count {
+            switch bytes[index + count] {
+            case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x0A, 0x0D, 0x09: break
+            default: return false
+            }
+        }
+        index += count
+        return true
+    }
+
+    /// Calls `member` with each key of the object that comes next (the scanner then at its
+    /// value, which `member` must consume). False when the object is malformed or `member`
+    /// returns false.
+    mutating func object(_ member: (inout JSONScanner, String) -> Bool) -> Bool {
+        guard consume(UInt8(ascii: "{")) else { return false }
+        if consume(UInt8(ascii: "}")) { return true }
+        repeat {
+            guard let key = string(), consume(UInt8(ascii: ":")), member(&self, key) else { return false }
+        } while consume(UInt8(ascii: ","))
+        return consume(UInt8(ascii: "}"))
+    }
+
+    /// Calls `element` for each element of the array that comes next. False when the array is
+    /// malformed or `element` returns false.
+    mutating func array(_ element: (inout JSONScanner) -> Bool) -> Bool {
+        guard consume(UInt8(ascii: "[")) else { return false }
+        if consume(UInt8(ascii: "]")) { return true }
+        repeat {
+            guard element(&self) else { return false }
+        } while consume(UInt8(ascii: ","))
+        return consume(UInt8(ascii: "]"))
+    }
+}
