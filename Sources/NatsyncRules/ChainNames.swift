@@ -21,17 +21,17 @@ public enum ChainNames {
     public static let proxyCanary: ChainName = "KUBE-PROXY-CANARY"
 
     /// The cluster-policy chain of a service port (`KUBE-SVC-…`).
-    public static func clusterPolicy(_ port: ServicePortName) -> ChainName { ChainName("KUBE-SVC-" + hash(of: port)) }
+    public static func clusterPolicy(_ port: ServicePortName) -> ChainName { ServicePortChains(port).clusterPolicy }
     /// The local-policy chain of a service port (`KUBE-SVL-…`).
-    public static func localPolicy(_ port: ServicePortName) -> ChainName { ChainName("KUBE-SVL-" + hash(of: port)) }
+    public static func localPolicy(_ port: ServicePortName) -> ChainName { ServicePortChains(port).localPolicy }
     /// The external-destinations chain of a service port (`KUBE-EXT-…`).
-    public static func external(_ port: ServicePortName) -> ChainName { ChainName("KUBE-EXT-" + hash(of: port)) }
+    public static func external(_ port: ServicePortName) -> ChainName { ServicePortChains(port).external }
     /// The load-balancer source-range chain of a service port (`KUBE-FW-…`).
-    public static func firewall(_ port: ServicePortName) -> ChainName { ChainName("KUBE-FW-" + hash(of: port)) }
+    public static func firewall(_ port: ServicePortName) -> ChainName { ServicePortChains(port).firewall }
 
     /// The chain of one endpoint of a service port (`KUBE-SEP-…`); `endpoint` is `ip:port`.
     public static func endpoint(_ port: ServicePortName, endpoint: String) -> ChainName {
-        ChainName("KUBE-SEP-" + hash(port.description + port.protocol.iptablesName + endpoint))
+        EndpointHasher(port).chain(endpoint: endpoint)
     }
 
     /// The 16-character suffix shared by a service port's chains.
@@ -42,6 +42,42 @@ public enum ChainNames {
     static func hash(_ input: String) -> String {
         let digest = SHA256.hash(data: Array(input.utf8))
         return Base32.encode(prefixOf: digest, characters: 16)
+    }
+
+    /// The chains of one service port, each named from the one hash they share.
+    public struct ServicePortChains: Sendable {
+        public let clusterPolicy: ChainName
+        public let localPolicy: ChainName
+        public let external: ChainName
+        public let firewall: ChainName
+
+        public init(_ port: ServicePortName) {
+            let suffix = ChainNames.hash(of: port)
+            clusterPolicy = ChainName("KUBE-SVC-" + suffix)
+            localPolicy = ChainName("KUBE-SVL-" + suffix)
+            external = ChainName("KUBE-EXT-" + suffix)
+            firewall = ChainName("KUBE-FW-" + suffix)
+        }
+    }
+
+    /// Names the endpoint chains of one service port: the port's part of the hash input is
+    /// hashed once, and each endpoint only adds its `ip:port` (a hundred thousand endpoints in a
+    /// large cluster, each named twice per sync).
+    public struct EndpointHasher: Sendable {
+        private let prefix: SHA256
+
+        public init(_ port: ServicePortName) {
+            var prefix = SHA256()
+            prefix.update(data: Array((port.description + port.protocol.iptablesName).utf8))
+            self.prefix = prefix
+        }
+
+        public func chain(endpoint: String) -> ChainName {
+            var hasher = prefix
+            var endpoint = endpoint
+            endpoint.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+            return ChainName("KUBE-SEP-" + Base32.encode(prefixOf: hasher.finalize(), characters: 16))
+        }
     }
 }
 

@@ -37,7 +37,7 @@ public struct RuleGenerator: Sendable {
     /// Every service port this proxier programs, in order, with its endpoints.
     public func servicePorts(of state: ClusterState) -> [(ServicePortInfo, [EndpointInfo])] {
         let slices = state.slicesByService()
-        return state.services.flatMap { servicePorts(of: $0, slices: slices[$0.name] ?? []) }
+        return state.services.concurrentMap { servicePorts(of: $0, slices: slices[$0.name] ?? []) }.flatMap { $0 }
     }
 
     /// The ports of one service this proxier programs, with their endpoints from `slices`.

@@ -7,12 +7,27 @@ struct ServicePortWriter {
     let port: ServicePortInfo
     let largeClusterMode: Bool
 
-    private var name: String { port.name.description }
+    // Computed once per port: each is a SHA-256 (or a string) the rules below use many times.
+    private let name: String
+    private let svc: ChainName
+    private let svl: ChainName
+    private let ext: ChainName
+    private let fw: ChainName
+    private let endpointChains: ChainNames.EndpointHasher
     private var proto: TransportProtocol { port.name.protocol }
-    private var svc: ChainName { ChainNames.clusterPolicy(port.name) }
-    private var svl: ChainName { ChainNames.localPolicy(port.name) }
-    private var ext: ChainName { ChainNames.external(port.name) }
-    private var fw: ChainName { ChainNames.firewall(port.name) }
+
+    init(options: ProxyOptions, port: ServicePortInfo, largeClusterMode: Bool) {
+        self.options = options
+        self.port = port
+        self.largeClusterMode = largeClusterMode
+        name = port.name.description
+        let chains = ChainNames.ServicePortChains(port.name)
+        svc = chains.clusterPolicy
+        svl = chains.localPolicy
+        ext = chains.external
+        fw = chains.firewall
+        endpointChains = ChainNames.EndpointHasher(port.name)
+    }
 
     /// A rule matching `protocol` to `destination:port`, as `-m p -p p -d ADDRESS --dport PORT`.
     private func toPort(
@@ -26,8 +41,8 @@ struct ServicePortWriter {
     }
 
     /// The comment match, left out in large-cluster mode where kube-proxy saves their bytes.
-    private func endpointComment(_ text: String) -> [Match] {
-        largeClusterMode ? [] : [.comment(text)]
+    private func endpointComment(_ text: @autoclosure () -> String) -> [Match] {
+        largeClusterMode ? [] : [.comment(text())]
     }
 
     func write(_ endpoints: EndpointCategories) -> ServicePortRules {
@@ -121,16 +136,20 @@ struct ServicePortWriter {
         if usesFirewall {
             out.natChains.append(Chain(fw, rules: firewallChainRules()))
         }
+        // Each endpoint chain is named once (a hash) for its chain and the jumps to it.
+        var seps = [EndpointInfo: ChainName](minimumCapacity: endpoints.reachable.count)
+        for endpoint in endpoints.reachable { seps[endpoint] = endpointChains.chain(endpoint: endpoint.endpointString) }
+        let sep = { (endpoint: EndpointInfo) in seps[endpoint] ?? endpointChains.chain(endpoint: endpoint.endpointString) }
         if usesCluster {
             let prefix = internalChain == svc ? internalChainRules : []
-            out.natChains.append(Chain(svc, rules: prefix + dispatch(endpoints.cluster)))
+            out.natChains.append(Chain(svc, rules: prefix + dispatch(endpoints.cluster, sep)))
         }
         if usesLocal {
             let prefix = internalChain == svl ? internalChainRules : []
-            out.natChains.append(Chain(svl, rules: prefix + dispatch(endpoints.local)))
+            out.natChains.append(Chain(svl, rules: prefix + dispatch(endpoints.local, sep)))
         }
         for endpoint in endpoints.reachable {
-            out.natChains.append(endpointChain(endpoint))
+            out.natChains.append(endpointChain(endpoint, sep(endpoint)))
         }
         return out
     }
@@ -185,11 +204,11 @@ struct ServicePortWriter {
 
     /// The rules that spread traffic evenly over `endpoints`: affinity checks first, then one
     /// statistic jump per endpoint with probability 1/(remaining), the last unconditional.
-    private func dispatch(_ endpoints: [EndpointInfo]) -> [Rule] {
+    private func dispatch(_ endpoints: [EndpointInfo], _ chain: (EndpointInfo) -> ChainName) -> [Rule] {
         var rules: [Rule] = []
         if let timeout = port.sessionAffinityTimeout {
             for endpoint in endpoints {
-                let sep = ChainNames.endpoint(port.name, endpoint: endpoint.endpointString)
+                let sep = chain(endpoint)
                 let check = RecentMatch(name: sep.rawValue, action: .check(seconds: UInt32(timeout), reap: true))
                 rules.append(
                     Rule(
@@ -198,7 +217,7 @@ struct ServicePortWriter {
             }
         }
         for (index, endpoint) in endpoints.enumerated() {
-            let sep = ChainNames.endpoint(port.name, endpoint: endpoint.endpointString)
+            let sep = chain(endpoint)
             var matches = endpointComment("\(name) -> \(endpoint.endpointString)")
             if index < endpoints.count - 1 {
                 matches.append(.statistic(Probability(oneIn: endpoints.count - index)))
@@ -208,8 +227,7 @@ struct ServicePortWriter {
         return rules
     }
 
-    private func endpointChain(_ endpoint: EndpointInfo) -> Chain {
-        let sep = ChainNames.endpoint(port.name, endpoint: endpoint.endpointString)
+    private func endpointChain(_ endpoint: EndpointInfo, _ sep: ChainName) -> Chain {
         let comment = endpointComment(name)
         var dnatMatches = comment
         if port.sessionAffinityTimeout != nil {

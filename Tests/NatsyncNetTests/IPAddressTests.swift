@@ -46,6 +46,18 @@ struct IPAddressTests {
         #expect(IPAddress("127.1.2.3")!.isLoopback && IPAddress("::1")!.isLoopback && !v4.isLoopback)
         #expect(v6.joined(port: 53) == "[fd00::1]:53" && v4.joined(port: 53) == "10.0.0.1:53")
     }
+
+    /// The digit-by-digit `ip:port` of IPv4 reads as the address's description and the port.
+    @Test func ipv4HostPortsAreWrittenLikeTheirDescription() {
+        var generator = SystemRandomNumberGenerator()
+        let edges: [UInt32] = [0, 1, 9, 10, 99, 100, 255, 0x0A00_0001, 0xFFFF_FFFF, 0x0AF4_00BE]
+        let values = edges + (0..<2_000).map { _ in UInt32.random(in: 0...UInt32.max, using: &generator) }
+        for (index, value) in values.enumerated() {
+            let port = [0, 1, 9, 10, 80, 8080, 65535][index % 7] as UInt16
+            let address = IPAddress.v4(value)
+            #expect(address.joined(port: port) == "\(address):\(port)")
+        }
+    }
 }
 
 struct CIDRTests {
