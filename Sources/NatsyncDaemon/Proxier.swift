@@ -83,6 +83,10 @@ public final class Proxier: @unchecked Sendable {
     public var fullSyncPeriod: Duration = .seconds(3600)
 
     private var servicesByName: [NamespacedName: Service] = [:]
+    /// The keys of `servicesByName` in order, the order the tables list services in: kept as
+    /// services come and go (sorting ten thousand names on every partial sync cost more than
+    /// the change).
+    private var orderedServices: [NamespacedName] = []
     private var slicesByName: [NamespacedName: EndpointSlice] = [:]
     /// Each service's slices in name order, kept as changes come.
     private var slicesByService: [NamespacedName: [EndpointSlice]] = [:]
@@ -128,8 +132,15 @@ public final class Proxier: @unchecked Sendable {
         for change in changes {
             switch change {
             case .service(let name, let service):
-                guard servicesByName[name] != service else { continue }
+                let previous = servicesByName[name]
+                guard previous != service else { continue }
                 servicesByName[name] = service
+                let position = orderedServices.partitioningIndex { $0 >= name }
+                if service == nil {
+                    orderedServices.remove(at: position)
+                } else if previous == nil {
+                    orderedServices.insert(name, at: position)
+                }
                 changed.insert(name)
             case .endpointSlice(let name, let slice):
                 let old = slicesByName[name]
@@ -185,7 +196,7 @@ public final class Proxier: @unchecked Sendable {
         let generating = regenerate.filter { ports[$0] != nil }
         let generated = generator.rules(forEach: generating.map { ports[$0]! }, largeClusterMode: large)
         for (name, rules) in zip(generating, generated) { portRules[name] = rules }
-        let ordered = servicesByName.keys.sorted()
+        let ordered = orderedServices
         var scope: Set<ChainName>?
         if !full {
             var chains = previousChains
@@ -194,7 +205,7 @@ public final class Proxier: @unchecked Sendable {
         }
         let rules = generator.assemble(
             ordered.flatMap { portRules[$0] ?? [] }, endpointCount: endpointCount, largeClusterMode: large,
-            keepingChains: scope.map { chains in { chains.contains($0) } })
+            keeping: scope.map { ChainSelection(services: regenerate, dispatchChains: $0) })
         if var chains = scope {
             // The shared chains are always compared whole.
             for table in rules.tables {
@@ -248,5 +259,19 @@ public final class Proxier: @unchecked Sendable {
         fingerprints = now
         needsFullSync = true
         return true
+    }
+}
+
+extension Array {
+    /// The first index whose element satisfies `belongs`, for a predicate that is false then
+    /// true along the array (binary search).
+    fileprivate func partitioningIndex(where belongs: (Element) -> Bool) -> Int {
+        var low = 0
+        var high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if belongs(self[middle]) { high = middle } else { low = middle + 1 }
+        }
+        return low
     }
 }

@@ -61,11 +61,11 @@ public struct RuleGenerator: Sendable {
 
     /// The complete tables from the rules of every service port, in order.
     ///
-    /// `keepingChains` selects the per-service and dispatch chains to include (all by default); a
+    /// `keeping` selects the per-service and dispatch chains to include (all by default); a
     /// partial sync keeps only the chains it compares, so it costs the change, not the table. The
     /// shared chains (KUBE-SERVICES and the like) are always whole.
     public func assemble(
-        _ ports: [ServicePortRules], endpointCount: Int, largeClusterMode: Bool, keepingChains keep: ((ChainName) -> Bool)? = nil
+        _ ports: [ServicePortRules], endpointCount: Int, largeClusterMode: Bool, keeping selection: ChainSelection? = nil
     ) -> ProxyRules {
         let fixed = FixedRules(options: options)
         var filterServices = Chain(ChainNames.services)
@@ -83,20 +83,18 @@ public struct RuleGenerator: Sendable {
             filterFirewall.rules += port.filterProxyFirewall
             natServices.rules += port.natServices
             natNodePorts.rules += port.natNodePorts
-            guard let keep else {
+            if selection?.services.contains(port.name.service) == false {
+                for chain in port.natChains { omitted += chain.rules.count }
+            } else {
                 serviceChains += port.natChains
-                continue
-            }
-            for chain in port.natChains {
-                if keep(chain.name) { serviceChains.append(chain) } else { omitted += chain.rules.count }
             }
         }
         var dispatchChains: [Chain] = []
         if options.serviceDispatch == .tree {
             (natServices.rules, dispatchChains) = DispatchTree.build(natServices.rules, family: options.family)
-            if let keep {
-                omitted += dispatchChains.filter { !keep($0.name) }.reduce(0) { $0 + $1.rules.count }
-                dispatchChains = dispatchChains.filter { keep($0.name) }
+            if let selection {
+                omitted += dispatchChains.filter { !selection.dispatchChains.contains($0.name) }.reduce(0) { $0 + $1.rules.count }
+                dispatchChains = dispatchChains.filter { selection.dispatchChains.contains($0.name) }
             }
         }
         natServices.rules += fixed.nodePortsTail
@@ -113,5 +111,19 @@ public struct RuleGenerator: Sendable {
             largeClusterMode: largeClusterMode,
             omittedNatRules: omitted
         )
+    }
+}
+
+/// The per-service and dispatch chains a partial sync assembles.
+public struct ChainSelection: Sendable {
+    /// Services whose ports' chains are kept: a port's chains are named from its service, so
+    /// they are kept or left out together (checked once per port, not once per chain).
+    public var services: Set<NamespacedName>
+    /// Dispatch-tree chains to keep, by name.
+    public var dispatchChains: Set<ChainName>
+
+    public init(services: Set<NamespacedName>, dispatchChains: Set<ChainName>) {
+        self.services = services
+        self.dispatchChains = dispatchChains
     }
 }
