@@ -56,7 +56,7 @@ let package = Package(
         .target(name: "NatsyncConntrack", dependencies: ["NatsyncRules", "NatsyncReconcile"]),
         // The kernel edge: libiptc handles, conntrack, the xtables lock, network namespaces, transactions.
         .target(
-            name: "NatsyncKernel", dependencies: ["CNatsyncShim", "NatsyncReconcile", "NatsyncIPTables", "NatsyncConntrack"]),
+            name: "NatsyncKernel", dependencies: ["CNatsyncShim", "NatsyncModel", "NatsyncReconcile", "NatsyncIPTables", "NatsyncConntrack"]),
         // The Kubernetes API as a source of desired state: kubeconfig, list and watch.
         .target(
             name: "NatsyncKubernetes",

@@ -112,3 +112,47 @@ int natsync_enter_network_namespace(const char *path) {
     }
     return 0;
 }
+
+struct natsync_blob {
+    int family;
+    void *blob;
+};
+
+natsync_blob *natsync_blob_read(const char *name, int family) {
+    if (family != 4 && family != 6) {
+        natsync_set_error(EAFNOSUPPORT, "family must be 4 or 6");
+        return NULL;
+    }
+    void *inner = family == 6 ? natsync6_blob_read(name) : natsync4_blob_read(name);
+    if (inner == NULL) return NULL;
+    natsync_blob *blob = calloc(1, sizeof(*blob));
+    if (blob == NULL) {
+        if (family == 6) natsync6_blob_free(inner);
+        else natsync4_blob_free(inner);
+        natsync_set_error(ENOMEM, "out of memory");
+        return NULL;
+    }
+    blob->family = family;
+    blob->blob = inner;
+    return blob;
+}
+
+void natsync_blob_free(natsync_blob *blob) {
+    if (blob == NULL) return;
+    if (blob->family == 6) natsync6_blob_free(blob->blob);
+    else natsync4_blob_free(blob->blob);
+    free(blob);
+}
+
+// Each call goes to the blob's family.
+#define BLOB_DISPATCH(name, ...) (blob->family == 6 ? natsync6_##name(blob->blob, ##__VA_ARGS__) : natsync4_##name(blob->blob, ##__VA_ARGS__))
+
+size_t natsync_blob_chain_count(const natsync_blob *blob) { return BLOB_DISPATCH(blob_chain_count); }
+const char *natsync_blob_chain_name(const natsync_blob *blob, size_t chain) { return BLOB_DISPATCH(blob_chain_name, chain); }
+const void *natsync_blob_first_rule(const natsync_blob *blob, size_t chain) { return BLOB_DISPATCH(blob_first_rule, chain); }
+const void *natsync_blob_next_rule(const natsync_blob *blob, size_t chain, const void *previous) {
+    return BLOB_DISPATCH(blob_next_rule, chain, previous);
+}
+int natsync_blob_decode_rule(const natsync_blob *blob, const void *entry, struct natsync_rule *out) {
+    return BLOB_DISPATCH(blob_decode_rule, entry, out);
+}

@@ -207,9 +207,11 @@ int FAM(insert_rule)(void *handle, const char *chain, const struct natsync_rule 
 // ---------------------------------------------------------------------------------------------
 // Decoding: every field natsync writes is read back; anything else makes the rule foreign.
 
-static int decode_target(void *handle, const ENTRY *entry, struct natsync_rule *out) {
+/// Decodes the target of an entry whose target `name` is already known (as libiptc names it:
+/// "" for none, a standard verdict's label, a chain, or the extension's name); `is_jump` says
+/// whether `name` is a chain.
+static int decode_target(const ENTRY *entry, const char *name, int is_jump, struct natsync_rule *out) {
     const struct xt_entry_target *et = (const void *)((const char *)entry + entry->target_offset);
-    const char *name = TC(get_target)(entry, handle);
     size_t payload = et->u.target_size - XT_ALIGN(sizeof(struct xt_entry_target));
     unsigned revision = et->u.user.revision;
     if (name == NULL) return 1;
@@ -217,7 +219,7 @@ static int decode_target(void *handle, const ENTRY *entry, struct natsync_rule *
     if (strcmp(name, LABEL_ACCEPT) == 0) { out->target = NATSYNC_TARGET_ACCEPT; return 0; }
     if (strcmp(name, LABEL_DROP) == 0) { out->target = NATSYNC_TARGET_DROP; return 0; }
     if (strcmp(name, LABEL_RETURN) == 0) { out->target = NATSYNC_TARGET_RETURN; return 0; }
-    if (TC(is_chain)(name, handle)) {
+    if (is_jump) {
         out->target = (entry->HDR.flags & F_GOTO) ? NATSYNC_TARGET_GOTO : NATSYNC_TARGET_JUMP;
         snprintf(out->chain, sizeof(out->chain), "%s", name);
         return 0;
@@ -271,8 +273,8 @@ static int decode_target(void *handle, const ENTRY *entry, struct natsync_rule *
     return 1;
 }
 
-int FAM(decode_rule)(void *handle, const void *opaque, struct natsync_rule *out) {
-    const ENTRY *entry = opaque;
+/// Decodes an entry whose target is named `target` (see decode_target).
+static int decode_entry(const ENTRY *entry, const char *target, int is_jump, struct natsync_rule *out) {
     // Everything but the match slots, which natsync_decode_match clears one by one as it fills
     // them: clearing all eight cost more than decoding the rule.
     size_t matches = offsetof(struct natsync_rule, matches);
@@ -321,8 +323,17 @@ int FAM(decode_rule)(void *handle, const void *opaque, struct natsync_rule *out)
         else out->match_count++;
         offset += em->u.match_size;
     }
-    if (decode_target(handle, entry, out) != 0) foreign = 1;
+    if (decode_target(entry, target, is_jump, out) != 0) foreign = 1;
     return foreign;
+}
+
+int FAM(decode_rule)(void *handle, const void *opaque, struct natsync_rule *out) {
+    const ENTRY *entry = opaque;
+    const char *target = TC(get_target)(entry, handle);
+    // A standard label is never a chain; only ask libiptc (a lookup) for other names.
+    int is_jump = target != NULL && target[0] != '\0' && strcmp(target, LABEL_ACCEPT) != 0 && strcmp(target, LABEL_DROP) != 0
+        && strcmp(target, LABEL_RETURN) != 0 && TC(is_chain)(target, handle);
+    return decode_entry(entry, target, is_jump, out);
 }
 
 void FAM(describe_extensions)(void *handle, const void *opaque, char *text, size_t size) {
@@ -439,4 +450,165 @@ int FAM(replace_unchanged)(const char *name, double *read_seconds, double *repla
         return -1;
     }
     return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table's blob as GET_ENTRIES hands it out, walked without libiptc: a reader for syncs that
+// mostly find the table as it should be (iptc_init also builds a structure per rule and chain,
+// which only a change needs). Chains and jumps are found the way libiptc finds them: built-in
+// chains from the hook offsets, user chains after their ERROR heads, a jump's verdict is the
+// offset of the target chain's first entry, and a verdict to the next entry is no target.
+
+struct FAM(blob_chain) {
+    const char *name;
+    uint32_t first; // offset of the first rule (or of the tail/policy entry when empty)
+    uint32_t end;   // offset of the tail (user chain) or policy (built-in chain) entry
+    int is_user;
+};
+
+struct FAM(blob) {
+    GET_ENTRIES *entries;
+    uint32_t size;
+    struct FAM(blob_chain) *chains;
+    size_t count;
+};
+
+static const char *const FAM(hook_names)[] = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"};
+
+void FAM(blob_free)(void *opaque) {
+    struct FAM(blob) *blob = opaque;
+    if (blob == NULL) return;
+    free(blob->entries);
+    free(blob->chains);
+    free(blob);
+}
+
+void *FAM(blob_read)(const char *name) {
+    int fd = socket(SOCKET_FAMILY, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+    if (fd < 0) {
+        natsync_set_error(errno, strerror(errno));
+        return NULL;
+    }
+    struct FAM(blob) *blob = calloc(1, sizeof(*blob));
+    GETINFO info;
+    int result = blob == NULL ? -1 : FAM(get_info)(fd, name, &info);
+    if (blob == NULL) errno = ENOMEM;
+    if (result == 0) {
+        blob->entries = malloc(sizeof(*blob->entries) + info.size);
+        if (blob->entries == NULL) {
+            errno = ENOMEM;
+            result = -1;
+        }
+    }
+    if (result == 0) {
+        memset(blob->entries, 0, sizeof(*blob->entries));
+        snprintf(blob->entries->name, sizeof(blob->entries->name), "%s", name);
+        blob->entries->size = info.size;
+        socklen_t length = sizeof(*blob->entries) + info.size;
+        result = getsockopt(fd, SOCKET_LEVEL, SO_GET_ENTRIES, blob->entries, &length);
+    }
+    int saved = errno;
+    close(fd);
+    if (result != 0) {
+        FAM(blob_free)(blob);
+        natsync_set_error(saved, strerror(saved));
+        return NULL;
+    }
+    blob->size = info.size;
+
+    const char *base = (const char *)blob->entries->entrytable;
+    size_t capacity = 64;
+    blob->chains = malloc(capacity * sizeof(*blob->chains));
+    struct FAM(blob_chain) *open = NULL;
+    uint32_t previous = 0;
+    for (uint32_t offset = 0; offset + sizeof(ENTRY) <= info.size;) {
+        const ENTRY *entry = (const void *)(base + offset);
+        const struct xt_entry_target *target = (const void *)((const char *)entry + entry->target_offset);
+        if (entry->next_offset < sizeof(ENTRY) || entry->target_offset + sizeof(*target) > entry->next_offset) break;
+        int starts = -1;
+        for (int hook = 0; hook < 5; hook++) {
+            if ((info.valid_hooks & (1u << hook)) && info.hook_entry[hook] == offset) starts = hook;
+        }
+        int is_error = strcmp(target->u.user.name, XT_ERROR_TARGET) == 0;
+        if (open != NULL && open->is_user && (is_error || starts >= 0)) {
+            open->end = previous;
+            open = NULL;
+        }
+        if ((starts >= 0 || is_error) && blob->count == capacity) {
+            capacity *= 2;
+            struct FAM(blob_chain) *grown = realloc(blob->chains, capacity * sizeof(*blob->chains));
+            if (grown == NULL) {
+                FAM(blob_free)(blob);
+                natsync_set_error(ENOMEM, "out of memory");
+                return NULL;
+            }
+            blob->chains = grown;
+        }
+        if (starts >= 0) {
+            open = &blob->chains[blob->count++];
+            *open = (struct FAM(blob_chain)){FAM(hook_names)[starts], offset, info.underflow[starts], 0};
+            if (info.underflow[starts] == offset) open = NULL;
+        } else if (is_error && offset + entry->next_offset < info.size) {
+            open = &blob->chains[blob->count++];
+            *open = (struct FAM(blob_chain)){(const char *)target->data, offset + entry->next_offset, 0, 1};
+        }
+        if (open != NULL && !open->is_user && open->end == offset) open = NULL;
+        previous = offset;
+        offset += entry->next_offset;
+    }
+    return blob;
+}
+
+size_t FAM(blob_chain_count)(const void *opaque) { return ((const struct FAM(blob) *)opaque)->count; }
+
+const char *FAM(blob_chain_name)(const void *opaque, size_t chain) { return ((const struct FAM(blob) *)opaque)->chains[chain].name; }
+
+const void *FAM(blob_first_rule)(const void *opaque, size_t chain) {
+    const struct FAM(blob) *blob = opaque;
+    const struct FAM(blob_chain) *c = &blob->chains[chain];
+    return c->first < c->end ? (const char *)blob->entries->entrytable + c->first : NULL;
+}
+
+const void *FAM(blob_next_rule)(const void *opaque, size_t chain, const void *previous) {
+    const struct FAM(blob) *blob = opaque;
+    const ENTRY *entry = previous;
+    uint32_t next = (uint32_t)((const char *)previous - (const char *)blob->entries->entrytable) + entry->next_offset;
+    return next < blob->chains[chain].end ? (const char *)blob->entries->entrytable + next : NULL;
+}
+
+/// The target's name as libiptc gives it, and whether it is a chain.
+static const char *FAM(blob_target)(const struct FAM(blob) *blob, const ENTRY *entry, int *is_jump) {
+    const struct xt_entry_target *target = (const void *)((const char *)entry + entry->target_offset);
+    *is_jump = 0;
+    if (strcmp(target->u.user.name, XT_STANDARD_TARGET) != 0) return target->u.user.name;
+    if (target->u.target_size < sizeof(struct xt_standard_target)) return NULL;
+    int verdict = ((const struct xt_standard_target *)target)->verdict;
+    if (verdict < 0) {
+        if (verdict == -NF_ACCEPT - 1) return LABEL_ACCEPT;
+        if (verdict == -NF_DROP - 1) return LABEL_DROP;
+        if (verdict == XT_RETURN) return LABEL_RETURN;
+        return NULL;
+    }
+    uint32_t offset = (uint32_t)((const char *)entry - (const char *)blob->entries->entrytable);
+    if ((uint32_t)verdict == offset + entry->next_offset) return "";
+    // User chains are in offset order: binary search for the one starting at the verdict.
+    size_t low = 0, high = blob->count;
+    while (low < high) {
+        size_t middle = (low + high) / 2;
+        if (blob->chains[middle].first < (uint32_t)verdict) low = middle + 1;
+        else high = middle;
+    }
+    for (; low < blob->count && blob->chains[low].first == (uint32_t)verdict; low++) {
+        if (blob->chains[low].is_user) {
+            *is_jump = 1;
+            return blob->chains[low].name;
+        }
+    }
+    return NULL;
+}
+
+int FAM(blob_decode_rule)(const void *opaque, const void *entry, struct natsync_rule *out) {
+    int is_jump;
+    const char *target = FAM(blob_target)(opaque, entry, &is_jump);
+    return decode_entry(entry, target, is_jump, out);
 }

@@ -40,7 +40,14 @@ int natsync_decode_match(const struct xt_entry_match *em, struct natsync_match *
     void prefix##_describe_extensions(void *handle, const void *entry, char *text, size_t size);              \
     const char *prefix##_chain_policy(void *handle, const char *chain);                                       \
     int prefix##_table_info(const char *name, uint32_t *entries, uint32_t *size); \
-    int prefix##_replace_unchanged(const char *name, double *read_seconds, double *replace_seconds, uint32_t *entries, uint32_t *size);
+    int prefix##_replace_unchanged(const char *name, double *read_seconds, double *replace_seconds, uint32_t *entries, uint32_t *size); \
+    void *prefix##_blob_read(const char *name);                                                               \
+    void prefix##_blob_free(void *blob);                                                                      \
+    size_t prefix##_blob_chain_count(const void *blob);                                                       \
+    const char *prefix##_blob_chain_name(const void *blob, size_t chain);                                     \
+    const void *prefix##_blob_first_rule(const void *blob, size_t chain);                                     \
+    const void *prefix##_blob_next_rule(const void *blob, size_t chain, const void *previous);                \
+    int prefix##_blob_decode_rule(const void *blob, const void *entry, struct natsync_rule *out);
 
 NATSYNC_FAMILY_DECLARATIONS(natsync4)
 NATSYNC_FAMILY_DECLARATIONS(natsync6)

@@ -39,7 +39,7 @@ struct IPTablesHandle: ~Copyable {
             names.append(ChainName(String(cString: name)))
             next = natsync_next_chain(pointer)
         }
-        return LiveTable(table: table, chains: chains(names, decoding: decode, comparingWith: desired))
+        return LiveTable(table: table, chains: reader(names).chains(names, decoding: decode, comparingWith: desired))
     }
 
     /// The built-in chains and those of `names` that exist, in libiptc's order, each decoded if
@@ -48,63 +48,22 @@ struct IPTablesHandle: ~Copyable {
         // libiptc lists built-ins in hook order, then user chains in strcmp order (String's, for ASCII).
         let present = (ChainName.builtins + names.filter { !$0.isBuiltin }.sorted { $0.rawValue < $1.rawValue })
             .filter { natsync_chain_exists(pointer, $0.rawValue) != 0 }
-        return LiveTable(table: table, chains: chains(present, decoding: decode, comparingWith: desired))
+        return LiveTable(table: table, chains: reader(present).chains(present, decoding: decode, comparingWith: desired))
     }
 
-    private func chains(_ names: [ChainName], decoding decode: (ChainName) -> Bool, comparingWith desired: TableContents?)
-        -> [LiveTable.LiveChain]
-    {
-        var wanted: [ChainName: Int] = [:]
-        if let desired {
-            wanted.reserveCapacity(desired.chains.count)
-            for (index, chain) in desired.chains.enumerated() where !chain.name.isBuiltin { wanted[chain.name] = index }
-        }
-        return names.map { name in
-            guard decode(name) else { return LiveTable.LiveChain(name: name, rules: nil) }
-            if let index = wanted[name], holds(desired!.chains[index].rules, in: name) {
-                return LiveTable.LiveChain(name: name, rules: nil, matchesDesired: true)
-            }
-            return LiveTable.LiveChain(name: name, rules: rules(of: name))
-        }
-    }
-
-    /// Whether `chain` holds exactly `rules`, compared in place (nothing decoded into Swift values).
-    func holds(_ rules: [Rule], in chain: ChainName) -> Bool {
-        var raw = natsync_rule()
-        return withUnsafeMutablePointer(to: &raw) { raw in
-            rules.withUnsafeBufferPointer { rules in
-                var entry = natsync_first_rule(pointer, chain.rawValue)
-                for index in rules.indices {
-                    guard let current = entry, natsync_decode_rule(pointer, current, raw) == 0,
-                        RuleCodec.holds(raw, rules[index], family: family)
-                    else { return false }
-                    entry = natsync_next_rule(pointer, current)
-                }
-                return entry == nil
-            }
-        }
+    /// Entries of the chains called `names`, by position, through libiptc.
+    private func reader(_ names: [ChainName]) -> ChainReader {
+        let pointer = pointer
+        return ChainReader(
+            family: family, first: { natsync_first_rule(pointer, names[$0].rawValue) }, next: { natsync_next_rule(pointer, $1) },
+            decode: { natsync_decode_rule(pointer, $0, $1) })
     }
 
     /// Calls `body` with each entry of `chain`, decoded into `raw` (and whether it is foreign).
     func forEachEntry(
         of chain: ChainName, _ body: (_ raw: UnsafeMutablePointer<natsync_rule>, _ foreign: Bool, _ entry: UnsafeRawPointer) -> Void
     ) {
-        var raw = natsync_rule()
-        withUnsafeMutablePointer(to: &raw) { raw in
-            var entry = natsync_first_rule(pointer, chain.rawValue)
-            while let current = entry {
-                let foreign = natsync_decode_rule(pointer, current, raw) != 0
-                body(raw, foreign, current)
-                entry = natsync_next_rule(pointer, current)
-            }
-        }
-    }
-
-    /// The rules of one chain, decoded.
-    func rules(of chain: ChainName) -> [LiveRule] {
-        var result: [LiveRule] = []
-        forEachEntry(of: chain) { raw, foreign, _ in result.append(RuleCodec.decode(raw, foreign: foreign, family: family)) }
-        return result
+        reader([chain]).forEachEntry(ofChainAt: 0, body)
     }
 
     /// The packet and byte counters of each rule of `chain`.

@@ -91,14 +91,25 @@ public struct LegacyTables: Sendable {
     ) throws(KernelError) {
         var before: [LiveTable] = []
         for contents in desired {
-            let handle = try IPTablesHandle(contents.table, family: family)
             let needsRules = { (name: ChainName) in Ownership.needsRules(name, in: contents.table) }
+            var tableScope = scope
+            if scope == nil, let (found, liveChains) = plannedFromBlob(contents, needsRules, deleteStaleFixedChains, removedJumps[contents.table] ?? []) {
+                guard !found.isEmpty else {
+                    report.plans.append(found)
+                    continue
+                }
+                // A few chains to change: libiptc reads only those. Many (a fresh node): it
+                // reads the table, which then holds little.
+                let touched = found.touchedChains
+                if touched.count * 4 < liveChains { tableScope = touched }
+            }
+            let handle = try IPTablesHandle(contents.table, family: family)
             let live =
-                scope.map { handle.read(only: $0, decoding: needsRules, comparingWith: contents) }
+                tableScope.map { handle.read(only: $0, decoding: needsRules, comparingWith: contents) }
                 ?? handle.read(decoding: needsRules, comparingWith: contents)
             let plan = Planner.plan(
                 desired: contents, live: live, deleteStaleFixedChains: deleteStaleFixedChains,
-                removedJumps: removedJumps[contents.table] ?? [], scope: scope)
+                removedJumps: removedJumps[contents.table] ?? [], scope: tableScope)
             report.plans.append(plan)
             guard !plan.isEmpty else { continue }
             do {
@@ -113,6 +124,21 @@ public struct LegacyTables: Sendable {
             before.append(live)
             report.committed.append(contents.table)
         }
+    }
+
+    /// The plan of a full sync from the kernel's blob read without libiptc (nil when the blob
+    /// cannot be read: libiptc then reads the table and reports why).
+    ///
+    /// A full sync mostly finds the table as it should be, and then this read is all it costs:
+    /// `iptc_init` would also build libiptc's structure of every rule. When something differs,
+    /// libiptc reads only the chains this plan touches (and the built-in ones) to make the change.
+    private func plannedFromBlob(
+        _ contents: TableContents, _ needsRules: (ChainName) -> Bool, _ deleteStaleFixedChains: Bool, _ removedJumps: [BuiltinJump]
+    ) -> (plan: TablePlan, liveChains: Int)? {
+        guard let blob = try? TableBlob(contents.table, family: family) else { return nil }
+        let live = blob.read(decoding: needsRules, comparingWith: contents)
+        let plan = Planner.plan(desired: contents, live: live, deleteStaleFixedChains: deleteStaleFixedChains, removedJumps: removedJumps)
+        return (plan, live.chains.count)
     }
 
     /// Puts committed tables back to how they were read, best effort: owned chains and natsync's

@@ -23,6 +23,12 @@ public struct TablePlan: Equatable, Sendable {
         created.isEmpty && rewritten.isEmpty && deleted.isEmpty && jumpDeletions.isEmpty && jumpInsertions.isEmpty
     }
 
+    /// The user chains this plan creates, rewrites or deletes: the scope that plans the same
+    /// change again from a read of only those chains (and the built-in ones).
+    public var touchedChains: Set<ChainName> {
+        Set(created.map(\.name) + rewritten.map(\.chain.name) + deleted.map(\.name))
+    }
+
     /// Rules written by this plan (in created and rewritten chains, and jumps).
     public var rulesWritten: Int {
         created.reduce(0) { $0 + $1.rules.count } + rewritten.reduce(0) { $0 + $1.chain.rules.count }

@@ -159,6 +159,22 @@ int natsync_table_info(const char *name, int family, uint32_t *entries, uint32_t
 /// libiptc, and gives the table's entry count and blob size. Counters restart at zero. 0 or -1.
 int natsync_replace_unchanged(const char *name, int family, double *read_seconds, double *replace_seconds, uint32_t *entries, uint32_t *size);
 
+/// A table's blob (GET_INFO + GET_ENTRIES) walked without libiptc, for reading only: chains in
+/// the blob's order, rules as opaque entries valid until natsync_blob_free.
+typedef struct natsync_blob natsync_blob;
+
+/// Reads table `name` of `family` (4 or 6). NULL on failure (see natsync_last_errno).
+natsync_blob *natsync_blob_read(const char *name, int family);
+void natsync_blob_free(natsync_blob *blob);
+size_t natsync_blob_chain_count(const natsync_blob *blob);
+/// The name of chain `chain` (0 ..< count); owned by the blob.
+const char *natsync_blob_chain_name(const natsync_blob *blob, size_t chain);
+/// The first rule of chain `chain` and the one after `previous`; NULL at the chain's end.
+const void *natsync_blob_first_rule(const natsync_blob *blob, size_t chain);
+const void *natsync_blob_next_rule(const natsync_blob *blob, size_t chain, const void *previous);
+/// As natsync_decode_rule, for an entry of the blob.
+int natsync_blob_decode_rule(const natsync_blob *blob, const void *entry, struct natsync_rule *out);
+
 /// setns(open(path), CLONE_NEWNET) for the calling thread. 0 or -1. setns and CLONE_NEWNET are
 /// _GNU_SOURCE-only, which Swift's Glibc module does not expose.
 int natsync_enter_network_namespace(const char *path);
