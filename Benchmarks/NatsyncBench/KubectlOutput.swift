@@ -35,7 +35,7 @@ enum KubectlOutput {
                     "labels": ["kubernetes.io/service-name": slice.service.name, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"],
                     "annotations": ["endpoints.kubernetes.io/last-change-trigger-time": "2026-11-01T10:00:00Z"],
                 ],
-                "ports": slice.ports.map { ["name": $0.name ?? "", "port": Int($0.port ?? 0), "protocol": "TCP"] },
+                "ports": slice.ports.map { ["name": $0.name, "port": Int($0.port), "protocol": "TCP"] },
                 "endpoints": slice.endpoints.enumerated().map { number, endpoint -> [String: Any] in
                     [
                         "addresses": [endpoint.address.description],
