@@ -8,7 +8,7 @@ import Testing
 struct WireReaderTests {
     /// A Service as `kubectl get -o json` prints it: every field an API server returns.
     static let service = #"""
-        {"apiVersion":"v1","kind":"Service","metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"web\"}}\n"},"creationTimestamp":"2026-11-27T12:00:00Z","labels":{"app":"web","tier":"caf\u00e9 \ud83d\ude00"},"managedFields":[{"apiVersion":"v1","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:ports":{".":{},"k:{\"port\":80,\"protocol\":\"TCP\"}":{}}}},"manager":"kubectl","operation":"Update","time":"2026-11-27T12:00:00Z"}],"name":"web","namespace":"shop","resourceVersion":"4711","uid":"0b5f5b7e-8f67-4c57-9a43-3a0a8f3f1f4e"},"spec":{"clusterIP":"10.96.0.10","clusterIPs":["10.96.0.10"],"externalIPs":["192.0.2.7"],"externalTrafficPolicy":"Local","healthCheckNodePort":31000,"internalTrafficPolicy":"Cluster","ipFamilies":["IPv4"],"ipFamilyPolicy":"SingleStack","loadBalancerSourceRanges":["203.0.113.0/24"],"ports":[{"name":"http","nodePort":30080,"port":80,"protocol":"TCP","targetPort":8080},{"name":"dns","port":53,"protocol":"UDP","targetPort":"dns"}],"selector":{"app":"web"},"sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":10800}},"type":"LoadBalancer"},"status":{"loadBalancer":{"ingress":[{"ip":"198.51.100.4","ipMode":"VIP"},{"hostname":"lb.example"}]}}}
+        {"apiVersion":"v1","kind":"Service","metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"web\"}}\n"},"creationTimestamp":"2026-11-27T12:00:00Z","labels":{"app":"web","tier":"caf\u00e9 \ud83d\ude00"},"managedFields":[{"apiVersion":"v1","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:ports":{".":{},"k:{\"port\":80,\"protocol\":\"TCP\"}":{}}}},"manager":"kubectl","operation":"Update","time":"2026-11-27T12:00:00Z"}],"name":"web","namespace":"shop","resourceVersion":"4711","uid":"0b5f5b7e-8f67-4c57-9a43-3a0a8f3f1f4e"},"spec":{"clusterIP":"10.96.0.10","clusterIPs":["10.96.0.10"],"externalIPs":["192.0.2.7"],"externalTrafficPolicy":"Local","healthCheckNodePort":31000,"internalTrafficPolicy":"Cluster","ipFamilies":["IPv4"],"ipFamilyPolicy":"SingleStack","loadBalancerSourceRanges":["203.0.113.0/24"],"ports":[{"name":"http","nodePort":30080,"port":80,"protocol":"TCP","targetPort":8080},{"name":"dns","port":53,"protocol":"UDP","targetPort":"dns"}],"selector":{"app":"web"},"sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":10800}},"type":"LoadBalancer","externalName":"unused.example"},"status":{"loadBalancer":{"ingress":[{"ip":"198.51.100.4","hostname":"lb.example","ipMode":"VIP"},{"hostname":"lb.example"}]}}}
         """#
     /// An EndpointSlice as kubectl prints it.
     static let slice = #"""
@@ -85,6 +85,37 @@ struct WireReaderTests {
         for text in Self.others.prefix(12) {
             #expect(Self.fast(text) == nil, "\(text)")
         }
+    }
+
+    /// The two kubectl objects above set every field of the wire types (the first element of
+    /// each list), so a field added to a wire type and not to the reader makes the reader's
+    /// objects differ from JSONDecoder's in `readsWhatKubectlWritesAsJSONDecoderDoes`.
+    @Test func theKubectlObjectsSetEveryWireField() throws {
+        var unset: [String] = []
+        func check(_ value: Any, _ path: String) {
+            let mirror = Mirror(reflecting: value)
+            switch mirror.displayStyle {
+            case .optional:
+                guard let wrapped = mirror.children.first?.value else { return unset.append(path) }
+                check(wrapped, path)
+            case .collection:
+                guard let first = mirror.children.first?.value else { return unset.append(path) }
+                check(first, path + "[0]")
+            case .struct:
+                for child in mirror.children { check(child.value, path + "." + (child.label ?? "?")) }
+            default:
+                break
+            }
+        }
+        for text in [Self.service, Self.slice] {
+            let reference = try #require(Self.reference(text)?.first)
+            switch reference {
+            case .service(let object): check(object, "Service")
+            case .endpointSlice(let object): check(object, "EndpointSlice")
+            default: Issue.record("not a Service or an EndpointSlice: \(reference)")
+            }
+        }
+        #expect(unset.isEmpty, "fields the kubectl objects leave unset: \(unset)")
     }
 
     @Test func theKubectlObjectsKeepTheirFields() throws {
