@@ -54,8 +54,7 @@ public enum Conntrack {
             status = withExtendedLifetime(box) { natsync_conntrack_delete_udp(family.shimFamily, select, context, &result) }
         }
         guard status == 0 else {
-            throw KernelError(
-                errno: natsync_last_errno(), operation: "conntrack dump", message: String(cString: natsync_last_error()))
+            throw .lastShimError("conntrack dump")
         }
         report.visited = result.visited
         report.deleted = result.deleted

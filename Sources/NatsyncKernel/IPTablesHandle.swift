@@ -18,7 +18,7 @@ struct IPTablesHandle: ~Copyable {
     /// (`iptc_init` or `ip6tc_init`).
     init(_ table: TableName, family: IPFamily) throws(KernelError) {
         guard let pointer = natsync_table_open(table.rawValue, family.shimFamily) else {
-            throw Self.lastError(family == .ipv4 ? "iptc_init" : "ip6tc_init", table, nil)
+            throw .lastShimError(family == .ipv4 ? "iptc_init" : "ip6tc_init", table: table)
         }
         self.table = table
         self.family = family
@@ -75,43 +75,43 @@ struct IPTablesHandle: ~Copyable {
 
     /// `iptc_create_chain`.
     func createChain(_ chain: ChainName) throws(KernelError) {
-        guard natsync_create_chain(pointer, chain.rawValue) == 0 else { throw Self.lastError("iptc_create_chain", table, chain) }
+        guard natsync_create_chain(pointer, chain.rawValue) == 0 else { throw .lastShimError("iptc_create_chain", table: table, chain: chain) }
     }
 
     /// `iptc_flush_entries`.
     func flush(_ chain: ChainName) throws(KernelError) {
-        guard natsync_flush_chain(pointer, chain.rawValue) == 0 else { throw Self.lastError("iptc_flush_entries", table, chain) }
+        guard natsync_flush_chain(pointer, chain.rawValue) == 0 else { throw .lastShimError("iptc_flush_entries", table: table, chain: chain) }
     }
 
     /// `iptc_delete_chain`; the chain must be empty and unreferenced.
     func deleteChain(_ chain: ChainName) throws(KernelError) {
-        guard natsync_delete_chain(pointer, chain.rawValue) == 0 else { throw Self.lastError("iptc_delete_chain", table, chain) }
+        guard natsync_delete_chain(pointer, chain.rawValue) == 0 else { throw .lastShimError("iptc_delete_chain", table: table, chain: chain) }
     }
 
     /// `iptc_append_entry` of an encoded rule.
     func append(_ rule: Rule, to chain: ChainName) throws(KernelError) {
         var raw = try encode(rule, chain)
-        guard natsync_append_rule(pointer, chain.rawValue, &raw) == 0 else { throw Self.lastError("iptc_append_entry", table, chain) }
+        guard natsync_append_rule(pointer, chain.rawValue, &raw) == 0 else { throw .lastShimError("iptc_append_entry", table: table, chain: chain) }
     }
 
     /// `iptc_insert_entry` at a 0-based position.
     func insert(_ rule: Rule, into chain: ChainName, at index: Int) throws(KernelError) {
         var raw = try encode(rule, chain)
         guard natsync_insert_rule(pointer, chain.rawValue, &raw, UInt32(index)) == 0 else {
-            throw Self.lastError("iptc_insert_entry", table, chain)
+            throw .lastShimError("iptc_insert_entry", table: table, chain: chain)
         }
     }
 
     /// `iptc_delete_num_entry` at a 0-based position.
     func deleteRule(in chain: ChainName, at index: Int) throws(KernelError) {
         guard natsync_delete_rule(pointer, chain.rawValue, UInt32(index)) == 0 else {
-            throw Self.lastError("iptc_delete_num_entry", table, chain)
+            throw .lastShimError("iptc_delete_num_entry", table: table, chain: chain)
         }
     }
 
     /// `iptc_commit`: replaces the table in one step, or does nothing when the handle is unchanged.
     func commit() throws(KernelError) {
-        guard natsync_table_commit(pointer) == 0 else { throw Self.lastError("iptc_commit", table, nil) }
+        guard natsync_table_commit(pointer) == 0 else { throw .lastShimError("iptc_commit", table: table) }
     }
 
     private func encode(_ rule: Rule, _ chain: ChainName) throws(KernelError) -> natsync_rule {
@@ -120,13 +120,6 @@ struct IPTablesHandle: ~Copyable {
         } catch {
             throw KernelError(errno: 22, operation: "encode rule", table: table, chain: chain, message: error.reason)
         }
-    }
-
-    /// The one place that reads the shim's captured errno and message.
-    private static func lastError(_ operation: String, _ table: TableName, _ chain: ChainName?) -> KernelError {
-        KernelError(
-            errno: natsync_last_errno(), operation: operation, table: table, chain: chain,
-            message: String(cString: natsync_last_error()))
     }
 }
 

@@ -1,3 +1,4 @@
+import CNatsyncShim
 import NatsyncIPTables
 
 /// A failed kernel operation: what natsync was doing, where, and what the kernel or libiptc said.
@@ -18,6 +19,13 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
         self.table = table
         self.chain = chain
         self.message = message
+    }
+
+    /// The error of the shim call that just failed on this thread: its captured errno and message
+    /// (libiptc's message depends on a global the next call overwrites, so the shim keeps it).
+    static func lastShimError(_ operation: String, table: TableName? = nil, chain: ChainName? = nil) -> KernelError {
+        KernelError(
+            errno: natsync_last_errno(), operation: operation, table: table, chain: chain, message: String(cString: natsync_last_error()))
     }
 
     /// The table changed since it was read (EAGAIN at commit): retry on a fresh read.

@@ -41,9 +41,7 @@ public struct KernelFloor: Sendable {
         var entries: UInt32 = 0
         var bytes: UInt32 = 0
         guard natsync_replace_unchanged(table.rawValue, family.shimFamily, &readSeconds, &replaceSeconds, &entries, &bytes) == 0 else {
-            throw KernelError(
-                errno: natsync_last_errno(), operation: "IPT_SO_SET_REPLACE", table: table, chain: nil,
-                message: String(cString: natsync_last_error()))
+            throw KernelError.lastShimError("IPT_SO_SET_REPLACE", table: table)
         }
         _ = consume lock
         return KernelFloor(

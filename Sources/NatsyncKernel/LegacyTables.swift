@@ -182,9 +182,7 @@ extension LegacyTables {
             var entries: UInt32 = 0
             var size: UInt32 = 0
             guard natsync_table_info(table.rawValue, family.shimFamily, &entries, &size) == 0 else {
-                throw KernelError(
-                    errno: natsync_last_errno(), operation: family == .ipv4 ? "IPT_SO_GET_INFO" : "IP6T_SO_GET_INFO", table: table,
-                    message: String(cString: natsync_last_error()))
+                throw .lastShimError(family == .ipv4 ? "IPT_SO_GET_INFO" : "IP6T_SO_GET_INFO", table: table)
             }
             result[table] = TableFingerprint(entries: entries, size: size)
         }

@@ -16,9 +16,7 @@ struct TableBlob: ~Copyable {
 
     init(_ table: TableName, family: IPFamily) throws(KernelError) {
         guard let pointer = natsync_blob_read(table.rawValue, family.shimFamily) else {
-            throw KernelError(
-                errno: natsync_last_errno(), operation: family == .ipv4 ? "IPT_SO_GET_ENTRIES" : "IP6T_SO_GET_ENTRIES", table: table,
-                message: String(cString: natsync_last_error()))
+            throw .lastShimError(family == .ipv4 ? "IPT_SO_GET_ENTRIES" : "IP6T_SO_GET_ENTRIES", table: table)
         }
         self.table = table
         self.family = family

@@ -239,27 +239,4 @@ struct JSONScanner {
         index += count
         return true
     }
-
-    /// Calls `member` with each key of the object that comes next (the scanner then at its
-    /// value, which `member` must consume). False when the object is malformed or `member`
-    /// returns false.
-    mutating func object(_ member: (inout JSONScanner, String) -> Bool) -> Bool {
-        guard consume(UInt8(ascii: "{")) else { return false }
-        if consume(UInt8(ascii: "}")) { return true }
-        repeat {
-            guard let key = string(), consume(UInt8(ascii: ":")), member(&self, key) else { return false }
-        } while consume(UInt8(ascii: ","))
-        return consume(UInt8(ascii: "}"))
-    }
-
-    /// Calls `element` for each element of the array that comes next. False when the array is
-    /// malformed or `element` returns false.
-    mutating func array(_ element: (inout JSONScanner) -> Bool) -> Bool {
-        guard consume(UInt8(ascii: "[")) else { return false }
-        if consume(UInt8(ascii: "]")) { return true }
-        repeat {
-            guard element(&self) else { return false }
-        } while consume(UInt8(ascii: ","))
-        return consume(UInt8(ascii: "]"))
-    }
 }

@@ -209,35 +209,22 @@ struct WireReader {
         if !scanner.skipValue() { failed = true }
     }
 
-    private mutating func string() -> String? {
+    /// A scalar field read by `read`: null is nil, anything `read` cannot read fails.
+    private mutating func scalar<T>(_ read: (inout JSONScanner) -> T?) -> T? {
         if scanner.null() { return nil }
-        guard let value = scanner.string() else {
+        guard let value = read(&scanner) else {
             failed = true
             return nil
         }
         return value
     }
+
+    private mutating func string() -> String? { scalar { $0.string() } }
+    private mutating func integer() -> Int? { scalar { $0.integer() } }
+    private mutating func bool() -> Bool? { scalar { $0.bool() } }
 
     /// An element of a list of strings: null there is an error for the reference decoder.
     private mutating func requiredString() -> String? { required(string()) }
-
-    private mutating func integer() -> Int? {
-        if scanner.null() { return nil }
-        guard let value = scanner.integer() else {
-            failed = true
-            return nil
-        }
-        return value
-    }
-
-    private mutating func bool() -> Bool? {
-        if scanner.null() { return nil }
-        guard let value = scanner.bool() else {
-            failed = true
-            return nil
-        }
-        return value
-    }
 
     private mutating func intOrString() -> IntOrString? {
         if scanner.null() { return nil }
