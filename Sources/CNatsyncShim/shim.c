@@ -149,6 +149,7 @@ void natsync_blob_free(natsync_blob *blob) {
 
 size_t natsync_blob_chain_count(const natsync_blob *blob) { return BLOB_DISPATCH(blob_chain_count); }
 const char *natsync_blob_chain_name(const natsync_blob *blob, size_t chain) { return BLOB_DISPATCH(blob_chain_name, chain); }
+int natsync_blob_chain_is_user(const natsync_blob *blob, size_t chain) { return BLOB_DISPATCH(blob_chain_is_user, chain); }
 const void *natsync_blob_first_rule(const natsync_blob *blob, size_t chain) { return BLOB_DISPATCH(blob_first_rule, chain); }
 const void *natsync_blob_next_rule(const natsync_blob *blob, size_t chain, const void *previous) {
     return BLOB_DISPATCH(blob_next_rule, chain, previous);
@@ -156,3 +157,42 @@ const void *natsync_blob_next_rule(const natsync_blob *blob, size_t chain, const
 int natsync_blob_decode_rule(const natsync_blob *blob, const void *entry, struct natsync_rule *out) {
     return BLOB_DISPATCH(blob_decode_rule, entry, out);
 }
+const void *natsync_blob_entries(const natsync_blob *blob, size_t *size) { return BLOB_DISPATCH(blob_entries, size); }
+
+struct natsync_writer {
+    int family;
+    void *writer;
+};
+
+natsync_writer *natsync_writer_open(const natsync_blob *live) {
+    natsync_writer *writer = calloc(1, sizeof(*writer));
+    if (writer == NULL) {
+        natsync_set_error(ENOMEM, "out of memory");
+        return NULL;
+    }
+    writer->family = live->family;
+    writer->writer = live->family == 6 ? natsync6_writer_open(live->blob) : natsync4_writer_open(live->blob);
+    if (writer->writer == NULL) {
+        free(writer);
+        return NULL;
+    }
+    return writer;
+}
+
+void natsync_writer_free(natsync_writer *writer) {
+    if (writer == NULL) return;
+    if (writer->family == 6) natsync6_writer_free(writer->writer);
+    else natsync4_writer_free(writer->writer);
+    free(writer);
+}
+
+// Each call goes to the writer's family.
+#define WRITER_DISPATCH(name, ...) \
+    (writer->family == 6 ? natsync6_##name(writer->writer, ##__VA_ARGS__) : natsync4_##name(writer->writer, ##__VA_ARGS__))
+
+int natsync_writer_begin_chain(natsync_writer *writer, const char *chain) { return WRITER_DISPATCH(writer_begin_chain, chain); }
+int natsync_writer_copy(natsync_writer *writer, const void *entry) { return WRITER_DISPATCH(writer_copy, entry); }
+int natsync_writer_copy_chain(natsync_writer *writer, size_t chain) { return WRITER_DISPATCH(writer_copy_chain, chain); }
+int natsync_writer_rule(natsync_writer *writer, const struct natsync_rule *rule) { return WRITER_DISPATCH(writer_rule, rule); }
+int natsync_writer_end_chain(natsync_writer *writer) { return WRITER_DISPATCH(writer_end_chain); }
+int natsync_writer_commit(natsync_writer *writer) { return WRITER_DISPATCH(writer_commit); }

@@ -130,21 +130,21 @@ static int encode_target(struct xt_entry_target *et, const struct natsync_rule *
     return 0;
 }
 
-// Builds a zeroed, complete entry for `rule`; the caller frees it.
-static ENTRY *encode_rule(const struct natsync_rule *rule) {
-    if (rule->match_count > NATSYNC_MAX_MATCHES) return NULL;
+// The size of `rule`'s entry and the offset of its target in it; 0 when it cannot be encoded.
+static size_t entry_size(const struct natsync_rule *rule, size_t *target_offset) {
+    if (rule->match_count > NATSYNC_MAX_MATCHES) return 0;
     size_t size = sizeof(ENTRY);
     for (uint32_t i = 0; i < rule->match_count; i++) {
         size_t payload = natsync_match_payload_size(&rule->matches[i]);
-        if (payload == 0) return NULL;
+        if (payload == 0) return 0;
         size += natsync_match_size(payload);
     }
-    size_t target_offset = size;
-    size_t target_size = XT_ALIGN(sizeof(struct xt_entry_target)) + XT_ALIGN(target_payload_size(rule->target));
-    size += target_size;
+    *target_offset = size;
+    return size + XT_ALIGN(sizeof(struct xt_entry_target)) + XT_ALIGN(target_payload_size(rule->target));
+}
 
-    ENTRY *entry = calloc(1, size);
-    if (entry == NULL) return NULL;
+// Encodes `rule` into `entry`, zeroed and of entry_size's size and target offset. 0 or -1.
+static int encode_rule_into(ENTRY *entry, size_t size, size_t target_offset, const struct natsync_rule *rule) {
     unsigned char *src = (unsigned char *)&entry->HDR.src, *smsk = (unsigned char *)&entry->HDR.smsk;
     unsigned char *dst = (unsigned char *)&entry->HDR.dst, *dmsk = (unsigned char *)&entry->HDR.dmsk;
     memcpy(src, rule->source, ADDRESS_SIZE);
@@ -175,14 +175,28 @@ static ENTRY *encode_rule(const struct natsync_rule *rule) {
         struct xt_entry_match *em = (struct xt_entry_match *)((char *)entry + offset);
         size_t msize = natsync_match_size(natsync_match_payload_size(&rule->matches[i]));
         em->u.match_size = (uint16_t)msize;
-        if (natsync_encode_match(em, &rule->matches[i], FAMILY) != 0) { free(entry); return NULL; }
+        if (natsync_encode_match(em, &rule->matches[i], FAMILY) != 0) return -1;
         offset += msize;
     }
     struct xt_entry_target *et = (struct xt_entry_target *)((char *)entry + target_offset);
-    et->u.target_size = (uint16_t)target_size;
-    if (encode_target(et, rule) != 0) { free(entry); return NULL; }
+    et->u.target_size = (uint16_t)(size - target_offset);
+    if (encode_target(et, rule) != 0) return -1;
     entry->target_offset = (uint16_t)target_offset;
     entry->next_offset = (uint16_t)size;
+    return 0;
+}
+
+// Builds a zeroed, complete entry for `rule`; the caller frees it.
+static ENTRY *encode_rule(const struct natsync_rule *rule) {
+    size_t target_offset;
+    size_t size = entry_size(rule, &target_offset);
+    if (size == 0) return NULL;
+    ENTRY *entry = calloc(1, size);
+    if (entry == NULL) return NULL;
+    if (encode_rule_into(entry, size, target_offset, rule) != 0) {
+        free(entry);
+        return NULL;
+    }
     return entry;
 }
 
@@ -469,6 +483,7 @@ struct FAM(blob_chain) {
 struct FAM(blob) {
     GET_ENTRIES *entries;
     uint32_t size;
+    GETINFO info;
     struct FAM(blob_chain) *chains;
     size_t count;
 };
@@ -494,7 +509,9 @@ void *FAM(blob_read)(const char *name) {
     int result = blob == NULL ? -1 : FAM(get_info)(fd, name, &info);
     if (blob == NULL) errno = ENOMEM;
     if (result == 0) {
-        blob->entries = malloc(sizeof(*blob->entries) + info.size);
+        // Zeroed: the kernel writes only the used part of each extension's name, and the blob's
+        // bytes are compared (calloc of this size maps fresh pages, which costs nothing more).
+        blob->entries = calloc(1, sizeof(*blob->entries) + info.size);
         if (blob->entries == NULL) {
             errno = ENOMEM;
             result = -1;
@@ -515,6 +532,7 @@ void *FAM(blob_read)(const char *name) {
         return NULL;
     }
     blob->size = info.size;
+    blob->info = info;
 
     const char *base = (const char *)blob->entries->entrytable;
     size_t capacity = 64;
@@ -562,6 +580,8 @@ void *FAM(blob_read)(const char *name) {
 size_t FAM(blob_chain_count)(const void *opaque) { return ((const struct FAM(blob) *)opaque)->count; }
 
 const char *FAM(blob_chain_name)(const void *opaque, size_t chain) { return ((const struct FAM(blob) *)opaque)->chains[chain].name; }
+
+int FAM(blob_chain_is_user)(const void *opaque, size_t chain) { return ((const struct FAM(blob) *)opaque)->chains[chain].is_user; }
 
 const void *FAM(blob_first_rule)(const void *opaque, size_t chain) {
     const struct FAM(blob) *blob = opaque;
@@ -611,4 +631,10 @@ int FAM(blob_decode_rule)(const void *opaque, const void *entry, struct natsync_
     int is_jump;
     const char *target = FAM(blob_target)(opaque, entry, &is_jump);
     return decode_entry(entry, target, is_jump, out);
+}
+
+const void *FAM(blob_entries)(const void *opaque, size_t *size) {
+    const struct FAM(blob) *blob = opaque;
+    *size = blob->size;
+    return blob->entries->entrytable;
 }

@@ -45,9 +45,19 @@ int natsync_decode_match(const struct xt_entry_match *em, struct natsync_match *
     void prefix##_blob_free(void *blob);                                                                      \
     size_t prefix##_blob_chain_count(const void *blob);                                                       \
     const char *prefix##_blob_chain_name(const void *blob, size_t chain);                                     \
+    int prefix##_blob_chain_is_user(const void *blob, size_t chain);                                          \
     const void *prefix##_blob_first_rule(const void *blob, size_t chain);                                     \
     const void *prefix##_blob_next_rule(const void *blob, size_t chain, const void *previous);                \
-    int prefix##_blob_decode_rule(const void *blob, const void *entry, struct natsync_rule *out);
+    int prefix##_blob_decode_rule(const void *blob, const void *entry, struct natsync_rule *out);             \
+    const void *prefix##_blob_entries(const void *blob, size_t *size);                                        \
+    void *prefix##_writer_open(const void *blob);                                                             \
+    void prefix##_writer_free(void *writer);                                                                  \
+    int prefix##_writer_begin_chain(void *writer, const char *chain);                                         \
+    int prefix##_writer_copy(void *writer, const void *entry);                                                \
+    int prefix##_writer_copy_chain(void *writer, size_t chain);                                               \
+    int prefix##_writer_rule(void *writer, const struct natsync_rule *rule);                                  \
+    int prefix##_writer_end_chain(void *writer);                                                              \
+    int prefix##_writer_commit(void *writer);
 
 NATSYNC_FAMILY_DECLARATIONS(natsync4)
 NATSYNC_FAMILY_DECLARATIONS(natsync6)

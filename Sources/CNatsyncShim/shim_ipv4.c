@@ -49,6 +49,8 @@ _Static_assert(sizeof(struct nf_nat_range2) == 44, "nf_nat_range2");
 #define SO_GET_ENTRIES IPT_SO_GET_ENTRIES
 #define SO_SET_REPLACE IPT_SO_SET_REPLACE
 #define GET_ENTRIES struct ipt_get_entries
+#define SO_SET_ADD_COUNTERS IPT_SO_SET_ADD_COUNTERS
 #define REPLACE struct ipt_replace
 
 #include "shim_family.h"
+#include "shim_blob_writer.h"

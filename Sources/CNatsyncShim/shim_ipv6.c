@@ -45,6 +45,8 @@ _Static_assert(sizeof(struct ip6t_entry) == 168, "ip6t_entry");
 #define SO_GET_ENTRIES IP6T_SO_GET_ENTRIES
 #define SO_SET_REPLACE IP6T_SO_SET_REPLACE
 #define GET_ENTRIES struct ip6t_get_entries
+#define SO_SET_ADD_COUNTERS IP6T_SO_SET_ADD_COUNTERS
 #define REPLACE struct ip6t_replace
 
 #include "shim_family.h"
+#include "shim_blob_writer.h"

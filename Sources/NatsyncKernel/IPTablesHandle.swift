@@ -115,11 +115,7 @@ struct IPTablesHandle: ~Copyable {
     }
 
     private func encode(_ rule: Rule, _ chain: ChainName) throws(KernelError) -> natsync_rule {
-        do {
-            return try RuleCodec.encode(rule, family: family)
-        } catch {
-            throw KernelError(errno: 22, operation: "encode rule", table: table, chain: chain, message: error.reason)
-        }
+        try RuleCodec.encode(rule, family: family, table: table, chain: chain)
     }
 }
 

@@ -91,30 +91,17 @@ public struct LegacyTables: Sendable {
     ) throws(KernelError) {
         var before: [LiveTable] = []
         for contents in desired {
-            let needsRules = { (name: ChainName) in Ownership.needsRules(name, in: contents.table) }
-            var tableScope = scope
-            if scope == nil, let (found, liveChains) = plannedFromBlob(contents, needsRules, deleteStaleFixedChains, removedJumps[contents.table] ?? []) {
-                guard !found.isEmpty else {
-                    report.plans.append(found)
-                    continue
-                }
-                // A few chains to change: libiptc reads only those. Many (a fresh node): it
-                // reads the table, which then holds little.
-                let touched = found.touchedChains
-                if touched.count * 4 < liveChains { tableScope = touched }
-            }
-            let handle = try IPTablesHandle(contents.table, family: family)
-            let live =
-                tableScope.map { handle.read(only: $0, decoding: needsRules, comparingWith: contents) }
-                ?? handle.read(decoding: needsRules, comparingWith: contents)
+            // The kernel's blob, read and written without libiptc (see TableBlob.write): a sync
+            // mostly finds the table as it should be, and then this read is all it costs.
+            let blob = try TableBlob(contents.table, family: family)
+            let live = blob.read(only: scope, decoding: { Ownership.needsRules($0, in: contents.table) }, comparingWith: contents)
             let plan = Planner.plan(
                 desired: contents, live: live, deleteStaleFixedChains: deleteStaleFixedChains,
-                removedJumps: removedJumps[contents.table] ?? [], scope: tableScope)
+                removedJumps: removedJumps[contents.table] ?? [], scope: scope)
             report.plans.append(plan)
             guard !plan.isEmpty else { continue }
             do {
-                try handle.apply(plan)
-                try handle.commit()
+                try blob.write(plan)
             } catch {
                 if !report.committed.isEmpty && error.errno != KernelError.tableChanged {
                     restore(before, desired: desired, plans: report.plans)
@@ -124,21 +111,6 @@ public struct LegacyTables: Sendable {
             before.append(live)
             report.committed.append(contents.table)
         }
-    }
-
-    /// The plan of a full sync from the kernel's blob read without libiptc (nil when the blob
-    /// cannot be read: libiptc then reads the table and reports why).
-    ///
-    /// A full sync mostly finds the table as it should be, and then this read is all it costs:
-    /// `iptc_init` would also build libiptc's structure of every rule. When something differs,
-    /// libiptc reads only the chains this plan touches (and the built-in ones) to make the change.
-    private func plannedFromBlob(
-        _ contents: TableContents, _ needsRules: (ChainName) -> Bool, _ deleteStaleFixedChains: Bool, _ removedJumps: [BuiltinJump]
-    ) -> (plan: TablePlan, liveChains: Int)? {
-        guard let blob = try? TableBlob(contents.table, family: family) else { return nil }
-        let live = blob.read(decoding: needsRules, comparingWith: contents)
-        let plan = Planner.plan(desired: contents, live: live, deleteStaleFixedChains: deleteStaleFixedChains, removedJumps: removedJumps)
-        return (plan, live.chains.count)
     }
 
     /// Puts committed tables back to how they were read, best effort: owned chains and natsync's

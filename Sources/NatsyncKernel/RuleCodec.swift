@@ -355,3 +355,14 @@ enum RuleCodec {
         }
     }
 }
+
+extension RuleCodec {
+    /// ``encode(_:family:)`` for a rule of `chain` in `table`, failing as a kernel call would (EINVAL).
+    static func encode(_ rule: Rule, family: IPFamily, table: TableName, chain: ChainName) throws(KernelError) -> natsync_rule {
+        do {
+            return try encode(rule, family: family)
+        } catch {
+            throw KernelError(errno: 22, operation: "encode rule", table: table, chain: chain, message: error.reason)
+        }
+    }
+}

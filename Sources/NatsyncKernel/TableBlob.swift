@@ -28,13 +28,31 @@ struct TableBlob: ~Copyable {
     }
 
     /// The chains of the table in the blob's order, read as ``IPTablesHandle/read(decoding:comparingWith:)``
-    /// reads them.
-    func read(decoding decode: (ChainName) -> Bool, comparingWith desired: TableContents? = nil) -> LiveTable {
+    /// reads them; with `only`, the built-in chains and those of `only` that exist (a partial
+    /// sync's read, which decodes and compares the chains asked for, not the table).
+    func read(only: Set<ChainName>? = nil, decoding decode: (ChainName) -> Bool, comparingWith desired: TableContents? = nil)
+        -> LiveTable
+    {
         let pointer = pointer
-        let names = (0..<natsync_blob_chain_count(pointer)).map { ChainName(String(cString: natsync_blob_chain_name(pointer, $0))) }
+        var names: [ChainName] = []
+        var positions: [Int] = []
+        for position in 0..<natsync_blob_chain_count(pointer) {
+            let name = ChainName(String(cString: natsync_blob_chain_name(pointer, position)))
+            guard only.map({ $0.contains(name) || natsync_blob_chain_is_user(pointer, position) == 0 }) ?? true else { continue }
+            names.append(name)
+            positions.append(position)
+        }
         let reader = ChainReader(
-            family: family, first: { natsync_blob_first_rule(pointer, $0) }, next: { natsync_blob_next_rule(pointer, $0, $1) },
-            decode: { natsync_blob_decode_rule(pointer, $0, $1) }, concurrent: true)
+            family: family, first: { natsync_blob_first_rule(pointer, positions[$0]) },
+            next: { natsync_blob_next_rule(pointer, positions[$0], $1) }, decode: { natsync_blob_decode_rule(pointer, $0, $1) },
+            concurrent: true)
         return LiveTable(table: table, chains: reader.chains(names, decoding: decode, comparingWith: desired))
+    }
+
+    /// The entries as the kernel handed them out, counters included (for comparing tables).
+    var bytes: [UInt8] {
+        var size = 0
+        let entries = natsync_blob_entries(pointer, &size)
+        return Array(UnsafeRawBufferPointer(start: entries, count: size))
     }
 }

@@ -279,7 +279,9 @@ struct FailureTests {
             "v2.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", []) + Objects.service("new", clusterIP: "10.96.0.6"))
         let failed = try scene.sync([v2], check: false)
         #expect(failed.status == 1)
-        #expect(failed.standardError.contains("iptc_delete_chain (table nat, chain \(sep))"), "\(failed.standardError)")
+        #expect(failed.standardError.contains("chain \(sep) cannot be deleted"), "\(failed.standardError)")
+        // EMLINK, what libiptc's iptc_delete_chain says of a chain still referenced.
+        #expect(failed.standardError.contains("[errno 31]"), "\(failed.standardError)")
         #expect(try scene.save() == before, "the filter table committed before the failure must be restored")
     }
 

@@ -169,11 +169,40 @@ void natsync_blob_free(natsync_blob *blob);
 size_t natsync_blob_chain_count(const natsync_blob *blob);
 /// The name of chain `chain` (0 ..< count); owned by the blob.
 const char *natsync_blob_chain_name(const natsync_blob *blob, size_t chain);
+/// Whether chain `chain` is a user chain (not one of the table's hooks).
+int natsync_blob_chain_is_user(const natsync_blob *blob, size_t chain);
 /// The first rule of chain `chain` and the one after `previous`; NULL at the chain's end.
 const void *natsync_blob_first_rule(const natsync_blob *blob, size_t chain);
 const void *natsync_blob_next_rule(const natsync_blob *blob, size_t chain, const void *previous);
 /// As natsync_decode_rule, for an entry of the blob.
 int natsync_blob_decode_rule(const natsync_blob *blob, const void *entry, struct natsync_rule *out);
+
+/// The blob's entries as the kernel handed them out (counters included), for comparing tables.
+const void *natsync_blob_entries(const natsync_blob *blob, size_t *size);
+
+/// A whole table written without libiptc: built from a live blob (read under the xtables lock,
+/// which must be held until the commit) and handed to the kernel in one SET_REPLACE. Chains are
+/// written in libiptc's order: the built-in ones of the live table in hook order, then user
+/// chains in strcmp order. A built-in chain ends with its live policy. Entries copied from the
+/// live blob keep their counters; jumps are resolved by chain name at the commit.
+typedef struct natsync_writer natsync_writer;
+
+/// A writer over `live`, which must outlive it. NULL on failure.
+natsync_writer *natsync_writer_open(const natsync_blob *live);
+void natsync_writer_free(natsync_writer *writer);
+/// Starts a chain (a built-in chain's name, or a user chain's). 0 or -1.
+int natsync_writer_begin_chain(natsync_writer *writer, const char *chain);
+/// Appends an entry of the live blob as it is (a jump still goes to the chain of that name). 0 or -1.
+int natsync_writer_copy(natsync_writer *writer, const void *entry);
+/// Appends every rule of the live blob's chain `chain` (0 ..< natsync_blob_chain_count) as it is. 0 or -1.
+int natsync_writer_copy_chain(natsync_writer *writer, size_t chain);
+/// Appends an encoded rule (EINVAL when it cannot be encoded). 0 or -1.
+int natsync_writer_rule(natsync_writer *writer, const struct natsync_rule *rule);
+/// Ends the chain: a user chain's RETURN, or a built-in chain's live policy. 0 or -1.
+int natsync_writer_end_chain(natsync_writer *writer);
+/// Resolves jumps (ENOENT for a chain the table does not hold) and replaces the table (EAGAIN
+/// when it changed since the live blob was read). 0 or -1.
+int natsync_writer_commit(natsync_writer *writer);
 
 /// setns(open(path), CLONE_NEWNET) for the calling thread. 0 or -1. setns and CLONE_NEWNET are
 /// _GNU_SOURCE-only, which Swift's Glibc module does not expose.

@@ -55,7 +55,7 @@ extension Natsync {
         /// Deletes the UDP flows the committed change made stale. A failure is reported and
         /// leaves the rules as committed.
         static func cleanConntrack(_ report: SyncReport, _ desired: Desired) -> String {
-            let selector = TouchedServices.frontends(plans: report.plans, servicePorts: desired.servicePorts)
+            let selector = TouchedServices.frontends(plans: report.plans, servicePorts: desired.udpServicePorts)
             guard !selector.isEmpty else { return "no UDP service changed" }
             do {
                 let cleaned = try Conntrack.deleteStaleFlows(selector, family: desired.options.family)
@@ -100,16 +100,18 @@ struct InputFlags: ParsableArguments {
         return families.map { options in
             let generator = RuleGenerator(options: options)
             let ports = generator.servicePorts(of: loaded.state)
-            return Desired(rules: generator.rules(forPorts: ports), options: options, servicePorts: ports)
+            // Only UDP ports have conntrack flows to clean; the rest would be held through the sync for nothing.
+            return Desired(rules: generator.rules(forPorts: ports), options: options, udpServicePorts: ports.filter { $0.0.name.protocol == .udp })
         }
     }
 }
 
-/// The desired state of a node: its rules, the options they were made with, and its service ports.
+/// The desired state of a node: its rules, the options they were made with, and its UDP service ports.
 struct Desired {
     var rules: ProxyRules
     var options: ProxyOptions
-    var servicePorts: [(ServicePortInfo, [EndpointInfo])]
+    /// The UDP service ports and their endpoints, for the conntrack cleanup after a commit.
+    var udpServicePorts: [(ServicePortInfo, [EndpointInfo])]
 }
 
 extension KernelFlags {

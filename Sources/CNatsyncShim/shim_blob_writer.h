@@ -1,0 +1,353 @@
+// One family's table writer, included after shim_family.h (whose macros and blob reader it uses):
+// builds a whole table's blob from a live blob and new rules, as libiptc's commit lays it out, and
+// hands it to the kernel in one SET_REPLACE, without libiptc.
+//
+// libiptc builds a structure per rule and per chain of the whole table before it can change one,
+// and rebuilds the blob from them; natsync already has the live blob and knows every change, so
+// the chains it leaves alone are copied entry by entry and only jumps are relocated. The layout is
+// libiptc's: built-in chains in hook order (their rules, then the policy entry), then user chains in
+// strcmp order (an ERROR head naming the chain, the rules, a RETURN tail), then an ERROR entry.
+// A jump's verdict is the offset of the target chain's first rule; a rule without a target falls
+// through to the next entry. Counters of copied entries are carried over as libiptc does: the
+// kernel hands back the old counters at the replace, and they are added to the copies.
+
+struct FAM(writer_chain) {
+    char name[XT_EXTENSION_MAXNAMELEN];
+    uint32_t first; // offset of the first rule (or of the tail)
+};
+
+struct FAM(writer) {
+    const struct FAM(blob) *live;
+    char *buffer; // REPLACE header, then the entries
+    size_t capacity;
+    uint32_t size;  // bytes of entries written
+    uint32_t count; // entries written
+    uint32_t *origins; // per entry written: 1 + the index of the live entry it copies, or 0
+    size_t origins_capacity;
+    struct FAM(writer_jump) {
+        uint32_t offset; // of an entry whose target still names the chain it jumps to
+        uint32_t entry;  // its index
+    } *jumps;
+    size_t jump_count, jump_capacity;
+    struct FAM(writer_chain) *chains; // user chains, in strcmp order
+    size_t chain_count, chain_capacity;
+    uint32_t *live_offsets; // offset of each live entry, in order: a copy's index
+    uint32_t hook_entry[NF_INET_NUMHOOKS], underflow[NF_INET_NUMHOOKS];
+    unsigned written_hooks;
+    int open_hook; // hook of the built-in chain being written, -1 for a user chain, -2 for none
+};
+
+#define WRITER_HEAD_SIZE (sizeof(ENTRY) + XT_ALIGN(sizeof(struct xt_error_target)))
+#define WRITER_TAIL_SIZE (sizeof(ENTRY) + XT_ALIGN(sizeof(struct xt_standard_target)))
+
+static int FAM(writer_fail)(int code, const char *message) {
+    natsync_set_error(code, message);
+    return -1;
+}
+
+static int FAM(grow)(void **array, size_t *capacity, size_t needed, size_t element) {
+    if (needed <= *capacity) return 0;
+    size_t grown = *capacity ? *capacity : 1024;
+    while (grown < needed) grown *= 2;
+    void *larger = realloc(*array, grown * element);
+    if (larger == NULL) return FAM(writer_fail)(ENOMEM, "out of memory");
+    *array = larger;
+    *capacity = grown;
+    return 0;
+}
+
+void FAM(writer_free)(void *opaque) {
+    struct FAM(writer) *w = opaque;
+    if (w == NULL) return;
+    free(w->buffer);
+    free(w->origins);
+    free(w->jumps);
+    free(w->chains);
+    free(w->live_offsets);
+    free(w);
+}
+
+void *FAM(writer_open)(const void *blob) {
+    const struct FAM(blob) *live = blob;
+    struct FAM(writer) *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        FAM(writer_fail)(ENOMEM, "out of memory");
+        return NULL;
+    }
+    w->live = live;
+    w->open_hook = -2;
+    w->live_offsets = malloc((live->info.num_entries ? live->info.num_entries : 1) * sizeof(uint32_t));
+    if (w->live_offsets == NULL || FAM(grow)((void **)&w->buffer, &w->capacity, sizeof(REPLACE) + live->size + (1 << 20), 1) != 0) {
+        FAM(writer_free)(w);
+        FAM(writer_fail)(ENOMEM, "out of memory");
+        return NULL;
+    }
+    const char *base = (const char *)live->entries->entrytable;
+    uint32_t index = 0;
+    for (uint32_t offset = 0; offset < live->size && index < live->info.num_entries; index++) {
+        w->live_offsets[index] = offset;
+        offset += ((const ENTRY *)(base + offset))->next_offset;
+    }
+    return w;
+}
+
+/// Room for one more entry of `size` bytes, zeroed, with its origin recorded; NULL on failure.
+static ENTRY *FAM(writer_reserve)(struct FAM(writer) *w, size_t size, uint32_t origin) {
+    if (w->open_hook == -2) {
+        FAM(writer_fail)(EINVAL, "entry outside a chain");
+        return NULL;
+    }
+    if ((size_t)w->size + size > UINT32_MAX / 2) {
+        FAM(writer_fail)(EFBIG, "table too large");
+        return NULL;
+    }
+    if (FAM(grow)((void **)&w->buffer, &w->capacity, sizeof(REPLACE) + w->size + size, 1) != 0) return NULL;
+    if (FAM(grow)((void **)&w->origins, &w->origins_capacity, w->count + 1, sizeof(uint32_t)) != 0) return NULL;
+    ENTRY *entry = (ENTRY *)(w->buffer + sizeof(REPLACE) + w->size);
+    memset(entry, 0, size);
+    w->origins[w->count] = origin;
+    return entry;
+}
+
+static void FAM(writer_commit_entry)(struct FAM(writer) *w, const ENTRY *entry) {
+    w->size += entry->next_offset;
+    w->count += 1;
+}
+
+/// Records that `entry` (just reserved) jumps to the chain its target names.
+static int FAM(writer_add_jump)(struct FAM(writer) *w) {
+    if (FAM(grow)((void **)&w->jumps, &w->jump_capacity, w->jump_count + 1, sizeof(*w->jumps)) != 0) return -1;
+    w->jumps[w->jump_count++] = (struct FAM(writer_jump)){w->size, w->count};
+    return 0;
+}
+
+int FAM(writer_begin_chain)(void *opaque, const char *name) {
+    struct FAM(writer) *w = opaque;
+    if (w->open_hook != -2) return FAM(writer_fail)(EINVAL, "chain begun inside a chain");
+    for (int hook = 0; hook < NF_INET_NUMHOOKS; hook++) {
+        if ((w->live->info.valid_hooks & (1u << hook)) && strcmp(name, FAM(hook_names)[hook]) == 0) {
+            if (w->chain_count > 0 || (w->written_hooks >> hook) != 0)
+                return FAM(writer_fail)(EINVAL, "built-in chains must come first, in hook order");
+            w->open_hook = hook;
+            w->hook_entry[hook] = w->size;
+            return 0;
+        }
+    }
+    if (strlen(name) >= XT_EXTENSION_MAXNAMELEN) return FAM(writer_fail)(ENAMETOOLONG, "chain name too long");
+    if (w->chain_count > 0 && strcmp(w->chains[w->chain_count - 1].name, name) >= 0)
+        return FAM(writer_fail)(EINVAL, "user chains must come in strcmp order, each once");
+    if (FAM(grow)((void **)&w->chains, &w->chain_capacity, w->chain_count + 1, sizeof(*w->chains)) != 0) return -1;
+    w->open_hook = -1;
+    struct FAM(writer_chain) *chain = &w->chains[w->chain_count++];
+    snprintf(chain->name, sizeof(chain->name), "%s", name);
+    chain->first = w->size + WRITER_HEAD_SIZE;
+
+    ENTRY *head = FAM(writer_reserve)(w, WRITER_HEAD_SIZE, 0);
+    if (head == NULL) return -1;
+    struct xt_error_target *error = (void *)((char *)head + sizeof(ENTRY));
+    head->target_offset = sizeof(ENTRY);
+    head->next_offset = WRITER_HEAD_SIZE;
+    error->target.u.target_size = XT_ALIGN(sizeof(struct xt_error_target));
+    strcpy(error->target.u.user.name, XT_ERROR_TARGET);
+    snprintf(error->errorname, sizeof(error->errorname), "%s", name);
+    FAM(writer_commit_entry)(w, head);
+    return 0;
+}
+
+/// The index of the live entry at `entry`.
+static uint32_t FAM(writer_live_index)(const struct FAM(writer) *w, const ENTRY *entry) {
+    uint32_t offset = (uint32_t)((const char *)entry - (const char *)w->live->entries->entrytable);
+    size_t low = 0, high = w->live->info.num_entries;
+    while (low < high) {
+        size_t middle = (low + high) / 2;
+        if (w->live_offsets[middle] < offset) low = middle + 1;
+        else high = middle;
+    }
+    return (uint32_t)low;
+}
+
+/// Appends the live entry `source`, whose index in the live blob is `index`.
+static int FAM(writer_copy_entry)(struct FAM(writer) *w, const ENTRY *source, uint32_t index) {
+    ENTRY *entry = FAM(writer_reserve)(w, source->next_offset, index + 1);
+    if (entry == NULL) return -1;
+    memcpy(entry, source, source->next_offset);
+    struct xt_entry_target *target = (void *)((char *)entry + entry->target_offset);
+    if (strcmp(target->u.user.name, XT_STANDARD_TARGET) == 0 && ((struct xt_standard_target *)target)->verdict >= 0) {
+        int is_jump;
+        const char *name = FAM(blob_target)(w->live, source, &is_jump);
+        if (name == NULL) return FAM(writer_fail)(EINVAL, "a copied rule jumps to no chain");
+        if (name[0] == '\0') {
+            ((struct xt_standard_target *)target)->verdict = (int)(w->size + entry->next_offset);
+        } else {
+            snprintf(target->u.user.name, sizeof(target->u.user.name), "%s", name);
+            if (FAM(writer_add_jump)(w) != 0) return -1;
+        }
+    }
+    FAM(writer_commit_entry)(w, entry);
+    return 0;
+}
+
+int FAM(writer_copy)(void *opaque, const void *live_entry) {
+    struct FAM(writer) *w = opaque;
+    return FAM(writer_copy_entry)(w, live_entry, FAM(writer_live_index)(w, live_entry));
+}
+
+int FAM(writer_copy_chain)(void *opaque, size_t chain) {
+    struct FAM(writer) *w = opaque;
+    const void *entry = FAM(blob_first_rule)(w->live, chain);
+    // A chain's entries are consecutive: one search finds the first one's index.
+    uint32_t index = entry == NULL ? 0 : FAM(writer_live_index)(w, entry);
+    for (; entry != NULL; entry = FAM(blob_next_rule)(w->live, chain, entry), index++) {
+        if (FAM(writer_copy_entry)(w, entry, index) != 0) return -1;
+    }
+    return 0;
+}
+
+int FAM(writer_rule)(void *opaque, const struct natsync_rule *rule) {
+    struct FAM(writer) *w = opaque;
+    size_t target_offset;
+    size_t size = entry_size(rule, &target_offset);
+    if (size == 0) return FAM(writer_fail)(EINVAL, "rule cannot be encoded");
+    ENTRY *entry = FAM(writer_reserve)(w, size, 0);
+    if (entry == NULL) return -1;
+    if (encode_rule_into(entry, size, target_offset, rule) != 0) return FAM(writer_fail)(EINVAL, "rule cannot be encoded");
+    // What libiptc does on append: a standard target carries a verdict, not a name.
+    struct xt_standard_target *standard = (void *)((char *)entry + target_offset);
+    switch (rule->target) {
+    case NATSYNC_TARGET_JUMP:
+    case NATSYNC_TARGET_GOTO:
+        if (FAM(writer_add_jump)(w) != 0) return -1;
+        break;
+    case NATSYNC_TARGET_NONE: standard->verdict = (int)(w->size + size); break;
+    case NATSYNC_TARGET_ACCEPT: standard->verdict = -NF_ACCEPT - 1; break;
+    case NATSYNC_TARGET_DROP: standard->verdict = -NF_DROP - 1; break;
+    case NATSYNC_TARGET_RETURN: standard->verdict = XT_RETURN; break;
+    default: break;
+    }
+    if (rule->target == NATSYNC_TARGET_ACCEPT || rule->target == NATSYNC_TARGET_DROP || rule->target == NATSYNC_TARGET_RETURN)
+        memset(standard->target.u.user.name, 0, sizeof(standard->target.u.user.name));
+    FAM(writer_commit_entry)(w, entry);
+    return 0;
+}
+
+int FAM(writer_end_chain)(void *opaque) {
+    struct FAM(writer) *w = opaque;
+    if (w->open_hook == -2) return FAM(writer_fail)(EINVAL, "no chain to end");
+    if (w->open_hook >= 0) {
+        // The policy entry as it is live, with its counters.
+        int hook = w->open_hook;
+        w->underflow[hook] = w->size;
+        const ENTRY *policy = (const void *)((const char *)w->live->entries->entrytable + w->live->info.underflow[hook]);
+        if (FAM(writer_copy_entry)(w, policy, FAM(writer_live_index)(w, policy)) != 0) return -1;
+        w->written_hooks |= 1u << hook;
+    } else {
+        ENTRY *tail = FAM(writer_reserve)(w, WRITER_TAIL_SIZE, 0);
+        if (tail == NULL) return -1;
+        struct xt_standard_target *target = (void *)((char *)tail + sizeof(ENTRY));
+        tail->target_offset = sizeof(ENTRY);
+        tail->next_offset = WRITER_TAIL_SIZE;
+        target->target.u.target_size = XT_ALIGN(sizeof(struct xt_standard_target));
+        target->verdict = XT_RETURN;
+        FAM(writer_commit_entry)(w, tail);
+    }
+    w->open_hook = -2;
+    return 0;
+}
+
+static int FAM(writer_compare_chain)(const void *name, const void *chain) {
+    return strcmp(name, ((const struct FAM(writer_chain) *)chain)->name);
+}
+
+/// Every recorded jump's verdict, from the chain its target names.
+static int FAM(writer_resolve)(struct FAM(writer) *w) {
+    char *base = w->buffer + sizeof(REPLACE);
+    for (size_t i = 0; i < w->jump_count; i++) {
+        ENTRY *entry = (ENTRY *)(base + w->jumps[i].offset);
+        struct xt_standard_target *target = (void *)((char *)entry + entry->target_offset);
+        const struct FAM(writer_chain) *chain =
+            bsearch(target->target.u.user.name, w->chains, w->chain_count, sizeof(*w->chains), FAM(writer_compare_chain));
+        if (chain == NULL) {
+            // A rule kept as it was (natsync's or not) still jumps to a chain the change deletes:
+            // libiptc refuses the delete (EMLINK) and so does the writer.
+            int kept = w->origins[w->jumps[i].entry] != 0;
+            char message[128];
+            snprintf(message, sizeof(message),
+                     kept ? "chain %s cannot be deleted: a rule natsync does not change still jumps to it"
+                          : "jump to chain %s, which the table does not hold",
+                     target->target.u.user.name);
+            return FAM(writer_fail)(kept ? EMLINK : ENOENT, message);
+        }
+        memset(target->target.u.user.name, 0, sizeof(target->target.u.user.name));
+        target->verdict = (int)chain->first;
+    }
+    return 0;
+}
+
+int FAM(writer_commit)(void *opaque) {
+    struct FAM(writer) *w = opaque;
+    if (w->open_hook != -2) return FAM(writer_fail)(EINVAL, "a chain is not ended");
+    if (w->written_hooks != w->live->info.valid_hooks) return FAM(writer_fail)(EINVAL, "a built-in chain is missing");
+    w->open_hook = -1;
+    ENTRY *end = FAM(writer_reserve)(w, WRITER_HEAD_SIZE, 0);
+    if (end == NULL) return -1;
+    struct xt_error_target *error = (void *)((char *)end + sizeof(ENTRY));
+    end->target_offset = sizeof(ENTRY);
+    end->next_offset = WRITER_HEAD_SIZE;
+    error->target.u.target_size = XT_ALIGN(sizeof(struct xt_error_target));
+    strcpy(error->target.u.user.name, XT_ERROR_TARGET);
+    strcpy(error->errorname, XT_ERROR_TARGET);
+    FAM(writer_commit_entry)(w, end);
+    w->open_hook = -2;
+    if (FAM(writer_resolve)(w) != 0) return -1;
+
+    REPLACE *replace = (REPLACE *)w->buffer;
+    memset(replace, 0, sizeof(*replace));
+    memcpy(replace->name, w->live->info.name, sizeof(replace->name));
+    replace->valid_hooks = w->live->info.valid_hooks;
+    replace->num_entries = w->count;
+    replace->size = w->size;
+    memcpy(replace->hook_entry, w->hook_entry, sizeof(replace->hook_entry));
+    memcpy(replace->underflow, w->underflow, sizeof(replace->underflow));
+    // The kernel refuses (EAGAIN) when the table no longer has the entries read: someone changed it.
+    replace->num_counters = w->live->info.num_entries;
+    struct xt_counters *old = calloc(replace->num_counters ? replace->num_counters : 1, sizeof(*old));
+    int fd = socket(SOCKET_FAMILY, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+    if (old == NULL || fd < 0) {
+        int code = fd < 0 ? errno : ENOMEM;
+        free(old);
+        if (fd >= 0) close(fd);
+        return FAM(writer_fail)(code, strerror(code));
+    }
+    replace->counters = old;
+    if (setsockopt(fd, SOCKET_LEVEL, SO_SET_REPLACE, replace, (socklen_t)(sizeof(*replace) + w->size)) != 0) {
+        int code = errno;
+        free(old);
+        close(fd);
+        return FAM(writer_fail)(code, code == EAGAIN ? "the table changed since it was read" : strerror(code));
+    }
+    // The kernel holds its own copy now; the counters are added after the blob is gone, so the
+    // two are never held at once.
+    free(w->buffer);
+    w->buffer = NULL;
+    w->capacity = 0;
+    int carried = 0;
+    for (uint32_t i = 0; i < w->count && !carried; i++) {
+        carried = w->origins[i] != 0 && (old[w->origins[i] - 1].pcnt != 0 || old[w->origins[i] - 1].bcnt != 0);
+    }
+    size_t info_size = sizeof(struct xt_counters_info) + (size_t)w->count * sizeof(struct xt_counters);
+    struct xt_counters_info *added = carried ? calloc(1, info_size) : NULL;
+    if (added != NULL) {
+        memcpy(added->name, w->live->info.name, sizeof(added->name));
+        added->num_counters = w->count;
+        for (uint32_t i = 0; i < w->count; i++) {
+            if (w->origins[i] != 0) added->counters[i] = old[w->origins[i] - 1];
+        }
+        // The rules are in place; counters that could not be carried over restart at zero, which
+        // is what a rewritten chain's counters do anyway, so a failure here does not fail the sync.
+        (void)setsockopt(fd, SOCKET_LEVEL, SO_SET_ADD_COUNTERS, added, (socklen_t)info_size);
+    }
+    free(old);
+    free(added);
+    close(fd);
+    return 0;
+}
