@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,8 @@ int natsync_replace_unchanged(const char *name, int family, double *read_seconds
     return family == 6 ? natsync6_replace_unchanged(name, read_seconds, replace_seconds, entries, size)
                        : natsync4_replace_unchanged(name, read_seconds, replace_seconds, entries, size);
 }
+
+void natsync_release_free_memory(void) { malloc_trim(0); }
 
 int natsync_enter_network_namespace(const char *path) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -71,7 +71,13 @@ public struct ManifestLoader {
             unreadableFiles.insert(path)
             return
         }
-        add(contents: [UInt8](data), file: path)
+        // Straight to text, and the bytes let go before parsing: a large cluster's kubectl output
+        // is tens of megabytes, and holding it as Data, bytes and text at once was the load's peak.
+        guard let text = String(validating: consume data, as: UTF8.self) else {
+            notUTF8(path)
+            return
+        }
+        add(text: text, file: path)
     }
 
     /// Adds the objects of one manifest's bytes; `file` names it in diagnostics. Returns false,
@@ -79,10 +85,20 @@ public struct ManifestLoader {
     @discardableResult
     public mutating func add(contents: [UInt8], file: String) -> Bool {
         guard let text = String(validating: contents, as: UTF8.self) else {
-            diagnostics.append(Diagnostic(.warning, file: file, "not valid UTF-8; file skipped"))
-            unreadableFiles.insert(file)
+            notUTF8(file)
             return false
         }
+        return add(text: text, file: file)
+    }
+
+    private mutating func notUTF8(_ file: String) {
+        diagnostics.append(Diagnostic(.warning, file: file, "not valid UTF-8; file skipped"))
+        unreadableFiles.insert(file)
+    }
+
+    /// ``add(contents:file:)`` of text already known to be UTF-8.
+    @discardableResult
+    mutating func add(text: String, file: String) -> Bool {
         let documents: [ManifestDocument]
         do {
             documents = try Self.decodeDocuments(text)

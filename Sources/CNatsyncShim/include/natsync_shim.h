@@ -204,6 +204,10 @@ int natsync_writer_end_chain(natsync_writer *writer);
 /// when it changed since the live blob was read). 0 or -1.
 int natsync_writer_commit(natsync_writer *writer);
 
+/// malloc_trim(0): gives the heap's freed pages back to the system (glibc keeps them otherwise).
+/// <malloc.h> is not part of Swift's Glibc module.
+void natsync_release_free_memory(void);
+
 /// setns(open(path), CLONE_NEWNET) for the calling thread. 0 or -1. setns and CLONE_NEWNET are
 /// _GNU_SOURCE-only, which Swift's Glibc module does not expose.
 int natsync_enter_network_namespace(const char *path);

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CNatsyncShim
 import NatsyncConntrack
 import NatsyncIPTables
 import NatsyncKernel
@@ -97,12 +98,17 @@ struct InputFlags: ParsableArguments {
                 "natsync: \(loaded.warnings.count) warning(s) with --strict; nothing applied\n")
             throw ExitCode(2)
         }
-        return families.map { options in
+        let desired = families.map { options in
             let generator = RuleGenerator(options: options)
             let ports = generator.servicePorts(of: loaded.state)
             // Only UDP ports have conntrack flows to clean; the rest would be held through the sync for nothing.
             return Desired(rules: generator.rules(forPorts: ports), options: options, udpServicePorts: ports.filter { $0.0.name.protocol == .udp })
         }
+        _ = consume loaded
+        // The manifests and the cluster state are freed; give their pages back before the sync
+        // needs room for the table's blob (glibc keeps freed heap pages otherwise).
+        natsync_release_free_memory()
+        return desired
     }
 }
 
