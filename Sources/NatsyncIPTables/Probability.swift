@@ -14,9 +14,16 @@ public struct Probability: Hashable, Sendable, CustomStringConvertible {
     /// `iptables-restore` stores for kube-proxy's rules.
     public init(oneIn n: Int) {
         precondition(n > 0, "a probability needs at least one endpoint")
-        let text = DecimalFormatting.fixed(1.0 / Double(n), fractionDigits: 10)
-        self.init(text: text)!
+        // Every service's dispatch rules ask for the same few: formatted and parsed once.
+        self = n < Self.common.count ? Self.common[n] : Self(computingOneIn: n)
     }
+
+    private init(computingOneIn n: Int) {
+        self.init(text: DecimalFormatting.fixed(1.0 / Double(n), fractionDigits: 10))!
+    }
+
+    /// `oneIn: n` for n below 256 (index 0 unused).
+    private static let common = (0..<256).map { Probability(computingOneIn: max($0, 1)) }
 
     /// Parses decimal text the way `libxt_statistic` does (`strtod`, then `lround(2^31 × p)`).
     public init?(text: String) {

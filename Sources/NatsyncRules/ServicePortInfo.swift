@@ -80,7 +80,7 @@ public struct EndpointInfo: Hashable, Sendable {
     public static func endpoints(
         of port: ServicePortName, in slices: [EndpointSlice], family: IPFamily, nodeName: String
     ) -> [EndpointInfo] {
-        var byString: [String: EndpointInfo] = [:]
+        var candidates: [(key: String, info: EndpointInfo)] = []
         for slice in slices where slice.addressType.family == family {
             guard let slicePort = slice.ports.first(where: { $0.name == port.port && $0.protocol == port.protocol })
             else { continue }
@@ -93,13 +93,27 @@ public struct EndpointInfo: Hashable, Sendable {
                     terminating: endpoint.conditions.terminating,
                     isLocal: endpoint.nodeName == nodeName
                 )
-                let key = info.endpointString
-                if byString[key] == nil || info.isLocal {
-                    byString[key] = info
-                }
+                candidates.append((info.endpointString, info))
             }
         }
-        return byString.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map(\.value)
+        // `ip:port` strings are ASCII, where String's order is the bytes'. The sort is stable, so
+        // of the copies of one `ip:port` the first stays first: it is kept, unless a later copy
+        // is on this node (the last such one wins, as a map overwritten in order would have it).
+        candidates.sort { $0.key < $1.key }
+        var result: [EndpointInfo] = []
+        result.reserveCapacity(candidates.count)
+        var index = 0
+        while index < candidates.count {
+            var chosen = candidates[index].info
+            var next = index + 1
+            while next < candidates.count && candidates[next].key == candidates[index].key {
+                if candidates[next].info.isLocal { chosen = candidates[next].info }
+                next += 1
+            }
+            result.append(chosen)
+            index = next
+        }
+        return result
     }
 }
 
@@ -157,6 +171,6 @@ public struct EndpointCategories: Hashable, Sendable {
         // kube-proxy merges the two lists through a map (random order); natsync keeps ip:port order.
         let localStrings = Set(local.map(\.endpointString))
         reachable = (cluster.filter { !localStrings.contains($0.endpointString) } + local)
-            .sorted { $0.endpointString.utf8.lexicographicallyPrecedes($1.endpointString.utf8) }
+            .map { ($0.endpointString, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
     }
 }

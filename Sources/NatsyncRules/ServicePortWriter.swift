@@ -137,19 +137,17 @@ struct ServicePortWriter {
             out.natChains.append(Chain(fw, rules: firewallChainRules()))
         }
         // Each endpoint chain is named once (a hash) for its chain and the jumps to it.
-        var seps = [EndpointInfo: ChainName](minimumCapacity: endpoints.reachable.count)
-        for endpoint in endpoints.reachable { seps[endpoint] = endpointChains.chain(endpoint: endpoint.endpointString) }
-        let sep = { (endpoint: EndpointInfo) in seps[endpoint] ?? endpointChains.chain(endpoint: endpoint.endpointString) }
+        let seps = endpoints.reachable.map { endpointChains.chain(endpoint: $0.endpointString) }
         if usesCluster {
             let prefix = internalChain == svc ? internalChainRules : []
-            out.natChains.append(Chain(svc, rules: prefix + dispatch(endpoints.cluster, sep)))
+            out.natChains.append(Chain(svc, rules: prefix + dispatch(endpoints.cluster, names(of: endpoints.cluster, endpoints.reachable, seps))))
         }
         if usesLocal {
             let prefix = internalChain == svl ? internalChainRules : []
-            out.natChains.append(Chain(svl, rules: prefix + dispatch(endpoints.local, sep)))
+            out.natChains.append(Chain(svl, rules: prefix + dispatch(endpoints.local, names(of: endpoints.local, endpoints.reachable, seps))))
         }
-        for endpoint in endpoints.reachable {
-            out.natChains.append(endpointChain(endpoint, sep(endpoint)))
+        for (endpoint, sep) in zip(endpoints.reachable, seps) {
+            out.natChains.append(endpointChain(endpoint, sep))
         }
         return out
     }
@@ -204,11 +202,23 @@ struct ServicePortWriter {
 
     /// The rules that spread traffic evenly over `endpoints`: affinity checks first, then one
     /// statistic jump per endpoint with probability 1/(remaining), the last unconditional.
-    private func dispatch(_ endpoints: [EndpointInfo], _ chain: (EndpointInfo) -> ChainName) -> [Rule] {
+    /// The endpoint chains of `endpoints`, taken from `names` (those of `reachable`) where they are
+    /// there: both lists are in `ip:port` order, so one walk finds them; others are hashed anew.
+    private func names(of endpoints: [EndpointInfo], _ reachable: [EndpointInfo], _ names: [ChainName]) -> [ChainName] {
+        var position = 0
+        return endpoints.map { endpoint in
+            var probe = position
+            while probe < reachable.count && reachable[probe] != endpoint { probe += 1 }
+            guard probe < reachable.count else { return endpointChains.chain(endpoint: endpoint.endpointString) }
+            position = probe + 1
+            return names[probe]
+        }
+    }
+
+    private func dispatch(_ endpoints: [EndpointInfo], _ chains: [ChainName]) -> [Rule] {
         var rules: [Rule] = []
         if let timeout = port.sessionAffinityTimeout {
-            for endpoint in endpoints {
-                let sep = chain(endpoint)
+            for (endpoint, sep) in zip(endpoints, chains) {
                 let check = RecentMatch(name: sep.rawValue, action: .check(seconds: UInt32(timeout), reap: true))
                 rules.append(
                     Rule(
@@ -216,8 +226,7 @@ struct ServicePortWriter {
                         target: .jump(sep)))
             }
         }
-        for (index, endpoint) in endpoints.enumerated() {
-            let sep = chain(endpoint)
+        for (index, (endpoint, sep)) in zip(endpoints, chains).enumerated() {
             var matches = endpointComment("\(name) -> \(endpoint.endpointString)")
             if index < endpoints.count - 1 {
                 matches.append(.statistic(Probability(oneIn: endpoints.count - index)))

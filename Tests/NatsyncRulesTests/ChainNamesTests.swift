@@ -65,3 +65,19 @@ struct ChainNamesTests {
         #expect(Base32.encode(prefixOf: [0x66], characters: 2) == "MY")
     }
 }
+
+/// How a port's endpoints are gathered from its slices: one per `ip:port`, in the string order
+/// kube-proxy sorts them in, a copy on this node kept over the others.
+struct EndpointGatheringTests {
+    @Test func oneEndpointPerAddressInStringOrderTheLocalCopyWinning() {
+        let port = ChainNamesTests.port("ns1/web:p80")
+        let slices = [
+            slice("ns1/web", suffix: "a", ["10.0.0.9@other", "10.0.0.10@other", "10.0.0.2@other"]),
+            slice("ns1/web", suffix: "b", ["10.0.0.10@node-a", "10.0.0.2@other", "10.0.0.11@other"]),
+            slice("ns1/web", suffix: "c", ["10.0.0.9@node-a", "10.0.0.9@other"]),
+        ]
+        let endpoints = EndpointInfo.endpoints(of: port, in: slices, family: .ipv4, nodeName: "node-a")
+        #expect(endpoints.map(\.endpointString) == ["10.0.0.10:80", "10.0.0.11:80", "10.0.0.2:80", "10.0.0.9:80"])
+        #expect(endpoints.map(\.isLocal) == [true, false, false, true])
+    }
+}

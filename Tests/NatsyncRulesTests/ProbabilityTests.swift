@@ -1,3 +1,4 @@
+import Foundation
 import NatsyncIPTables
 import Testing
 
@@ -10,6 +11,16 @@ struct ProbabilityTests {
     ])
     func textIsGoPercentPoint10F(n: Int, text: String) {
         #expect(Probability(oneIn: n).text == text)
+    }
+
+    /// The probabilities kept formatted (below 256) and those computed each time agree with C's
+    /// `%.10f` (what Go's prints for these) on both sides of the boundary.
+    @Test func everySmallCountIsPrintedAsPrintfDoes() {
+        for n in 1...300 {
+            let probability = Probability(oneIn: n)
+            #expect(probability.text == String(format: "%.10f", 1.0 / Double(n)), "n = \(n)")
+            #expect(probability == Probability(text: probability.text), "n = \(n)")
+        }
     }
 
     /// The kernel values of the reference's table (section 8.4), and how iptables-save prints them.
