@@ -193,8 +193,12 @@ void natsync_writer_free(natsync_writer *writer) {
 #define WRITER_DISPATCH(name, ...) \
     (writer->family == 6 ? natsync6_##name(writer->writer, ##__VA_ARGS__) : natsync4_##name(writer->writer, ##__VA_ARGS__))
 
-int natsync_writer_begin_chain(natsync_writer *writer, const char *chain) { return WRITER_DISPATCH(writer_begin_chain, chain); }
-int natsync_writer_copy(natsync_writer *writer, const void *entry) { return WRITER_DISPATCH(writer_copy, entry); }
+int natsync_writer_begin_chain(natsync_writer *writer, const char *chain, long live_chain) {
+    return WRITER_DISPATCH(writer_begin_chain, chain, live_chain);
+}
+int natsync_writer_copy_rule(natsync_writer *writer, size_t chain, size_t position) {
+    return WRITER_DISPATCH(writer_copy_rule, chain, position);
+}
 int natsync_writer_copy_chain(natsync_writer *writer, size_t chain) { return WRITER_DISPATCH(writer_copy_chain, chain); }
 int natsync_writer_rule(natsync_writer *writer, const struct natsync_rule *rule) { return WRITER_DISPATCH(writer_rule, rule); }
 int natsync_writer_end_chain(natsync_writer *writer) { return WRITER_DISPATCH(writer_end_chain); }

@@ -25,13 +25,14 @@ struct FAM(writer) {
     uint32_t *origins; // per entry written: 1 + the index of the live entry it copies, or 0
     size_t origins_capacity;
     struct FAM(writer_jump) {
-        uint32_t offset; // of an entry whose target still names the chain it jumps to
-        uint32_t entry;  // its index
+        uint32_t offset;     // of an entry whose jump is resolved at the commit
+        uint32_t entry;      // its index
+        uint32_t live_chain; // the live chain a copied entry jumps to; UINT32_MAX: the target names it
     } *jumps;
     size_t jump_count, jump_capacity;
     struct FAM(writer_chain) *chains; // user chains, in strcmp order
     size_t chain_count, chain_capacity;
-    uint32_t *live_offsets; // offset of each live entry, in order: a copy's index
+    uint32_t *live_firsts; // per live chain: where its first rule is written, UINT32_MAX if it is not
     uint32_t hook_entry[NF_INET_NUMHOOKS], underflow[NF_INET_NUMHOOKS];
     unsigned written_hooks;
     int open_hook; // hook of the built-in chain being written, -1 for a user chain, -2 for none
@@ -63,7 +64,7 @@ void FAM(writer_free)(void *opaque) {
     free(w->origins);
     free(w->jumps);
     free(w->chains);
-    free(w->live_offsets);
+    free(w->live_firsts);
     free(w);
 }
 
@@ -76,23 +77,18 @@ void *FAM(writer_open)(const void *blob) {
     }
     w->live = live;
     w->open_hook = -2;
-    w->live_offsets = malloc((live->info.num_entries ? live->info.num_entries : 1) * sizeof(uint32_t));
-    if (w->live_offsets == NULL || FAM(grow)((void **)&w->buffer, &w->capacity, sizeof(REPLACE) + live->size + (1 << 20), 1) != 0) {
+    w->live_firsts = malloc((live->count ? live->count : 1) * sizeof(uint32_t));
+    if (w->live_firsts == NULL || FAM(grow)((void **)&w->buffer, &w->capacity, sizeof(REPLACE) + live->size + (1 << 20), 1) != 0) {
         FAM(writer_free)(w);
         FAM(writer_fail)(ENOMEM, "out of memory");
         return NULL;
     }
-    const char *base = (const char *)live->entries->entrytable;
-    uint32_t index = 0;
-    for (uint32_t offset = 0; offset < live->size && index < live->info.num_entries; index++) {
-        w->live_offsets[index] = offset;
-        offset += ((const ENTRY *)(base + offset))->next_offset;
-    }
+    memset(w->live_firsts, 0xff, (live->count ? live->count : 1) * sizeof(uint32_t));
     return w;
 }
 
 /// Room for one more entry of `size` bytes, zeroed, with its origin recorded; NULL on failure.
-static ENTRY *FAM(writer_reserve)(struct FAM(writer) *w, size_t size, uint32_t origin) {
+static ENTRY *FAM(writer_reserve)(struct FAM(writer) *w, size_t size, uint32_t origin, int zeroed) {
     if (w->open_hook == -2) {
         FAM(writer_fail)(EINVAL, "entry outside a chain");
         return NULL;
@@ -104,7 +100,7 @@ static ENTRY *FAM(writer_reserve)(struct FAM(writer) *w, size_t size, uint32_t o
     if (FAM(grow)((void **)&w->buffer, &w->capacity, sizeof(REPLACE) + w->size + size, 1) != 0) return NULL;
     if (FAM(grow)((void **)&w->origins, &w->origins_capacity, w->count + 1, sizeof(uint32_t)) != 0) return NULL;
     ENTRY *entry = (ENTRY *)(w->buffer + sizeof(REPLACE) + w->size);
-    memset(entry, 0, size);
+    if (zeroed) memset(entry, 0, size);
     w->origins[w->count] = origin;
     return entry;
 }
@@ -115,13 +111,13 @@ static void FAM(writer_commit_entry)(struct FAM(writer) *w, const ENTRY *entry) 
 }
 
 /// Records that `entry` (just reserved) jumps to the chain its target names.
-static int FAM(writer_add_jump)(struct FAM(writer) *w) {
+static int FAM(writer_add_jump)(struct FAM(writer) *w, uint32_t live_chain) {
     if (FAM(grow)((void **)&w->jumps, &w->jump_capacity, w->jump_count + 1, sizeof(*w->jumps)) != 0) return -1;
-    w->jumps[w->jump_count++] = (struct FAM(writer_jump)){w->size, w->count};
+    w->jumps[w->jump_count++] = (struct FAM(writer_jump)){w->size, w->count, live_chain};
     return 0;
 }
 
-int FAM(writer_begin_chain)(void *opaque, const char *name) {
+int FAM(writer_begin_chain)(void *opaque, const char *name, long live_chain) {
     struct FAM(writer) *w = opaque;
     if (w->open_hook != -2) return FAM(writer_fail)(EINVAL, "chain begun inside a chain");
     for (int hook = 0; hook < NF_INET_NUMHOOKS; hook++) {
@@ -141,8 +137,9 @@ int FAM(writer_begin_chain)(void *opaque, const char *name) {
     struct FAM(writer_chain) *chain = &w->chains[w->chain_count++];
     snprintf(chain->name, sizeof(chain->name), "%s", name);
     chain->first = w->size + WRITER_HEAD_SIZE;
+    if (live_chain >= 0 && (size_t)live_chain < w->live->count) w->live_firsts[live_chain] = chain->first;
 
-    ENTRY *head = FAM(writer_reserve)(w, WRITER_HEAD_SIZE, 0);
+    ENTRY *head = FAM(writer_reserve)(w, WRITER_HEAD_SIZE, 0, 1);
     if (head == NULL) return -1;
     struct xt_error_target *error = (void *)((char *)head + sizeof(ENTRY));
     head->target_offset = sizeof(ENTRY);
@@ -154,50 +151,39 @@ int FAM(writer_begin_chain)(void *opaque, const char *name) {
     return 0;
 }
 
-/// The index of the live entry at `entry`.
-static uint32_t FAM(writer_live_index)(const struct FAM(writer) *w, const ENTRY *entry) {
-    uint32_t offset = (uint32_t)((const char *)entry - (const char *)w->live->entries->entrytable);
-    size_t low = 0, high = w->live->info.num_entries;
-    while (low < high) {
-        size_t middle = (low + high) / 2;
-        if (w->live_offsets[middle] < offset) low = middle + 1;
-        else high = middle;
-    }
-    return (uint32_t)low;
-}
-
 /// Appends the live entry `source`, whose index in the live blob is `index`.
 static int FAM(writer_copy_entry)(struct FAM(writer) *w, const ENTRY *source, uint32_t index) {
-    ENTRY *entry = FAM(writer_reserve)(w, source->next_offset, index + 1);
+    ENTRY *entry = FAM(writer_reserve)(w, source->next_offset, index + 1, 0);
     if (entry == NULL) return -1;
     memcpy(entry, source, source->next_offset);
-    struct xt_entry_target *target = (void *)((char *)entry + entry->target_offset);
-    if (strcmp(target->u.user.name, XT_STANDARD_TARGET) == 0 && ((struct xt_standard_target *)target)->verdict >= 0) {
-        int is_jump;
-        const char *name = FAM(blob_target)(w->live, source, &is_jump);
-        if (name == NULL) return FAM(writer_fail)(EINVAL, "a copied rule jumps to no chain");
-        if (name[0] == '\0') {
-            ((struct xt_standard_target *)target)->verdict = (int)(w->size + entry->next_offset);
+    struct xt_standard_target *target = (void *)((char *)entry + entry->target_offset);
+    if (target->target.u.user.name[0] == '\0' && target->verdict >= 0) {
+        uint32_t offset = (uint32_t)((const char *)source - (const char *)w->live->entries->entrytable);
+        if ((uint32_t)target->verdict == offset + source->next_offset) {
+            // No target: fall through to the next entry, wherever it is now.
+            target->verdict = (int)(w->size + entry->next_offset);
         } else {
-            snprintf(target->u.user.name, sizeof(target->u.user.name), "%s", name);
-            if (FAM(writer_add_jump)(w) != 0) return -1;
+            size_t chain = FAM(blob_user_chain_at)(w->live, (uint32_t)target->verdict);
+            if (chain == SIZE_MAX) return FAM(writer_fail)(EINVAL, "a copied rule jumps to no chain");
+            if (FAM(writer_add_jump)(w, (uint32_t)chain) != 0) return -1;
         }
     }
     FAM(writer_commit_entry)(w, entry);
     return 0;
 }
 
-int FAM(writer_copy)(void *opaque, const void *live_entry) {
+int FAM(writer_copy_rule)(void *opaque, size_t chain, size_t position) {
     struct FAM(writer) *w = opaque;
-    return FAM(writer_copy_entry)(w, live_entry, FAM(writer_live_index)(w, live_entry));
+    const void *entry = FAM(blob_first_rule)(w->live, chain);
+    for (size_t skipped = 0; entry != NULL && skipped < position; skipped++) entry = FAM(blob_next_rule)(w->live, chain, entry);
+    if (entry == NULL) return FAM(writer_fail)(EINVAL, "no such rule in the live chain");
+    return FAM(writer_copy_entry)(w, entry, w->live->chains[chain].first_index + (uint32_t)position);
 }
 
 int FAM(writer_copy_chain)(void *opaque, size_t chain) {
     struct FAM(writer) *w = opaque;
-    const void *entry = FAM(blob_first_rule)(w->live, chain);
-    // A chain's entries are consecutive: one search finds the first one's index.
-    uint32_t index = entry == NULL ? 0 : FAM(writer_live_index)(w, entry);
-    for (; entry != NULL; entry = FAM(blob_next_rule)(w->live, chain, entry), index++) {
+    uint32_t index = w->live->chains[chain].first_index;
+    for (const void *entry = FAM(blob_first_rule)(w->live, chain); entry != NULL; entry = FAM(blob_next_rule)(w->live, chain, entry), index++) {
         if (FAM(writer_copy_entry)(w, entry, index) != 0) return -1;
     }
     return 0;
@@ -208,7 +194,7 @@ int FAM(writer_rule)(void *opaque, const struct natsync_rule *rule) {
     size_t target_offset;
     size_t size = entry_size(rule, &target_offset);
     if (size == 0) return FAM(writer_fail)(EINVAL, "rule cannot be encoded");
-    ENTRY *entry = FAM(writer_reserve)(w, size, 0);
+    ENTRY *entry = FAM(writer_reserve)(w, size, 0, 1);
     if (entry == NULL) return -1;
     if (encode_rule_into(entry, size, target_offset, rule) != 0) return FAM(writer_fail)(EINVAL, "rule cannot be encoded");
     // What libiptc does on append: a standard target carries a verdict, not a name.
@@ -216,7 +202,7 @@ int FAM(writer_rule)(void *opaque, const struct natsync_rule *rule) {
     switch (rule->target) {
     case NATSYNC_TARGET_JUMP:
     case NATSYNC_TARGET_GOTO:
-        if (FAM(writer_add_jump)(w) != 0) return -1;
+        if (FAM(writer_add_jump)(w, UINT32_MAX) != 0) return -1;
         break;
     case NATSYNC_TARGET_NONE: standard->verdict = (int)(w->size + size); break;
     case NATSYNC_TARGET_ACCEPT: standard->verdict = -NF_ACCEPT - 1; break;
@@ -237,11 +223,16 @@ int FAM(writer_end_chain)(void *opaque) {
         // The policy entry as it is live, with its counters.
         int hook = w->open_hook;
         w->underflow[hook] = w->size;
-        const ENTRY *policy = (const void *)((const char *)w->live->entries->entrytable + w->live->info.underflow[hook]);
-        if (FAM(writer_copy_entry)(w, policy, FAM(writer_live_index)(w, policy)) != 0) return -1;
+        const struct FAM(blob_chain) *live = NULL;
+        for (size_t chain = 0; chain < w->live->count && live == NULL; chain++) {
+            if (!w->live->chains[chain].is_user && w->live->chains[chain].end == w->live->info.underflow[hook]) live = &w->live->chains[chain];
+        }
+        if (live == NULL) return FAM(writer_fail)(EINVAL, "a built-in chain has no policy");
+        const ENTRY *policy = (const void *)((const char *)w->live->entries->entrytable + live->end);
+        if (FAM(writer_copy_entry)(w, policy, live->end_index) != 0) return -1;
         w->written_hooks |= 1u << hook;
     } else {
-        ENTRY *tail = FAM(writer_reserve)(w, WRITER_TAIL_SIZE, 0);
+        ENTRY *tail = FAM(writer_reserve)(w, WRITER_TAIL_SIZE, 0, 1);
         if (tail == NULL) return -1;
         struct xt_standard_target *target = (void *)((char *)tail + sizeof(ENTRY));
         tail->target_offset = sizeof(ENTRY);
@@ -258,24 +249,31 @@ static int FAM(writer_compare_chain)(const void *name, const void *chain) {
     return strcmp(name, ((const struct FAM(writer_chain) *)chain)->name);
 }
 
-/// Every recorded jump's verdict, from the chain its target names.
+/// Every recorded jump's verdict: a copied entry's from where its live chain went, a new
+/// rule's from the chain its target names.
 static int FAM(writer_resolve)(struct FAM(writer) *w) {
     char *base = w->buffer + sizeof(REPLACE);
     for (size_t i = 0; i < w->jump_count; i++) {
         ENTRY *entry = (ENTRY *)(base + w->jumps[i].offset);
         struct xt_standard_target *target = (void *)((char *)entry + entry->target_offset);
+        char message[128];
+        if (w->jumps[i].live_chain != UINT32_MAX) {
+            uint32_t first = w->live_firsts[w->jumps[i].live_chain];
+            if (first == UINT32_MAX) {
+                // A rule kept as it was (natsync's or not) still jumps to a chain the change
+                // deletes: libiptc refuses the delete (EMLINK) and so does the writer.
+                snprintf(message, sizeof(message), "chain %s cannot be deleted: a rule natsync does not change still jumps to it",
+                         w->live->chains[w->jumps[i].live_chain].name);
+                return FAM(writer_fail)(EMLINK, message);
+            }
+            target->verdict = (int)first;
+            continue;
+        }
         const struct FAM(writer_chain) *chain =
             bsearch(target->target.u.user.name, w->chains, w->chain_count, sizeof(*w->chains), FAM(writer_compare_chain));
         if (chain == NULL) {
-            // A rule kept as it was (natsync's or not) still jumps to a chain the change deletes:
-            // libiptc refuses the delete (EMLINK) and so does the writer.
-            int kept = w->origins[w->jumps[i].entry] != 0;
-            char message[128];
-            snprintf(message, sizeof(message),
-                     kept ? "chain %s cannot be deleted: a rule natsync does not change still jumps to it"
-                          : "jump to chain %s, which the table does not hold",
-                     target->target.u.user.name);
-            return FAM(writer_fail)(kept ? EMLINK : ENOENT, message);
+            snprintf(message, sizeof(message), "jump to chain %s, which the table does not hold", target->target.u.user.name);
+            return FAM(writer_fail)(ENOENT, message);
         }
         memset(target->target.u.user.name, 0, sizeof(target->target.u.user.name));
         target->verdict = (int)chain->first;
@@ -288,7 +286,7 @@ int FAM(writer_commit)(void *opaque) {
     if (w->open_hook != -2) return FAM(writer_fail)(EINVAL, "a chain is not ended");
     if (w->written_hooks != w->live->info.valid_hooks) return FAM(writer_fail)(EINVAL, "a built-in chain is missing");
     w->open_hook = -1;
-    ENTRY *end = FAM(writer_reserve)(w, WRITER_HEAD_SIZE, 0);
+    ENTRY *end = FAM(writer_reserve)(w, WRITER_HEAD_SIZE, 0, 1);
     if (end == NULL) return -1;
     struct xt_error_target *error = (void *)((char *)end + sizeof(ENTRY));
     end->target_offset = sizeof(ENTRY);

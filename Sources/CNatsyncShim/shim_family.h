@@ -478,6 +478,7 @@ struct FAM(blob_chain) {
     uint32_t first; // offset of the first rule (or of the tail/policy entry when empty)
     uint32_t end;   // offset of the tail (user chain) or policy (built-in chain) entry
     int is_user;
+    uint32_t first_index, end_index; // the same entries' positions in the blob (for their counters)
 };
 
 struct FAM(blob) {
@@ -539,7 +540,8 @@ void *FAM(blob_read)(const char *name) {
     blob->chains = malloc(capacity * sizeof(*blob->chains));
     struct FAM(blob_chain) *open = NULL;
     uint32_t previous = 0;
-    for (uint32_t offset = 0; offset + sizeof(ENTRY) <= info.size;) {
+    uint32_t index = 0;
+    for (uint32_t offset = 0; offset + sizeof(ENTRY) <= info.size; index++) {
         const ENTRY *entry = (const void *)(base + offset);
         const struct xt_entry_target *target = (const void *)((const char *)entry + entry->target_offset);
         if (entry->next_offset < sizeof(ENTRY) || entry->target_offset + sizeof(*target) > entry->next_offset) break;
@@ -550,6 +552,7 @@ void *FAM(blob_read)(const char *name) {
         int is_error = strcmp(target->u.user.name, XT_ERROR_TARGET) == 0;
         if (open != NULL && open->is_user && (is_error || starts >= 0)) {
             open->end = previous;
+            open->end_index = index - 1;
             open = NULL;
         }
         if ((starts >= 0 || is_error) && blob->count == capacity) {
@@ -564,13 +567,16 @@ void *FAM(blob_read)(const char *name) {
         }
         if (starts >= 0) {
             open = &blob->chains[blob->count++];
-            *open = (struct FAM(blob_chain)){FAM(hook_names)[starts], offset, info.underflow[starts], 0};
+            *open = (struct FAM(blob_chain)){FAM(hook_names)[starts], offset, info.underflow[starts], 0, index, index};
             if (info.underflow[starts] == offset) open = NULL;
         } else if (is_error && offset + entry->next_offset < info.size) {
             open = &blob->chains[blob->count++];
-            *open = (struct FAM(blob_chain)){(const char *)target->data, offset + entry->next_offset, 0, 1};
+            *open = (struct FAM(blob_chain)){(const char *)target->data, offset + entry->next_offset, 0, 1, index + 1, 0};
         }
-        if (open != NULL && !open->is_user && open->end == offset) open = NULL;
+        if (open != NULL && !open->is_user && open->end == offset) {
+            open->end_index = index;
+            open = NULL;
+        }
         previous = offset;
         offset += entry->next_offset;
     }
@@ -596,6 +602,21 @@ const void *FAM(blob_next_rule)(const void *opaque, size_t chain, const void *pr
     return next < blob->chains[chain].end ? (const char *)blob->entries->entrytable + next : NULL;
 }
 
+/// The user chain whose first entry is at `offset`, or SIZE_MAX.
+static size_t FAM(blob_user_chain_at)(const struct FAM(blob) *blob, uint32_t offset) {
+    // Chains are in offset order: binary search for the one starting there.
+    size_t low = 0, high = blob->count;
+    while (low < high) {
+        size_t middle = (low + high) / 2;
+        if (blob->chains[middle].first < offset) low = middle + 1;
+        else high = middle;
+    }
+    for (; low < blob->count && blob->chains[low].first == offset; low++) {
+        if (blob->chains[low].is_user) return low;
+    }
+    return SIZE_MAX;
+}
+
 /// The target's name as libiptc gives it, and whether it is a chain.
 static const char *FAM(blob_target)(const struct FAM(blob) *blob, const ENTRY *entry, int *is_jump) {
     const struct xt_entry_target *target = (const void *)((const char *)entry + entry->target_offset);
@@ -611,20 +632,10 @@ static const char *FAM(blob_target)(const struct FAM(blob) *blob, const ENTRY *e
     }
     uint32_t offset = (uint32_t)((const char *)entry - (const char *)blob->entries->entrytable);
     if ((uint32_t)verdict == offset + entry->next_offset) return "";
-    // User chains are in offset order: binary search for the one starting at the verdict.
-    size_t low = 0, high = blob->count;
-    while (low < high) {
-        size_t middle = (low + high) / 2;
-        if (blob->chains[middle].first < (uint32_t)verdict) low = middle + 1;
-        else high = middle;
-    }
-    for (; low < blob->count && blob->chains[low].first == (uint32_t)verdict; low++) {
-        if (blob->chains[low].is_user) {
-            *is_jump = 1;
-            return blob->chains[low].name;
-        }
-    }
-    return NULL;
+    size_t chain = FAM(blob_user_chain_at)(blob, (uint32_t)verdict);
+    if (chain == SIZE_MAX) return NULL;
+    *is_jump = 1;
+    return blob->chains[chain].name;
 }
 
 int FAM(blob_decode_rule)(const void *opaque, const void *entry, struct natsync_rule *out) {

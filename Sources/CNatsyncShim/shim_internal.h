@@ -52,8 +52,8 @@ int natsync_decode_match(const struct xt_entry_match *em, struct natsync_match *
     const void *prefix##_blob_entries(const void *blob, size_t *size);                                        \
     void *prefix##_writer_open(const void *blob);                                                             \
     void prefix##_writer_free(void *writer);                                                                  \
-    int prefix##_writer_begin_chain(void *writer, const char *chain);                                         \
-    int prefix##_writer_copy(void *writer, const void *entry);                                                \
+    int prefix##_writer_begin_chain(void *writer, const char *chain, long live_chain);                        \
+    int prefix##_writer_copy_rule(void *writer, size_t chain, size_t position);                               \
     int prefix##_writer_copy_chain(void *writer, size_t chain);                                               \
     int prefix##_writer_rule(void *writer, const struct natsync_rule *rule);                                  \
     int prefix##_writer_end_chain(void *writer);                                                              \

@@ -184,17 +184,21 @@ const void *natsync_blob_entries(const natsync_blob *blob, size_t *size);
 /// which must be held until the commit) and handed to the kernel in one SET_REPLACE. Chains are
 /// written in libiptc's order: the built-in ones of the live table in hook order, then user
 /// chains in strcmp order. A built-in chain ends with its live policy. Entries copied from the
-/// live blob keep their counters; jumps are resolved by chain name at the commit.
+/// live blob keep their counters; jumps are resolved at the commit.
 typedef struct natsync_writer natsync_writer;
 
 /// A writer over `live`, which must outlive it. NULL on failure.
 natsync_writer *natsync_writer_open(const natsync_blob *live);
 void natsync_writer_free(natsync_writer *writer);
-/// Starts a chain (a built-in chain's name, or a user chain's). 0 or -1.
-int natsync_writer_begin_chain(natsync_writer *writer, const char *chain);
-/// Appends an entry of the live blob as it is (a jump still goes to the chain of that name). 0 or -1.
-int natsync_writer_copy(natsync_writer *writer, const void *entry);
-/// Appends every rule of the live blob's chain `chain` (0 ..< natsync_blob_chain_count) as it is. 0 or -1.
+/// Starts a chain: a built-in chain's name, or a user chain's with the position of the live
+/// chain it replaces (-1 for a new one), where the live table's kept jumps to that chain now go.
+/// 0 or -1.
+int natsync_writer_begin_chain(natsync_writer *writer, const char *chain, long live_chain);
+/// Appends rule `position` of the live blob's chain `chain` as it is (its jump goes where its
+/// chain went). 0 or -1.
+int natsync_writer_copy_rule(natsync_writer *writer, size_t chain, size_t position);
+/// Appends every rule of the live blob's chain `chain` (0 ..< natsync_blob_chain_count) as
+/// natsync_writer_copy_rule does. 0 or -1.
 int natsync_writer_copy_chain(natsync_writer *writer, size_t chain);
 /// Appends an encoded rule (EINVAL when it cannot be encoded). 0 or -1.
 int natsync_writer_rule(natsync_writer *writer, const struct natsync_rule *rule);
