@@ -12,8 +12,14 @@
 // kernel hands back the old counters at the replace, and they are added to the copies.
 
 struct FAM(writer_chain) {
-    char name[XT_EXTENSION_MAXNAMELEN];
-    uint32_t first; // offset of the first rule (or of the tail)
+    uint32_t head;  // offset of its ERROR head, which holds its name
+    uint32_t first; // offset of its first rule (or of its tail)
+};
+
+/// A written entry that copies a live one, for carrying its counters over.
+struct FAM(writer_copy) {
+    uint32_t entry; // its index
+    uint32_t live;  // the live entry's index
 };
 
 struct FAM(writer) {
@@ -22,11 +28,10 @@ struct FAM(writer) {
     size_t capacity;
     uint32_t size;  // bytes of entries written
     uint32_t count; // entries written
-    uint32_t *origins; // per entry written: 1 + the index of the live entry it copies, or 0
-    size_t origins_capacity;
+    struct FAM(writer_copy) *copies; // in the order written
+    size_t copy_count, copy_capacity;
     struct FAM(writer_jump) {
         uint32_t offset;     // of an entry whose jump is resolved at the commit
-        uint32_t entry;      // its index
         uint32_t live_chain; // the live chain a copied entry jumps to; UINT32_MAX: the target names it
     } *jumps;
     size_t jump_count, jump_capacity;
@@ -61,7 +66,7 @@ void FAM(writer_free)(void *opaque) {
     struct FAM(writer) *w = opaque;
     if (w == NULL) return;
     free(w->buffer);
-    free(w->origins);
+    free(w->copies);
     free(w->jumps);
     free(w->chains);
     free(w->live_firsts);
@@ -87,7 +92,8 @@ void *FAM(writer_open)(const void *blob) {
     return w;
 }
 
-/// Room for one more entry of `size` bytes, zeroed, with its origin recorded; NULL on failure.
+/// Room for one more entry of `size` bytes (zeroed if asked), recorded as a copy of live entry
+/// `origin - 1` unless `origin` is 0; NULL on failure.
 static ENTRY *FAM(writer_reserve)(struct FAM(writer) *w, size_t size, uint32_t origin, int zeroed) {
     if (w->open_hook == -2) {
         FAM(writer_fail)(EINVAL, "entry outside a chain");
@@ -98,10 +104,12 @@ static ENTRY *FAM(writer_reserve)(struct FAM(writer) *w, size_t size, uint32_t o
         return NULL;
     }
     if (FAM(grow)((void **)&w->buffer, &w->capacity, sizeof(REPLACE) + w->size + size, 1) != 0) return NULL;
-    if (FAM(grow)((void **)&w->origins, &w->origins_capacity, w->count + 1, sizeof(uint32_t)) != 0) return NULL;
+    if (origin != 0) {
+        if (FAM(grow)((void **)&w->copies, &w->copy_capacity, w->copy_count + 1, sizeof(*w->copies)) != 0) return NULL;
+        w->copies[w->copy_count++] = (struct FAM(writer_copy)){w->count, origin - 1};
+    }
     ENTRY *entry = (ENTRY *)(w->buffer + sizeof(REPLACE) + w->size);
     if (zeroed) memset(entry, 0, size);
-    w->origins[w->count] = origin;
     return entry;
 }
 
@@ -113,8 +121,14 @@ static void FAM(writer_commit_entry)(struct FAM(writer) *w, const ENTRY *entry) 
 /// Records that `entry` (just reserved) jumps to the chain its target names.
 static int FAM(writer_add_jump)(struct FAM(writer) *w, uint32_t live_chain) {
     if (FAM(grow)((void **)&w->jumps, &w->jump_capacity, w->jump_count + 1, sizeof(*w->jumps)) != 0) return -1;
-    w->jumps[w->jump_count++] = (struct FAM(writer_jump)){w->size, w->count, live_chain};
+    w->jumps[w->jump_count++] = (struct FAM(writer_jump)){w->size, live_chain};
     return 0;
+}
+
+/// A written user chain's name, as its head holds it.
+static const char *FAM(writer_chain_name)(const struct FAM(writer) *w, const struct FAM(writer_chain) *chain) {
+    const ENTRY *head = (const void *)(w->buffer + sizeof(REPLACE) + chain->head);
+    return ((const struct xt_error_target *)((const char *)head + sizeof(ENTRY)))->errorname;
 }
 
 int FAM(writer_begin_chain)(void *opaque, const char *name, long live_chain) {
@@ -130,12 +144,12 @@ int FAM(writer_begin_chain)(void *opaque, const char *name, long live_chain) {
         }
     }
     if (strlen(name) >= XT_EXTENSION_MAXNAMELEN) return FAM(writer_fail)(ENAMETOOLONG, "chain name too long");
-    if (w->chain_count > 0 && strcmp(w->chains[w->chain_count - 1].name, name) >= 0)
+    if (w->chain_count > 0 && strcmp(FAM(writer_chain_name)(w, &w->chains[w->chain_count - 1]), name) >= 0)
         return FAM(writer_fail)(EINVAL, "user chains must come in strcmp order, each once");
     if (FAM(grow)((void **)&w->chains, &w->chain_capacity, w->chain_count + 1, sizeof(*w->chains)) != 0) return -1;
     w->open_hook = -1;
     struct FAM(writer_chain) *chain = &w->chains[w->chain_count++];
-    snprintf(chain->name, sizeof(chain->name), "%s", name);
+    chain->head = w->size;
     chain->first = w->size + WRITER_HEAD_SIZE;
     if (live_chain >= 0 && (size_t)live_chain < w->live->count) w->live_firsts[live_chain] = chain->first;
 
@@ -245,8 +259,17 @@ int FAM(writer_end_chain)(void *opaque) {
     return 0;
 }
 
-static int FAM(writer_compare_chain)(const void *name, const void *chain) {
-    return strcmp(name, ((const struct FAM(writer_chain) *)chain)->name);
+/// The written user chain called `name` (they are in strcmp order), or NULL.
+static const struct FAM(writer_chain) *FAM(writer_find_chain)(const struct FAM(writer) *w, const char *name) {
+    size_t low = 0, high = w->chain_count;
+    while (low < high) {
+        size_t middle = (low + high) / 2;
+        int order = strcmp(FAM(writer_chain_name)(w, &w->chains[middle]), name);
+        if (order == 0) return &w->chains[middle];
+        if (order < 0) low = middle + 1;
+        else high = middle;
+    }
+    return NULL;
 }
 
 /// Every recorded jump's verdict: a copied entry's from where its live chain went, a new
@@ -269,8 +292,7 @@ static int FAM(writer_resolve)(struct FAM(writer) *w) {
             target->verdict = (int)first;
             continue;
         }
-        const struct FAM(writer_chain) *chain =
-            bsearch(target->target.u.user.name, w->chains, w->chain_count, sizeof(*w->chains), FAM(writer_compare_chain));
+        const struct FAM(writer_chain) *chain = FAM(writer_find_chain)(w, target->target.u.user.name);
         if (chain == NULL) {
             snprintf(message, sizeof(message), "jump to chain %s, which the table does not hold", target->target.u.user.name);
             return FAM(writer_fail)(ENOENT, message);
@@ -329,17 +351,15 @@ int FAM(writer_commit)(void *opaque) {
     w->buffer = NULL;
     w->capacity = 0;
     int carried = 0;
-    for (uint32_t i = 0; i < w->count && !carried; i++) {
-        carried = w->origins[i] != 0 && (old[w->origins[i] - 1].pcnt != 0 || old[w->origins[i] - 1].bcnt != 0);
+    for (size_t i = 0; i < w->copy_count && !carried; i++) {
+        carried = old[w->copies[i].live].pcnt != 0 || old[w->copies[i].live].bcnt != 0;
     }
     size_t info_size = sizeof(struct xt_counters_info) + (size_t)w->count * sizeof(struct xt_counters);
     struct xt_counters_info *added = carried ? calloc(1, info_size) : NULL;
     if (added != NULL) {
         memcpy(added->name, w->live->info.name, sizeof(added->name));
         added->num_counters = w->count;
-        for (uint32_t i = 0; i < w->count; i++) {
-            if (w->origins[i] != 0) added->counters[i] = old[w->origins[i] - 1];
-        }
+        for (size_t i = 0; i < w->copy_count; i++) added->counters[w->copies[i].entry] = old[w->copies[i].live];
         // The rules are in place; counters that could not be carried over restart at zero, which
         // is what a rewritten chain's counters do anyway, so a failure here does not fail the sync.
         (void)setsockopt(fd, SOCKET_LEVEL, SO_SET_ADD_COUNTERS, added, (socklen_t)info_size);

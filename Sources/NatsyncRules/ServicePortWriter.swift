@@ -227,9 +227,13 @@ struct ServicePortWriter {
             }
         }
         for (index, (endpoint, sep)) in zip(endpoints, chains).enumerated() {
-            var matches = endpointComment("\(name) -> \(endpoint.endpointString)")
-            if index < endpoints.count - 1 {
-                matches.append(.statistic(Probability(oneIn: endpoints.count - index)))
+            let remaining = endpoints.count - index
+            var matches: [Match]
+            if largeClusterMode {
+                matches = remaining > 1 ? SharedMatches.statistic(oneIn: remaining) : []
+            } else {
+                matches = endpointComment("\(name) -> \(endpoint.endpointString)")
+                if remaining > 1 { matches.append(.statistic(Probability(oneIn: remaining))) }
             }
             rules.append(Rule(matches: matches, target: .jump(sep)))
         }
@@ -238,11 +242,16 @@ struct ServicePortWriter {
 
     private func endpointChain(_ endpoint: EndpointInfo, _ sep: ChainName) -> Chain {
         let comment = endpointComment(name)
-        var dnatMatches = comment
-        if port.sessionAffinityTimeout != nil {
-            dnatMatches.append(.recent(RecentMatch(name: sep.rawValue, action: .set)))
+        var dnatMatches: [Match]
+        if comment.isEmpty && port.sessionAffinityTimeout == nil {
+            dnatMatches = SharedMatches.protocolOnly(proto)
+        } else {
+            dnatMatches = comment
+            if port.sessionAffinityTimeout != nil {
+                dnatMatches.append(.recent(RecentMatch(name: sep.rawValue, action: .set)))
+            }
+            dnatMatches.append(.ports(proto, PortMatch()))
         }
-        dnatMatches.append(.ports(proto, PortMatch()))
         return Chain(
             sep,
             rules: [
@@ -251,4 +260,21 @@ struct ServicePortWriter {
                 Rule(protocol: ProtocolMatch(proto), matches: dnatMatches, target: .dnat(endpoint.address, port: endpoint.port)),
             ])
     }
+}
+
+/// Match lists that most rules of a large cluster repeat word for word, built once and shared:
+/// arrays are copy-on-write, so every rule holding one of these holds the same storage (a large
+/// cluster's rules are most of natsync's memory, and these are two rules of every endpoint).
+private enum SharedMatches {
+    /// `-m statistic --mode random --probability 1/n` alone, for n below 256.
+    private static let statistics: [[Match]] = (0..<256).map { [.statistic(Probability(oneIn: max($0, 1)))] }
+    private static let protocols: [TransportProtocol: [Match]] = Dictionary(
+        uniqueKeysWithValues: TransportProtocol.allCases.map { ($0, [.ports($0, PortMatch())]) })
+
+    static func statistic(oneIn n: Int) -> [Match] {
+        n < statistics.count ? statistics[n] : [.statistic(Probability(oneIn: n))]
+    }
+
+    /// `-m tcp` (or udp, sctp) without ports, as DNAT rules carry it.
+    static func protocolOnly(_ proto: TransportProtocol) -> [Match] { protocols[proto] ?? [.ports(proto, PortMatch())] }
 }
