@@ -24,8 +24,10 @@ public struct SyncReport: Sendable {
     public var rulesWritten: Int { plans.reduce(0) { $0 + $1.rulesWritten } }
 }
 
-/// The legacy (x_tables) iptables of the calling thread's network namespace, read and written
-/// through libiptc, one table at a time, under the xtables lock.
+/// The legacy (x_tables) iptables of the calling thread's network namespace, one table at a time,
+/// under the xtables lock: synced as the kernel's blob, read and written whole in libiptc's layout
+/// (``TableBlob``); read through libiptc for `diff`, and written through it to put tables back
+/// after a failed commit.
 public struct LegacyTables: Sendable {
     /// The IPv4 tables (libip4tc) or the IPv6 ones (libip6tc).
     public var family: IPFamily

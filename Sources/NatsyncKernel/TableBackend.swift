@@ -1,7 +1,7 @@
 import NatsyncIPTables
 import NatsyncReconcile
 
-/// How natsync reads and writes a node's filter and nat tables: libiptc on the legacy tables
+/// How natsync reads and writes a node's filter and nat tables: the legacy tables directly
 /// (``LegacyTables``), or the host's `iptables-save` / `iptables-restore --noflush`, whichever
 /// backend they drive (``RestoreTables``). Both plan with the same ``Planner``.
 public protocol TableBackend: Sendable {

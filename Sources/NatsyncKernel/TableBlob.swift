@@ -2,11 +2,12 @@ import CNatsyncShim
 import NatsyncIPTables
 import NatsyncReconcile
 
-/// A table as the kernel hands it out (`GET_ENTRIES`), walked without libiptc, for reading only.
+/// A table as the kernel hands it out (`GET_ENTRIES`), walked without libiptc: read for the
+/// compare, and the base of the table a sync writes (``write(_:)``).
 ///
-/// A full sync mostly finds the table as it should be. Reading it this way costs the kernel's
-/// copy of the blob; `iptc_init` adds a structure per rule and per chain on top, which only a
-/// change needs (see ``LegacyTables/sync(_:deleteStaleFixedChains:removedJumps:scope:)``).
+/// A sync mostly finds the table as it should be. Reading it this way costs the kernel's copy of
+/// the blob; `iptc_init` adds a structure per rule and per chain on top, which a change does not
+/// need either (see ``LegacyTables/sync(_:deleteStaleFixedChains:removedJumps:scope:)``).
 ///
 /// - Warning: hold the ``XtablesLock`` while reading, as for a handle.
 struct TableBlob: ~Copyable {

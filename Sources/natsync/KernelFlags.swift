@@ -17,7 +17,7 @@ struct KernelFlags: ParsableArguments {
         name: .customLong("iptables-backend"),
         help: """
             auto: legacy on hosts whose iptables is legacy, restore (through iptables-nft) on nft hosts; \
-            legacy: the legacy tables through libiptc; restore: the host's iptables-save and iptables-restore --noflush.
+            legacy: the legacy tables, written directly; restore: the host's iptables-save and iptables-restore --noflush.
             """)
     var backend: Backend = .auto
 
