@@ -131,6 +131,20 @@ static const char *FAM(writer_chain_name)(const struct FAM(writer) *w, const str
     return ((const struct xt_error_target *)((const char *)head + sizeof(ENTRY)))->errorname;
 }
 
+/// Appends an ERROR entry naming `name`: a user chain's head, or (named "ERROR") the table's end.
+static int FAM(writer_error_entry)(struct FAM(writer) *w, const char *name) {
+    ENTRY *entry = FAM(writer_reserve)(w, WRITER_HEAD_SIZE, 0, 1);
+    if (entry == NULL) return -1;
+    struct xt_error_target *error = (void *)((char *)entry + sizeof(ENTRY));
+    entry->target_offset = sizeof(ENTRY);
+    entry->next_offset = WRITER_HEAD_SIZE;
+    error->target.u.target_size = XT_ALIGN(sizeof(struct xt_error_target));
+    strcpy(error->target.u.user.name, XT_ERROR_TARGET);
+    snprintf(error->errorname, sizeof(error->errorname), "%s", name);
+    FAM(writer_commit_entry)(w, entry);
+    return 0;
+}
+
 int FAM(writer_begin_chain)(void *opaque, const char *name, long live_chain) {
     struct FAM(writer) *w = opaque;
     if (w->open_hook != -2) return FAM(writer_fail)(EINVAL, "chain begun inside a chain");
@@ -153,16 +167,7 @@ int FAM(writer_begin_chain)(void *opaque, const char *name, long live_chain) {
     chain->first = w->size + WRITER_HEAD_SIZE;
     if (live_chain >= 0 && (size_t)live_chain < w->live->count) w->live_firsts[live_chain] = chain->first;
 
-    ENTRY *head = FAM(writer_reserve)(w, WRITER_HEAD_SIZE, 0, 1);
-    if (head == NULL) return -1;
-    struct xt_error_target *error = (void *)((char *)head + sizeof(ENTRY));
-    head->target_offset = sizeof(ENTRY);
-    head->next_offset = WRITER_HEAD_SIZE;
-    error->target.u.target_size = XT_ALIGN(sizeof(struct xt_error_target));
-    strcpy(error->target.u.user.name, XT_ERROR_TARGET);
-    snprintf(error->errorname, sizeof(error->errorname), "%s", name);
-    FAM(writer_commit_entry)(w, head);
-    return 0;
+    return FAM(writer_error_entry)(w, name);
 }
 
 /// Appends the live entry `source`, whose index in the live blob is `index`.
@@ -308,15 +313,7 @@ int FAM(writer_commit)(void *opaque) {
     if (w->open_hook != -2) return FAM(writer_fail)(EINVAL, "a chain is not ended");
     if (w->written_hooks != w->live->info.valid_hooks) return FAM(writer_fail)(EINVAL, "a built-in chain is missing");
     w->open_hook = -1;
-    ENTRY *end = FAM(writer_reserve)(w, WRITER_HEAD_SIZE, 0, 1);
-    if (end == NULL) return -1;
-    struct xt_error_target *error = (void *)((char *)end + sizeof(ENTRY));
-    end->target_offset = sizeof(ENTRY);
-    end->next_offset = WRITER_HEAD_SIZE;
-    error->target.u.target_size = XT_ALIGN(sizeof(struct xt_error_target));
-    strcpy(error->target.u.user.name, XT_ERROR_TARGET);
-    strcpy(error->errorname, XT_ERROR_TARGET);
-    FAM(writer_commit_entry)(w, end);
+    if (FAM(writer_error_entry)(w, XT_ERROR_TARGET) != 0) return -1;
     w->open_hook = -2;
     if (FAM(writer_resolve)(w) != 0) return -1;
 

@@ -94,15 +94,4 @@ struct TableBlobTests {
             #expect(viaBlob.chain("B")?.rules?.last == .foreign)
         }
     }
-
-    private func shell(_ arguments: String...) -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return -1 }
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
 }

@@ -229,14 +229,3 @@ private func withoutCounters(_ bytes: [UInt8], _ family: IPFamily) -> [UInt8] {
     }
     return result
 }
-
-private func shell(_ arguments: String...) -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    guard (try? process.run()) != nil else { return -1 }
-    process.waitUntilExit()
-    return process.terminationStatus
-}
