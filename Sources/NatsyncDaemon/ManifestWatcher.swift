@@ -59,8 +59,7 @@ public final class ManifestWatcher: ServiceLifecycle.Service, Sendable {
         var loader = ManifestLoader()
         var seen = Set<String>()
         for file in files {
-            guard let data = FileManager.default.contents(atPath: file) else { continue }
-            let contents = [UInt8](data)
+            guard let contents = ManifestLoader.read(file) else { continue }
             if loader.add(contents: contents, file: file) {
                 lastGood[file] = contents
             } else {

@@ -69,24 +69,18 @@ public struct ManifestLoader {
             }
             return
         }
-        guard let data = Self.read(path) else {
+        guard let bytes = Self.read(path) else {
             diagnostics.append(Diagnostic(.warning, file: path, "cannot read file"))
             unreadableFiles.insert(path)
             return
         }
-        // Straight to text, and the bytes let go before parsing: a large cluster's kubectl output
-        // is tens of megabytes, and holding it as Data, bytes and text at once was the load's peak.
-        guard let text = String(validating: consume data, as: UTF8.self) else {
-            notUTF8(path)
-            return
-        }
-        add(text: text, file: path)
+        add(contents: bytes, file: path)
     }
 
     /// The bytes of a file, read at once at the size it has (growing if it grows meanwhile): a
     /// tenth of loading a 66 MB kubectl output went to `FileManager`'s reading. Not mapped: a file
     /// truncated while mapped would kill the process (SIGBUS) instead of failing the load.
-    static func read(_ path: String) -> [UInt8]? {
+    public static func read(_ path: String) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -123,26 +117,29 @@ public struct ManifestLoader {
 
     /// Adds the objects of one manifest's bytes; `file` names it in diagnostics. Returns false,
     /// having added nothing, when the bytes do not parse at all (the reason is a diagnostic).
+    ///
+    /// A large JSON `List` (kubectl's output for a cluster) is read from the bytes as they are,
+    /// its items decoded and checked over the cores; anything else is decoded whole as text.
     @discardableResult
     public mutating func add(contents: [UInt8], file: String) -> Bool {
-        guard let text = String(validating: contents, as: UTF8.self) else {
+        guard contents.withUnsafeBufferPointer({ (try? UTF8Span(validating: $0.span)) != nil }) else {
             notUTF8(file)
             return false
         }
-        return add(text: text, file: file)
-    }
-
-    private mutating func notUTF8(_ file: String) {
-        diagnostics.append(Diagnostic(.warning, file: file, "not valid UTF-8; file skipped"))
-        unreadableFiles.insert(file)
-    }
-
-    /// ``add(contents:file:)`` of text already known to be UTF-8.
-    @discardableResult
-    mutating func add(text: String, file: String) -> Bool {
+        let listed = contents.withUnsafeBufferPointer { bytes in
+            Self.decodeListItems(bytes, minimumItems: 256) { document in
+                document.objects.map { Self.check($0.0, hint: $0.1, file: file) }
+            }
+        }
+        if let listed {
+            for item in listed {
+                for checked in item { record(checked, file: file) }
+            }
+            return true
+        }
         let documents: [ManifestDocument]
         do {
-            documents = try Self.decodeDocuments(text)
+            documents = try Self.decodeDocuments(String(decoding: contents, as: UTF8.self))
         } catch {
             diagnostics.append(Diagnostic(.warning, file: file, "cannot parse: \(Self.describeParseError(error)); file skipped"))
             unreadableFiles.insert(file)
@@ -150,16 +147,21 @@ public struct ManifestLoader {
         }
         for document in documents {
             for (object, hint) in document.objects {
-                add(object, hint: hint, file: file)
+                record(Self.check(object, hint: hint, file: file), file: file)
             }
         }
         return true
     }
 
-    static func decodeDocuments(_ text: String, splittingListsFrom minimumItems: Int = 256) throws -> [ManifestDocument] {
+    private mutating func notUTF8(_ file: String) {
+        diagnostics.append(Diagnostic(.warning, file: file, "not valid UTF-8; file skipped"))
+        unreadableFiles.insert(file)
+    }
+
+    /// The documents of a manifest's text, decoded whole: JSON by `JSONDecoder`, else YAML.
+    static func decodeDocuments(_ text: String) throws -> [ManifestDocument] {
         let start = text.first { !$0.isWhitespace }
         if start == "{" {
-            if let items = decodeListItems(text, minimumItems: minimumItems) { return items }
             return [try JSONDecoder().decode(ManifestDocument.self, from: Data(text.utf8))]
         }
         var documents: [ManifestDocument] = []
@@ -174,30 +176,30 @@ public struct ManifestLoader {
         return documents
     }
 
-    /// The items of a JSON `List` of at least `minimumItems`, each decoded on its own, spread over
-    /// the cores (kubectl's output for a large cluster: tens of megabytes, decoded whole, was most
-    /// of a sync's time and its peak memory). Services and EndpointSlices are read straight from
-    /// the bytes (``WireReader``); other items, or ones it does not read exactly, go through
-    /// `JSONDecoder`. Nil when the text is not such a list or an item does not decode: the caller
-    /// then decodes the document whole, which reports errors as always.
-    static func decodeListItems(_ text: String, minimumItems: Int) -> [ManifestDocument]? {
-        var text = text
-        return text.withUTF8 { bytes -> [ManifestDocument]? in
-            guard let list = JSONList(bytes), list.items.count >= minimumItems,
-                let kind = list.kind, kind == "List" || kind.hasSuffix("List")
-            else { return nil }
-            let shared = SharedBytes(buffer: bytes)
-            let documents = Array(list.items.enumerated()).concurrentMap(minimumCount: 0) { position, range -> ManifestDocument? in
-                let item = UnsafeBufferPointer(rebasing: shared.buffer[range])
-                let place = "items[\(position)]"
-                if let document = WireReader.document(item, position: place) { return document }
-                let decoder = JSONDecoder()
-                decoder.userInfo[ManifestDocument.listPosition] = place
-                return try? decoder.decode(ManifestDocument.self, from: Data(item))
-            }
-            let decoded = documents.compactMap { $0 }
-            return decoded.count == list.items.count ? decoded : nil
+    /// The items of a JSON `List` of at least `minimumItems`, each decoded on its own and handed
+    /// to `transform`, spread over the cores (kubectl's output for a large cluster: tens of
+    /// megabytes, decoded whole, was most of a sync's time and its peak memory). Services and
+    /// EndpointSlices are read straight from the bytes (``WireReader``); other items, or ones it
+    /// does not read exactly, go through `JSONDecoder`. Nil when the bytes are not such a list or
+    /// an item does not decode: the caller then decodes the document whole, which reports errors
+    /// as always. The bytes must be valid UTF-8 (see ``JSONScanner``).
+    static func decodeListItems<T: Sendable>(
+        _ bytes: UnsafeBufferPointer<UInt8>, minimumItems: Int, _ transform: @Sendable (ManifestDocument) -> T
+    ) -> [T]? {
+        guard let list = JSONList(bytes), list.items.count >= minimumItems,
+            let kind = list.kind, kind == "List" || kind.hasSuffix("List")
+        else { return nil }
+        let shared = SharedBytes(buffer: bytes)
+        let items = Array(list.items.enumerated()).concurrentMap(minimumCount: 0) { position, range -> T? in
+            let item = UnsafeBufferPointer(rebasing: shared.buffer[range])
+            let place = "items[\(position)]"
+            if let document = WireReader.document(item, position: place) { return transform(document) }
+            let decoder = JSONDecoder()
+            decoder.userInfo[ManifestDocument.listPosition] = place
+            return (try? decoder.decode(ManifestDocument.self, from: Data(item))).map(transform)
         }
+        let decoded = items.compactMap { $0 }
+        return decoded.count == list.items.count ? decoded : nil
     }
 
     static func describeParseError(_ error: any Error) -> String {
@@ -217,79 +219,89 @@ public struct ManifestLoader {
         return "\(error)"
     }
 
-    private mutating func add(_ object: DecodedObject, hint: NameHint, file: String) {
+    /// An object checked on its own, a pure function of it (so a large list's objects are
+    /// checked over the cores): what to keep under which name, or why it is skipped.
+    enum Checked: Sendable {
+        case service(NamespacedName, Service)
+        case endpointSlice(NamespacedName, EndpointSlice)
+        case endpoints(NamespacedName, [EndpointSlice])
+        case skipped(Diagnostic)
+    }
+
+    static func check(_ object: DecodedObject, hint: NameHint, file: String) -> Checked {
         switch object {
         case .other(let kind, _):
-            diagnostics.append(Diagnostic(.note, file: file, object: Self.describe(kind, hint), "kind not used by natsync; skipped"))
+            return .skipped(Diagnostic(.note, file: file, object: describe(kind, hint), "kind not used by natsync; skipped"))
         case .invalid(let kind, let hint, let field, let message):
-            diagnostics.append(Diagnostic(.warning, file: file, object: Self.describe(kind, hint), field: field, "\(message); object skipped"))
+            return .skipped(Diagnostic(.warning, file: file, object: describe(kind, hint), field: field, "\(message); object skipped"))
         case .service(let service):
-            guard let name = validName(kind: "Service", hint: hint, file: file, nameIsLabel: true) else { return }
-            do {
-                let valid = try Validation.service(service, name: name)
-                if let (_, firstFile) = services[name] {
-                    duplicate("Service", name, firstFile, file)
-                } else {
-                    services[name] = (valid, file)
-                }
-            } catch {
-                invalid("Service", name, error, file)
+            return validated("Service", hint, file) { () throws(FieldError) in
+                let name = try validName(hint, nameIsLabel: true)
+                return .service(name, try Validation.service(service, name: name))
             }
         case .endpointSlice(let slice):
-            guard let name = validName(kind: "EndpointSlice", hint: hint, file: file, nameIsLabel: false) else { return }
-            do {
+            return validated("EndpointSlice", hint, file) { () throws(FieldError) in
+                let name = try validName(hint, nameIsLabel: false)
                 guard let valid = try Validation.endpointSlice(slice, name: name) else {
-                    diagnostics.append(
+                    return .skipped(
                         Diagnostic(.note, file: file, object: "EndpointSlice \(name)", field: "metadata.labels",
                                    "no kubernetes.io/service-name label; not used by any Service"))
-                    return
                 }
-                if let (_, firstFile) = slices[name] {
-                    duplicate("EndpointSlice", name, firstFile, file)
-                } else {
-                    slices[name] = (valid, file)
-                }
-            } catch {
-                invalid("EndpointSlice", name, error, file)
+                return .endpointSlice(name, valid)
             }
         case .endpoints(let endpoints):
-            guard let name = validName(kind: "Endpoints", hint: hint, file: file, nameIsLabel: true) else { return }
-            do {
-                let converted = try Validation.endpoints(endpoints, name: name)
-                if let (_, firstFile) = legacyEndpoints[name] {
-                    duplicate("Endpoints", name, firstFile, file)
-                } else {
-                    legacyEndpoints[name] = (converted, file)
-                }
-            } catch {
-                invalid("Endpoints", name, error, file)
+            return validated("Endpoints", hint, file) { () throws(FieldError) in
+                let name = try validName(hint, nameIsLabel: true)
+                return .endpoints(name, try Validation.endpoints(endpoints, name: name))
             }
         }
     }
 
-    private mutating func validName(kind: String, hint: NameHint, file: String, nameIsLabel: Bool) -> NamespacedName? {
-        let object = Self.describe(kind, hint)
-        guard let name = hint.name, !name.isEmpty else {
-            diagnostics.append(Diagnostic(.warning, file: file, object: object, field: "metadata.name", "missing; object skipped"))
-            return nil
-        }
-        let namespace = hint.namespace ?? "default"
+    /// The object's check, or a warning naming the object and the field that failed it (a valid
+    /// name describes the object as its `namespace/name`, so one description serves both).
+    private static func validated(_ kind: String, _ hint: NameHint, _ file: String, _ body: () throws(FieldError) -> Checked) -> Checked {
         do {
-            try Validation.dnsLabel(namespace, "metadata.namespace")
-            if nameIsLabel {
-                try Validation.dnsLabel(name, "metadata.name")
-            } else {
-                try Validation.dnsSubdomain(name, "metadata.name")
-            }
+            return try body()
         } catch {
-            diagnostics.append(Diagnostic(.warning, file: file, object: object, field: error.field, "\(error.message); object skipped"))
-            return nil
+            return .skipped(Diagnostic(.warning, file: file, object: describe(kind, hint), field: error.field, "\(error.message); object skipped"))
+        }
+    }
+
+    private static func validName(_ hint: NameHint, nameIsLabel: Bool) throws(FieldError) -> NamespacedName {
+        guard let name = hint.name, !name.isEmpty else { throw FieldError("metadata.name", "missing") }
+        let namespace = hint.namespace ?? "default"
+        try Validation.dnsLabel(namespace, "metadata.namespace")
+        if nameIsLabel {
+            try Validation.dnsLabel(name, "metadata.name")
+        } else {
+            try Validation.dnsSubdomain(name, "metadata.name")
         }
         return NamespacedName(namespace: namespace, name: name)
     }
 
-    private mutating func invalid(_ kind: String, _ name: NamespacedName, _ error: FieldError, _ file: String) {
-        diagnostics.append(Diagnostic(.warning, file: file, object: "\(kind) \(name)", field: error.field, "\(error.message); object skipped"))
+    private mutating func record(_ checked: Checked, file: String) {
+        switch checked {
+        case .skipped(let diagnostic):
+            diagnostics.append(diagnostic)
+        case .service(let name, let service):
+            if let (_, firstFile) = services[name] {
+                duplicate("Service", name, firstFile, file)
+            } else {
+                services[name] = (service, file)
+            }
+        case .endpointSlice(let name, let slice):
+            if let (_, firstFile) = slices[name] {
+                duplicate("EndpointSlice", name, firstFile, file)
+            } else {
+                slices[name] = (slice, file)
+            }
+        case .endpoints(let name, let converted):
+            if let (_, firstFile) = legacyEndpoints[name] {
+                duplicate("Endpoints", name, firstFile, file)
+            } else {
+                legacyEndpoints[name] = (converted, file)
+            }
+        }
     }
 
     private mutating func duplicate(_ kind: String, _ name: NamespacedName, _ firstFile: String, _ file: String) {
@@ -320,12 +332,12 @@ public struct ManifestLoader {
                 allSlices += converted
             }
         }
-        for (name, (slice, file)) in slices.sorted(by: { $0.key < $1.key }) where services[slice.service] == nil {
+        for (name, (slice, file)) in slices.filter({ services[$0.value.0.service] == nil }).sorted(by: { $0.key < $1.key }) {
             diagnostics.append(
                 Diagnostic(.warning, file: file, object: "EndpointSlice \(name)", field: "metadata.labels[kubernetes.io/service-name]",
                            "Service \(slice.service) not found; slice not used"))
         }
-        for (name, (_, file)) in legacyEndpoints.sorted(by: { $0.key < $1.key }) where services[name] == nil {
+        for (name, (_, file)) in legacyEndpoints.filter({ services[$0.key] == nil }).sorted(by: { $0.key < $1.key }) {
             diagnostics.append(Diagnostic(.warning, file: file, object: "Endpoints \(name)", "Service \(name) not found; not used"))
         }
         return LoadResult(

@@ -76,7 +76,7 @@ struct WireReader {
             return key.bytes.count == name.utf8CodeUnitCount && memcmp(key.bytes.baseAddress!, name.utf8Start, key.bytes.count) == 0
         }
 
-        var string: String? { unescaped ?? String(validating: bytes, as: UTF8.self) }
+        var string: String { unescaped ?? String(decoding: bytes, as: UTF8.self) }
 
         /// FNV-1a of the name: a name seen twice in one object hashes the same (a collision
         /// only costs the fast path).
@@ -234,13 +234,7 @@ struct WireReader {
 
     private mutating func stringMap() -> [String: String]? {
         var map: [String: String] = [:]
-        let present = object { reader, key in
-            guard let name = key.string else {
-                reader.failed = true
-                return
-            }
-            map[name] = reader.requiredString()
-        }
+        let present = object { reader, key in map[key.string] = reader.requiredString() }
         return present ? map : nil
     }
 

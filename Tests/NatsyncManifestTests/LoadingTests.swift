@@ -56,20 +56,35 @@ struct LoadingTests {
             }
         }
         let text = "{\n \"apiVersion\": \"v1\", \"items\": [\n" + items.joined(separator: ",\n ") + "\n], \"kind\": \"List\", \"metadata\": {}}\n"
-        let split = try ManifestLoader.decodeDocuments(text, splittingListsFrom: 0)
-        let whole = try ManifestLoader.decodeDocuments(text, splittingListsFrom: .max)
-        #expect(ManifestLoader.decodeListItems(text, minimumItems: 0) != nil, "the list was not split")
+        let split = try #require(JSONListProbe.documents(text), "the list was not split")
+        let whole = try ManifestLoader.decodeDocuments(text)
         let describe = { (documents: [ManifestDocument]) in documents.flatMap(\.objects).map { "\($0.0) at \($0.1.position)" } }
         #expect(describe(split).count == describe(whole).count)
         #expect(describe(split) == describe(whole))
         #expect(describe(whole).contains { $0.contains("items[3].items[1]") })
 
+        // Loaded from the bytes (split, and checked over the cores), each bad item still named.
+        var loader = ManifestLoader()
+        let added = loader.add(contents: Array(text.utf8), file: "big.json")
+        #expect(added)
+        let loaded = loader.result()
+        #expect(loaded.state.services.count == 43)
+        #expect(loaded.state.endpointSlices.count == 43)
+        let warnings = loaded.warnings.map(\.description)
+        #expect(warnings.contains { $0.hasPrefix("warning: big.json: Service default/bad1: spec.clusterIP: ") }, "\(warnings.prefix(3))")
+        #expect(warnings.contains { $0.hasPrefix("warning: big.json: Service default/t6: spec.ports[0].port: ") })
+        #expect(warnings.contains("warning: big.json: Service at items[2]: metadata.name: missing; object skipped"))
+
         // An item that is not JSON: the whole document's error, as before.
         let broken = text.replacingOccurrences(of: #"[1, 2,"#, with: #"[1, tru,"#)
-        #expect(ManifestLoader.decodeListItems(broken, minimumItems: 0) == nil)
-        #expect(throws: (any Error).self) { try ManifestLoader.decodeDocuments(broken, splittingListsFrom: 0) }
+        #expect(JSONListProbe.documents(broken) == nil)
+        #expect(throws: (any Error).self) { try ManifestLoader.decodeDocuments(broken) }
+        var brokenLoader = ManifestLoader()
+        let brokenAdded = brokenLoader.add(contents: Array(broken.utf8), file: "broken.json")
+        #expect(!brokenAdded)
+        #expect(brokenLoader.result().warnings.map(\.message).first?.hasPrefix("cannot parse: ") == true)
         // Not a list, or something after it: decoded whole.
-        #expect(ManifestLoader.decodeListItems(#"{"kind":"Service","items":[]}"#, minimumItems: 0) == nil)
+        #expect(JSONListProbe.documents(#"{"kind":"Service","items":[]}"#) == nil)
         #expect(JSONListProbe.items(#"{"kind":"List","items":[]} x"#) == nil)
         #expect(JSONListProbe.items(#"{"kind":"List","items":[{"a":"\"]"}, 1 ,"x"]}"#) == 3)
     }
@@ -184,5 +199,11 @@ enum JSONListProbe {
     static func items(_ text: String) -> Int? {
         var text = text
         return text.withUTF8 { JSONList($0)?.items.count }
+    }
+
+    /// The items of a `List`, split and decoded one by one as a large one is.
+    static func documents(_ text: String) -> [ManifestDocument]? {
+        var text = text
+        return text.withUTF8 { ManifestLoader.decodeListItems($0, minimumItems: 0) { $0 } }
     }
 }
