@@ -24,7 +24,7 @@ public struct RuleGenerator: Sendable {
         let endpointCount = planned.reduce(0) { $0 + $1.1.count }
         let largeCluster = endpointCount > ProxyRules.largeClusterEndpointThreshold
         let perPort = planned.concurrentMap { rules(for: $0.0, endpoints: $0.1, largeClusterMode: largeCluster) }
-        return assemble(perPort, endpointCount: endpointCount, largeClusterMode: largeCluster)
+        return assemble(consume perPort, endpointCount: endpointCount, largeClusterMode: largeCluster)
     }
 
     /// The rules of the ports of many services, in order; a large set is spread over the cores.
@@ -37,7 +37,7 @@ public struct RuleGenerator: Sendable {
     /// Every service port this proxier programs, in order, with its endpoints.
     public func servicePorts(of state: ClusterState) -> [(ServicePortInfo, [EndpointInfo])] {
         let slices = state.slicesByService()
-        return state.services.concurrentMap { servicePorts(of: $0, slices: slices[$0.name] ?? []) }.flatMap { $0 }
+        return Array(joining: state.services.concurrentMap { servicePorts(of: $0, slices: slices[$0.name] ?? []) })
     }
 
     /// The ports of one service this proxier programs, with their endpoints from `slices`.
@@ -65,30 +65,35 @@ public struct RuleGenerator: Sendable {
     /// partial sync keeps only the chains it compares, so it costs the change, not the table. The
     /// shared chains (KUBE-SERVICES and the like) are always whole.
     public func assemble(
-        _ ports: [ServicePortRules], endpointCount: Int, largeClusterMode: Bool, keeping selection: ChainSelection? = nil
+        _ ports: consuming [ServicePortRules], endpointCount: Int, largeClusterMode: Bool, keeping selection: ChainSelection? = nil
     ) -> ProxyRules {
         let fixed = FixedRules(options: options)
-        var filterServices = Chain(ChainNames.services)
-        var filterExternal = Chain(ChainNames.externalServices)
-        var filterNodePorts = Chain(ChainNames.nodePorts)
-        var filterFirewall = Chain(ChainNames.proxyFirewall)
-        var natServices = Chain(ChainNames.services)
-        var natNodePorts = Chain(ChainNames.nodePorts)
-        var serviceChains: [Chain] = []
+        let portCount = ports.count
+        // Each port's rules and chains are moved into the tables, not copied (see Array(joining:)).
+        var parts = TableParts(capacity: portCount)
         var omitted = 0
-        for port in ports {
-            filterServices.rules += port.filterServices
-            filterExternal.rules += port.filterExternalServices
-            filterNodePorts.rules += port.filterNodePorts
-            filterFirewall.rules += port.filterProxyFirewall
-            natServices.rules += port.natServices
-            natNodePorts.rules += port.natNodePorts
-            if selection?.services.contains(port.name.service) == false {
-                for chain in port.natChains { omitted += chain.rules.count }
-            } else {
-                serviceChains += port.natChains
+        ports.withUnsafeMutableBufferPointer { ports in
+            for index in ports.indices {
+                parts.filterServices.append(take(&ports[index].filterServices))
+                parts.filterExternal.append(take(&ports[index].filterExternalServices))
+                parts.filterNodePorts.append(take(&ports[index].filterNodePorts))
+                parts.filterFirewall.append(take(&ports[index].filterProxyFirewall))
+                parts.natServices.append(take(&ports[index].natServices))
+                parts.natNodePorts.append(take(&ports[index].natNodePorts))
+                if selection?.services.contains(ports[index].name.service) == false {
+                    for chain in ports[index].natChains { omitted += chain.rules.count }
+                } else {
+                    parts.serviceChains.append(take(&ports[index].natChains))
+                }
             }
         }
+        let filterServices = Chain(ChainNames.services, rules: Array(joining: take(&parts.filterServices)))
+        let filterExternal = Chain(ChainNames.externalServices, rules: Array(joining: take(&parts.filterExternal)))
+        let filterNodePorts = Chain(ChainNames.nodePorts, rules: Array(joining: take(&parts.filterNodePorts)))
+        let filterFirewall = Chain(ChainNames.proxyFirewall, rules: Array(joining: take(&parts.filterFirewall)))
+        var natServices = Chain(ChainNames.services, rules: Array(joining: take(&parts.natServices)))
+        let natNodePorts = Chain(ChainNames.nodePorts, rules: Array(joining: take(&parts.natNodePorts)))
+        let serviceChains = Array(joining: take(&parts.serviceChains))
         var dispatchChains: [Chain] = []
         if options.serviceDispatch == .tree {
             (natServices.rules, dispatchChains) = DispatchTree.build(natServices.rules, family: options.family)
@@ -101,17 +106,42 @@ public struct RuleGenerator: Sendable {
 
         var filterChains = [filterServices, filterExternal, fixed.forward, filterNodePorts, filterFirewall]
         if let firewall = fixed.kubeletFirewall { filterChains.append(firewall) }
-        let natChains = [natServices, natNodePorts, fixed.postrouting, fixed.markMasquerade] + dispatchChains + serviceChains
+        let natChains = Array(joining: [[natServices, natNodePorts, fixed.postrouting, fixed.markMasquerade], dispatchChains, consume serviceChains])
         let jumps = fixed.builtinJumps
         return ProxyRules(
             filter: TableContents(table: .filter, chains: filterChains, builtinJumps: jumps.filter),
             nat: TableContents(table: .nat, chains: natChains, builtinJumps: jumps.nat),
-            servicePortCount: ports.count,
+            servicePortCount: portCount,
             endpointCount: endpointCount,
             largeClusterMode: largeClusterMode,
             omittedNatRules: omitted
         )
     }
+}
+
+/// The pieces of the tables, one per service port, before they are joined.
+private struct TableParts {
+    var filterServices: [[Rule]] = []
+    var filterExternal: [[Rule]] = []
+    var filterNodePorts: [[Rule]] = []
+    var filterFirewall: [[Rule]] = []
+    var natServices: [[Rule]] = []
+    var natNodePorts: [[Rule]] = []
+    var serviceChains: [[Chain]] = []
+
+    init(capacity: Int) {
+        for keyPath in [\Self.filterServices, \.filterExternal, \.filterNodePorts, \.filterFirewall, \.natServices, \.natNodePorts] {
+            self[keyPath: keyPath].reserveCapacity(capacity)
+        }
+        serviceChains.reserveCapacity(capacity)
+    }
+}
+
+/// The value, left empty in its place.
+private func take<T>(_ array: inout [T]) -> [T] {
+    var taken: [T] = []
+    swap(&taken, &array)
+    return taken
 }
 
 /// The per-service and dispatch chains a partial sync assembles.

@@ -52,5 +52,13 @@ struct LargeClusterTests {
         #expect(generator.rules(forPorts: ports) == generator.assemble(sequential, endpointCount: ports.reduce(0) { $0 + $1.1.count }, largeClusterMode: true))
         #expect(Array(0..<5_000).concurrentMap { $0 * 2 } == (0..<5_000).map { $0 * 2 })
         #expect(Array(0..<10).concurrentMap { $0 + 1 } == Array(1...10))
+        // Assembling moves the rules out of the ports it is given, but a caller's copy is its own.
+        #expect(sequential == ports.map { generator.rules(for: $0.0, endpoints: $0.1, largeClusterMode: true) })
+        let parts = [["a", "b"], [], ["c"]].map { $0.map { String(repeating: $0, count: 40) } }
+        let copy = parts
+        #expect(Array(joining: copy) == parts.flatMap { $0 })
+        #expect(copy == parts && copy.map(\.count) == [2, 0, 1])
+        #expect(Array(joining: [[1, 2], [], [3], []]) == [1, 2, 3])
+        #expect(Array(joining: [[Int]]()) == [])
     }
 }

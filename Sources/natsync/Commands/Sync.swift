@@ -98,15 +98,23 @@ struct InputFlags: ParsableArguments {
                 "natsync: \(loaded.warnings.count) warning(s) with --strict; nothing applied\n")
             throw ExitCode(2)
         }
-        let desired = families.map { options in
+        let planned = families.map { options in
             let generator = RuleGenerator(options: options)
-            let ports = generator.servicePorts(of: loaded.state)
-            // Only UDP ports have conntrack flows to clean; the rest would be held through the sync for nothing.
-            return Desired(rules: generator.rules(forPorts: ports), options: options, udpServicePorts: ports.filter { $0.0.name.protocol == .udp })
+            return (generator, generator.servicePorts(of: loaded.state))
         }
+        // The manifests and the cluster state are freed before the rules are made: the rules then
+        // fill the state's place instead of growing the heap around it, where the state's holes
+        // would pin pages through the sync (10 MB of its peak when the state was freed after).
         _ = consume loaded
-        // The manifests and the cluster state are freed; give their pages back before the sync
-        // needs room for the table's blob (glibc keeps freed heap pages otherwise).
+        let desired = planned.map { generator, ports in
+            // Only UDP ports have conntrack flows to clean; the rest would be held through the sync for nothing.
+            Desired(
+                rules: generator.rules(forPorts: ports), options: generator.options,
+                udpServicePorts: ports.filter { $0.0.name.protocol == .udp })
+        }
+        _ = consume planned
+        // Give the freed pages back before the sync needs room for the table's blob (glibc keeps
+        // freed heap pages otherwise).
         natsync_release_free_memory()
         return desired
     }
