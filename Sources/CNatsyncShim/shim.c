@@ -100,6 +100,8 @@ int natsync_replace_unchanged(const char *name, int family, double *read_seconds
 
 void natsync_release_free_memory(void) { malloc_trim(0); }
 
+int natsync_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
 int natsync_enter_network_namespace(const char *path) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {

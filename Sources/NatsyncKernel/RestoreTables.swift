@@ -121,22 +121,22 @@ public struct RestoreTables: TableBackend {
     }
 
     private func saved(_ table: TableName) throws(KernelError) -> String {
-        let (status, output, errors) = Self.execute(save + ["-t", table.rawValue], input: nil)
-        guard status == 0 else {
-            throw KernelError(errno: status, operation: save.joined(separator: " "), table: table, message: errors.trimmed)
+        let saved = ChildProcess.run(save + ["-t", table.rawValue])
+        guard saved.status == 0 else {
+            throw KernelError(errno: saved.status, operation: save.joined(separator: " "), table: table, message: saved.errors.trimmed)
         }
-        return output
+        return saved.output
     }
 
     /// Writes one table's plan in one `iptables-restore --noflush` call.
     func apply(_ plan: TablePlan) throws(KernelError) {
         let text = Self.render(plan, family: family)
         let seconds = max(1, Int((lockTimeout.components.seconds)))
-        let (status, _, errors) = Self.execute(restore + ["--noflush", "-w", "\(seconds)"], input: text)
-        guard status == 0 else {
+        let restored = ChildProcess.run(restore + ["--noflush", "-w", "\(seconds)"], input: text)
+        guard restored.status == 0 else {
             throw KernelError(
-                errno: status, operation: restore.joined(separator: " "), table: plan.table,
-                message: errors.trimmed.isEmpty ? "exit status \(status)" : errors.trimmed)
+                errno: restored.status, operation: restore.joined(separator: " "), table: plan.table,
+                message: restored.errors.trimmed.isEmpty ? "exit status \(restored.status)" : restored.errors.trimmed)
         }
     }
 
@@ -154,57 +154,6 @@ public struct RestoreTables: TableBackend {
         for jump in plan.jumpInsertions { out += "-I \(jump.chain) 1 \(RestoreText.arguments(of: jump.rule, family: family))\n" }
         for (name, _) in plan.deleted { out += "-X \(name)\n" }
         return out + "COMMIT\n"
-    }
-
-    /// Runs a command to completion; the child starts in the calling thread's network namespace.
-    static func execute(_ command: [String], input: String?) -> (status: Int32, output: String, errors: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = command
-        let output = Pipe()
-        let errors = Pipe()
-        let stdin = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
-        do {
-            try process.run()
-        } catch {
-            return (127, "", "cannot run \(command[0]): \(error)")
-        }
-        // stdin and stderr are served on their own threads, so no pipe can fill up while we wait on another.
-        let writer = Thread {
-            if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-            try? stdin.fileHandleForWriting.close()
-        }
-        writer.start()
-        let errorText = ThreadResult { String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text, errorText.value)
-    }
-}
-
-/// A value computed on its own thread.
-final class ThreadResult<Value: Sendable>: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var result: Value?
-
-    init(_ body: @escaping @Sendable () -> Value) {
-        Thread { [self] in
-            let value = body()
-            condition.lock()
-            result = value
-            condition.signal()
-            condition.unlock()
-        }.start()
-    }
-
-    var value: Value {
-        condition.lock()
-        defer { condition.unlock() }
-        while result == nil { condition.wait() }
-        return result!
     }
 }
 

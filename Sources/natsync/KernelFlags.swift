@@ -67,16 +67,8 @@ enum HostBackend {
     /// 3. Otherwise whichever backend holds more rules; legacy only if strictly more.
     static func detect(netns: String?) -> (mode: Mode, reason: String) {
         func save(_ command: [String]) -> String? {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = (netns.map { ["ip", "netns", "exec", $0] } ?? []) + command
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = FileHandle.nullDevice
-            guard (try? process.run()) != nil else { return nil }
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return process.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
+            let saved = ChildProcess.run((netns.map { ["ip", "netns", "exec", $0] } ?? []) + command)
+            return saved.status == 0 ? saved.output : nil
         }
         func hints(_ text: String) -> Int {
             text.split(separator: "\n").filter { $0.hasPrefix(":KUBE-IPTABLES-HINT ") || $0.hasPrefix(":KUBE-KUBELET-CANARY ") }.count

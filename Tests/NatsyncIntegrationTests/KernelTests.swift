@@ -27,6 +27,24 @@ struct KernelTests {
         return out.joined(separator: "\n") + "\n"
     }
 
+    /// natsync run inside a fresh namespace (as `ip netns exec NAME natsync ...`), whose `lo` is
+    /// down, with the backend detected: the detection's and the restore backend's commands return
+    /// (they once waited forever there on Foundation's loopback wakeup), and the rules land.
+    @Test func syncInsideANamespaceWhoseLoopbackIsDown() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let bare = try scene.addBareNamespace("lo-down")
+        try run(["ip", "-n", bare, "link", "set", "lo", "down"])
+        let natsync = buildFolder.appendingPathComponent("natsync").path
+        let synced = try run(
+            ["timeout", "-k", "10", "120", "ip", "netns", "exec", bare, natsync, "sync", "-f", Self.realistic] + Self.realisticFlags, check: false)
+        #expect(synced.status == 0, "\(synced.standardError)")
+        #expect(synced.standardError.contains("iptables backend"), "\(synced.standardError)")
+        let saved = try run(["ip", "netns", "exec", bare, "iptables-nft-save", "-t", "nat"]).standardOutput
+            + run(["ip", "netns", "exec", bare, "iptables-legacy-save", "-t", "nat"]).standardOutput
+        #expect(saved.contains("-A KUBE-SERVICES "), "\(saved.prefix(2000))")
+    }
+
     @Test func syncAndRestoreOfTheDryRunGiveTheSameTables() throws {
         let scene = try Scene()
         defer { scene.close() }

@@ -212,6 +212,10 @@ int natsync_writer_commit(natsync_writer *writer);
 /// <malloc.h> is not part of Swift's Glibc module.
 void natsync_release_free_memory(void);
 
+/// pipe2(fds, O_CLOEXEC): a pipe whose ends no other thread's child can inherit between its
+/// creation and a later fcntl. pipe2 is _GNU_SOURCE-only, which Swift's Glibc module does not expose.
+int natsync_pipe(int fds[2]);
+
 /// setns(open(path), CLONE_NEWNET) for the calling thread. 0 or -1. setns and CLONE_NEWNET are
 /// _GNU_SOURCE-only, which Swift's Glibc module does not expose.
 int natsync_enter_network_namespace(const char *path);
