@@ -229,3 +229,32 @@ private func withoutCounters(_ bytes: [UInt8], _ family: IPFamily) -> [UInt8] {
     }
     return result
 }
+
+/// The writer's user chains come in strcmp's order however the names are told apart: in their
+/// first sixteen bytes, only after them, by length, or by bytes beyond ASCII.
+@Suite struct UserChainOrderTests {
+    @Test func liveAndNewChainsMergeInStrcmpOrder() {
+        var names: Set<String> = ["A", "AB", "KUBE-SEP-", "KUBE-SEP-AAAAAAAA", "KUBE-SEP-AAAAAAAB", "DOCKER", "DOCKER-USER", "Z", "é", "e\u{301}"]
+        for index in 0..<300 {
+            names.insert("KUBE-PROXY-FIREWALL-\(index)")
+            names.insert(String(repeating: "x", count: index % 20) + "\(index % 7)")
+            names.insert("KUBE-SEP-" + String((0..<16).map { _ in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".randomElement()! }))
+        }
+        let strcmp = { (a: String, b: String) in a.utf8.lexicographicallyPrecedes(b.utf8) }
+        let all = names.shuffled()
+        let split = all.count / 3
+        // Live chains as the blob holds them (in order) and as someone else may have left them.
+        for liveSorted in [true, false] {
+            let liveNames = liveSorted ? all[..<split].sorted(by: strcmp) : Array(all[..<split])
+            let live = liveNames.enumerated().map { UserChain(name: ChainName($0.element), livePosition: $0.offset, rules: nil) }
+            let created = all[split...].map { UserChain(name: ChainName($0), livePosition: nil, rules: []) }
+            let merged = UserChain.merged(live, created)
+            #expect(merged.map(\.name.rawValue) == all.sorted(by: strcmp))
+            for chain in merged where chain.livePosition != nil {
+                #expect(liveNames[chain.livePosition!] == chain.name.rawValue)
+            }
+            #expect(merged.filter { $0.livePosition == nil }.count == all.count - split)
+        }
+        #expect(UserChain.merged([], []).isEmpty)
+    }
+}
