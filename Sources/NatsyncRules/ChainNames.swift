@@ -73,9 +73,18 @@ public enum ChainNames {
         }
 
         public func chain(endpoint: String) -> ChainName {
-            var hasher = prefix
             var endpoint = endpoint
-            endpoint.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+            return endpoint.withUTF8(chain(text:))
+        }
+
+        /// The chain of `endpoint`, its `ip:port` hashed without making the string.
+        public func chain(endpoint: EndpointInfo) -> ChainName {
+            endpoint.address.withJoined(port: endpoint.port, chain(text:))
+        }
+
+        private func chain(text: UnsafeBufferPointer<UInt8>) -> ChainName {
+            var hasher = prefix
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(text))
             return ChainName(Base32.encode(prefixOf: hasher.finalize(), characters: 16, after: "KUBE-SEP-"))
         }
     }

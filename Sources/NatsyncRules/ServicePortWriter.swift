@@ -137,7 +137,7 @@ struct ServicePortWriter {
             out.natChains.append(Chain(fw, rules: firewallChainRules()))
         }
         // Each endpoint chain is named once (a hash) for its chain and the jumps to it.
-        let seps = endpoints.reachable.map { endpointChains.chain(endpoint: $0.endpointString) }
+        let seps = endpoints.reachable.map { endpointChains.chain(endpoint: $0) }
         if usesCluster {
             let prefix = internalChain == svc ? internalChainRules : []
             out.natChains.append(Chain(svc, rules: prefix + dispatch(endpoints.cluster, names(of: endpoints.cluster, endpoints.reachable, seps))))
@@ -209,7 +209,7 @@ struct ServicePortWriter {
         return endpoints.map { endpoint in
             var probe = position
             while probe < reachable.count && reachable[probe] != endpoint { probe += 1 }
-            guard probe < reachable.count else { return endpointChains.chain(endpoint: endpoint.endpointString) }
+            guard probe < reachable.count else { return endpointChains.chain(endpoint: endpoint) }
             position = probe + 1
             return names[probe]
         }

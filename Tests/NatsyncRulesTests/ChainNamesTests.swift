@@ -80,4 +80,29 @@ struct EndpointGatheringTests {
         #expect(endpoints.map(\.endpointString) == ["10.0.0.10:80", "10.0.0.11:80", "10.0.0.2:80", "10.0.0.9:80"])
         #expect(endpoints.map(\.isLocal) == [true, false, false, true])
     }
+
+    /// Endpoints are ordered, told apart and hashed by their `ip:port` bytes, without the string.
+    @Test func endpointKeysOrderAndNameAsTheirText() {
+        let addresses: [IPAddress] = (0..<200).map { _ in .v4(UInt32.random(in: 0...UInt32.max)) }
+            + (0..<100).map { index in IPAddress("fd00:\(String(index, radix: 16))::\(String(index * 7919 % 65536, radix: 16))")! }
+            + [.v4(0), .v4(0xFFFF_FFFF), IPAddress("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")!, IPAddress("::")!]
+        let ports: [UInt16] = [1, 9, 10, 80, 8080, 65535]
+        var endpoints: [EndpointInfo] = []
+        for (index, address) in addresses.enumerated() {
+            endpoints.append(
+                EndpointInfo(address: address, port: ports[index % ports.count], ready: true, serving: true, terminating: false, isLocal: false))
+        }
+        let byText = endpoints.sorted { $0.endpointString.utf8.lexicographicallyPrecedes($1.endpointString.utf8) }
+        let byKey = endpoints.sorted { JoinedKey($0) < JoinedKey($1) }
+        #expect(byKey.map(\.endpointString) == byText.map(\.endpointString))
+        for (a, b) in zip(endpoints, endpoints.shuffled()) {
+            #expect((JoinedKey(a) == JoinedKey(b)) == (a.endpointString == b.endpointString))
+        }
+        let hasher = ChainNames.EndpointHasher(ChainNamesTests.port("ns1/web:p80"))
+        for endpoint in endpoints {
+            #expect(hasher.chain(endpoint: endpoint) == hasher.chain(endpoint: endpoint.endpointString))
+        }
+        #expect(IPAddress("fd00::1")!.joined(port: 80) == "[fd00::1]:80")
+        #expect(IPAddress.v4(0x0A00_0001).joined(port: 65535) == "10.0.0.1:65535")
+    }
 }
