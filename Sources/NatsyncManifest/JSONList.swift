@@ -1,3 +1,6 @@
+import Foundation
+import NatsyncModel
+
 /// The items of a kubectl-style JSON `List` (`{"kind": "List", "items": [...]}`), found without
 /// parsing them, so each can be decoded on its own: in parallel, and without one document-sized
 /// parse tree in memory (Foundation's JSONDecoder maps the whole input before decoding).
@@ -23,17 +26,14 @@ struct JSONList {
                 switch key {
                 case "items":
                     guard items == nil, scanner.consume(UInt8(ascii: "[")) else { return nil }
-                    var ranges: [Range<Int>] = []
-                    if !scanner.consume(UInt8(ascii: "]")) {
-                        repeat {
-                            scanner.skipWhitespace()
-                            let start = scanner.index
-                            guard scanner.skipValue() else { return nil }
-                            ranges.append(start..<scanner.index)
-                        } while scanner.consume(UInt8(ascii: ","))
-                        guard scanner.consume(UInt8(ascii: "]")) else { return nil }
+                    if scanner.consume(UInt8(ascii: "]")) {
+                        items = []
+                    } else {
+                        scanner.skipWhitespace()
+                        guard let (ranges, end) = Self.items(bytes, from: scanner.index) else { return nil }
+                        items = ranges
+                        scanner.index = end
                     }
-                    items = ranges
                 case "kind":
                     guard kind == nil else { return nil }
                     scanner.skipWhitespace()
@@ -54,4 +54,86 @@ struct JSONList {
         self.kind = kind
         self.items = items
     }
+
+    /// The ranges of the items of an array whose first item starts at `start`, and where the
+    /// array ends (after its `]`); nil when the items do not scan.
+    ///
+    /// A large array is cut into pieces scanned at once, one per core, each from a guessed item
+    /// start: a line holding only `{` at the first item's column, after a line ending in `,` (how
+    /// kubectl and every pretty-printer lay a list out). A guess is taken only when the piece
+    /// before it, scanned from a true start, ends exactly there, so the ranges are those of one
+    /// scan from the start; when a guess is not confirmed, or none is found, the array is scanned
+    /// from the start in one piece. (A line break inside a JSON string is always escaped, so a
+    /// raw one is always between values.)
+    static func items(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> (ranges: [Range<Int>], end: Int)? {
+        let pieces = min(max(ProcessInfo.processInfo.activeProcessorCount, 2), 16)
+        var starts = [start]
+        if bytes.count - start >= 1 << 20, let column = column(of: start, in: bytes) {
+            for piece in 1..<pieces {
+                let from = start + (bytes.count - start) / pieces * piece
+                guard from > starts.last!, let guess = itemStart(after: from, column: column, in: bytes) else { continue }
+                if guess > starts.last! { starts.append(guess) }
+            }
+        }
+        guard starts.count > 1 else { return scan(bytes, from: start, until: nil) }
+        let buffer = SharedBuffer(bytes: bytes)
+        let pieceStarts = starts
+        let scanned = pieceStarts.indices.concurrentMap(minimumCount: 0) { piece in
+            scan(buffer.bytes, from: pieceStarts[piece], until: piece + 1 < pieceStarts.count ? pieceStarts[piece + 1] : nil)
+        }
+        guard let last = scanned.last, let end = last?.end, scanned.allSatisfy({ $0 != nil }) else {
+            return scan(bytes, from: start, until: nil)
+        }
+        return (Array(joining: scanned.map { $0!.ranges }), end)
+    }
+
+    /// Scans items from `start` until the next item would start at `until` (returning that
+    /// position), or, without `until`, through the array's `]`. Nil when the items do not scan
+    /// or `until` is not where an item starts.
+    static func scan(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, until: Int?) -> (ranges: [Range<Int>], end: Int)? {
+        var scanner = JSONScanner(bytes, from: start)
+        var ranges: [Range<Int>] = []
+        while true {
+            let itemStart = scanner.index
+            guard scanner.skipValue() else { return nil }
+            ranges.append(itemStart..<scanner.index)
+            guard scanner.consume(UInt8(ascii: ",")) else { break }
+            scanner.skipWhitespace()
+            if let until, scanner.index >= until { return scanner.index == until ? (ranges, until) : nil }
+        }
+        guard until == nil, scanner.consume(UInt8(ascii: "]")) else { return nil }
+        return (ranges, scanner.index)
+    }
+
+    /// The column of `position`: the bytes since the line break before it, when only spaces and
+    /// tabs are among them.
+    private static func column(of position: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        var lineStart = position
+        while lineStart > 0, bytes[lineStart - 1] == 0x20 || bytes[lineStart - 1] == 0x09 { lineStart -= 1 }
+        guard lineStart > 0, bytes[lineStart - 1] == 0x0A else { return nil }
+        return position - lineStart
+    }
+
+    /// The first `{` after `from` alone at `column` after a line ending in `,`: a guessed item start.
+    private static func itemStart(after from: Int, column itemColumn: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        let base = bytes.baseAddress!
+        var position = from
+        while position < bytes.count, let found = memchr(base + position, 0x0A, bytes.count - position) {
+            let lineBreak = UnsafeRawPointer(base).distance(to: found)
+            position = lineBreak + 1
+            let candidate = lineBreak + 1 + itemColumn
+            guard candidate < bytes.count, bytes[candidate] == UInt8(ascii: "{"),
+                column(of: candidate, in: bytes) == itemColumn
+            else { continue }
+            var before = lineBreak
+            while before > 0, bytes[before - 1] == 0x20 || bytes[before - 1] == 0x09 || bytes[before - 1] == 0x0D { before -= 1 }
+            if before > 0, bytes[before - 1] == UInt8(ascii: ",") { return candidate }
+        }
+        return nil
+    }
+}
+
+/// The bytes of the document, read (never written) by the pieces' scans.
+private struct SharedBuffer: @unchecked Sendable {
+    let bytes: UnsafeBufferPointer<UInt8>
 }

@@ -1,3 +1,4 @@
+import Foundation
 import NatsyncModel
 import Testing
 
@@ -87,6 +88,36 @@ struct LoadingTests {
         #expect(JSONListProbe.documents(#"{"kind":"Service","items":[]}"#) == nil)
         #expect(JSONListProbe.items(#"{"kind":"List","items":[]} x"#) == nil)
         #expect(JSONListProbe.items(#"{"kind":"List","items":[{"a":"\"]"}, 1 ,"x"]}"#) == 3)
+    }
+
+    /// A large list is scanned in pieces from guessed item starts, each taken only when the piece
+    /// before it ends there: the items are those of one scan from the start, also when guesses
+    /// fall inside items (nested objects laid out at the items' own column, after a comma) or
+    /// none can be made (the whole list on one line).
+    @Test func largeListsScannedInPiecesFindTheSameItems() throws {
+        var items: [String] = []
+        for index in 0..<10_000 {
+            items.append(#"{"kind": "Service", "metadata": {"name": "s\#(index)", "note": "a \"quoted\", ] } value"}, "spec": {"ports": [{"port": \#(index % 60000 + 1)}]}}"#)
+        }
+        let oneLine = "{\"kind\": \"List\", \"items\": [" + items.joined(separator: ",") + "]}"
+        let object = try JSONSerialization.jsonObject(with: Data(oneLine.utf8))
+        let pretty = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
+        let misleading = pretty.replacingOccurrences(of: "\"ports\" : [\n", with: "\"ports\" : [\n    {\"x\" : 1},\n    {\"y\" : 2},\n")
+        #expect(misleading != pretty)
+        for text in [pretty, misleading, oneLine] {
+            var text = text
+            #expect(text.utf8.count > 1 << 20)
+            text.withUTF8 { bytes in
+                var start = bytes.firstIndex(of: UInt8(ascii: "["))! + 1
+                while bytes[start] == 0x20 || bytes[start] == 0x0A { start += 1 }
+                let pieces = JSONList.items(bytes, from: start)
+                let whole = JSONList.scan(bytes, from: start, until: nil)
+                #expect(pieces?.ranges.count == 10_000)
+                #expect(pieces?.ranges == whole?.ranges)
+                #expect(pieces?.end == whole?.end)
+                #expect(JSONList(bytes)?.items.count == 10_000)
+            }
+        }
     }
 
     /// Go's RFC3339Nano, as the endpoints controller writes it: with or without a fraction.
