@@ -103,9 +103,6 @@ public struct LegacyTables: Sendable {
             report.plans.append(plan)
             guard !plan.isEmpty else { continue }
             do {
-                // The compare's and the plan's scratch is freed: give its pages back before the
-                // new table's blob, the size of the live one, is built.
-                natsync_release_free_memory()
                 try blob.write(plan)
             } catch {
                 if !report.committed.isEmpty && error.errno != KernelError.tableChanged {

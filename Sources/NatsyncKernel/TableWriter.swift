@@ -44,7 +44,10 @@ extension TableBlob {
                 live.append(UserChain(name: name, livePosition: position, rules: rewritten[name]))
             }
         }
-        let users = UserChain.merged(live, plan.created.map { UserChain(name: $0.name, livePosition: nil, rules: $0.rules) })
+        let users = UserChain.merged(consume live, plan.created.map { UserChain(name: $0.name, livePosition: nil, rules: $0.rules) })
+        // The compare's, the plan's and the ordering's scratch is freed: give its pages back
+        // before the new table's blob, the size of the live one, is built.
+        natsync_release_free_memory()
 
         for (name, position) in builtins {
             enum Item {
@@ -93,9 +96,9 @@ struct UserChain {
     /// checks. The live chains mostly are in that order already and the new ones are few (but for
     /// a fresh table), so each list is sorted only when it is not, and each new chain finds its
     /// place among the live ones by halving.
-    static func merged(_ live: [UserChain], _ created: [UserChain]) -> [UserChain] {
-        var live = StrcmpOrdered(live)
-        var created = StrcmpOrdered(created)
+    static func merged(_ live: consuming [UserChain], _ created: consuming [UserChain]) -> [UserChain] {
+        var live = StrcmpOrdered(consume live)
+        var created = StrcmpOrdered(consume created)
         var positions: [Int] = []
         positions.reserveCapacity(created.count)
         var next = 0
@@ -134,20 +137,20 @@ struct StrcmpOrdered {
     private var heads: [UInt64]
     private var tails: [UInt64]
 
-    init(_ chains: [UserChain]) {
+    init(_ chains: consuming [UserChain]) {
         var heads: [UInt64] = []
         var tails: [UInt64] = []
         heads.reserveCapacity(chains.count)
         tails.reserveCapacity(chains.count)
-        for chain in chains {
+        for position in chains.indices {
             var bytes: (UInt64, UInt64) = (0, 0)
             withUnsafeMutableBytes(of: &bytes) { raw in
-                for (index, byte) in chain.name.rawValue.utf8.prefix(16).enumerated() { raw[index] = byte }
+                for (index, byte) in chains[position].name.rawValue.utf8.prefix(16).enumerated() { raw[index] = byte }
             }
             heads.append(UInt64(bigEndian: bytes.0))
             tails.append(UInt64(bigEndian: bytes.1))
         }
-        (self.chains, self.heads, self.tails) = (chains, heads, tails)
+        (self.chains, self.heads, self.tails) = (consume chains, heads, tails)
         if self.chains.indices.dropFirst().allSatisfy({ Self.precedes(self, $0 - 1, self, $0) }) { return }
         let order = self.chains.indices.sorted { Self.precedes(self, $0, self, $1) }
         // The chains are moved into their places, not copied: a copy retains what each holds.
