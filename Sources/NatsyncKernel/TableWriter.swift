@@ -1,5 +1,6 @@
 import CNatsyncShim
 import NatsyncIPTables
+import NatsyncModel
 import NatsyncReconcile
 
 extension TableBlob {
@@ -127,30 +128,19 @@ struct UserChain {
     static let taken = UserChain(name: ChainName(""), livePosition: nil, rules: nil)
 }
 
-/// Chains sorted by name in strcmp's order, with each name's first sixteen bytes as two
-/// big-endian integers (padded with NULs, as strcmp sees a shorter name): the names of a large
-/// table (a hundred thousand `KUBE-SEP-` chains) are told apart by those integers, and compared
-/// whole only when they are equal. Comparing the names as strings made sorting a fresh table's
-/// chains a tenth of a full sync, and grow faster than the table.
+/// Chains sorted by name in strcmp's order, by their names' ``ByteOrderKey``s (a chain name is
+/// at most 28 bytes, so the key holds it whole; equal keys fall back to the names): comparing
+/// the names as strings made sorting a fresh table's hundred thousand chains a tenth of a full
+/// sync, and grow faster than the table.
 struct StrcmpOrdered {
     private var chains: [UserChain]
-    private var heads: [UInt64]
-    private var tails: [UInt64]
+    private var keys: [ByteOrderKey]
 
     init(_ chains: consuming [UserChain]) {
-        var heads: [UInt64] = []
-        var tails: [UInt64] = []
-        heads.reserveCapacity(chains.count)
-        tails.reserveCapacity(chains.count)
-        for position in chains.indices {
-            var bytes: (UInt64, UInt64) = (0, 0)
-            withUnsafeMutableBytes(of: &bytes) { raw in
-                for (index, byte) in chains[position].name.rawValue.utf8.prefix(16).enumerated() { raw[index] = byte }
-            }
-            heads.append(UInt64(bigEndian: bytes.0))
-            tails.append(UInt64(bigEndian: bytes.1))
-        }
-        (self.chains, self.heads, self.tails) = (consume chains, heads, tails)
+        var keys: [ByteOrderKey] = []
+        keys.reserveCapacity(chains.count)
+        for position in chains.indices { keys.append(ByteOrderKey(chains[position].name.rawValue)) }
+        (self.chains, self.keys) = (consume chains, keys)
         if self.chains.indices.dropFirst().allSatisfy({ Self.precedes(self, $0 - 1, self, $0) }) { return }
         let order = self.chains.indices.sorted { Self.precedes(self, $0, self, $1) }
         // The chains are moved into their places, not copied: a copy retains what each holds.
@@ -161,8 +151,7 @@ struct StrcmpOrdered {
             swap(&chain, &unordered[index])
             return chain
         }
-        self.heads = order.map { heads[$0] }
-        self.tails = order.map { tails[$0] }
+        self.keys = order.map { keys[$0] }
     }
 
     var count: Int { chains.count }
@@ -176,8 +165,7 @@ struct StrcmpOrdered {
 
     /// Whether the chain at `i` of `a` comes before the one at `j` of `b`.
     static func precedes(_ a: StrcmpOrdered, _ i: Int, _ b: StrcmpOrdered, _ j: Int) -> Bool {
-        if a.heads[i] != b.heads[j] { return a.heads[i] < b.heads[j] }
-        if a.tails[i] != b.tails[j] { return a.tails[i] < b.tails[j] }
+        guard a.keys[i] == b.keys[j] else { return a.keys[i] < b.keys[j] }
         return a.chains[i].name.rawValue.utf8.lexicographicallyPrecedes(b.chains[j].name.rawValue.utf8)
     }
 }

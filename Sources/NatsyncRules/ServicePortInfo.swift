@@ -80,7 +80,7 @@ public struct EndpointInfo: Hashable, Sendable {
     public static func endpoints(
         of port: ServicePortName, in slices: [EndpointSlice], family: IPFamily, nodeName: String
     ) -> [EndpointInfo] {
-        var candidates: [(key: JoinedKey, info: EndpointInfo)] = []
+        var candidates: [(key: ByteOrderKey, info: EndpointInfo)] = []
         for slice in slices where slice.addressType.family == family {
             guard let slicePort = slice.ports.first(where: { $0.name == port.port && $0.protocol == port.protocol })
             else { continue }
@@ -93,10 +93,10 @@ public struct EndpointInfo: Hashable, Sendable {
                     terminating: endpoint.conditions.terminating,
                     isLocal: endpoint.nodeName == nodeName
                 )
-                candidates.append((JoinedKey(info), info))
+                candidates.append((info.address.withJoined(port: info.port, ByteOrderKey.init), info))
             }
         }
-        // Sorted by the `ip:port` bytes (see JoinedKey). The sort is stable, so of the copies of
+        // Sorted by the `ip:port` bytes (at most 47, all in the key). The sort is stable, so of the copies of
         // one `ip:port` the first stays first: it is kept, unless a later copy is on this node
         // (the last such one wins, as a map overwritten in order would have it).
         candidates.sort { $0.key < $1.key }
@@ -115,25 +115,6 @@ public struct EndpointInfo: Hashable, Sendable {
         }
         return result
     }
-}
-
-/// An endpoint's `ip:port` text as six big-endian words, padded with NULs: ordered and equal as
-/// the text's bytes are (the longest, `[IPv6]:port`, is 47 bytes), without making the string.
-struct JoinedKey: Comparable {
-    private var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
-
-    init(_ endpoint: EndpointInfo) {
-        endpoint.address.withJoined(port: endpoint.port) { text in
-            withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: UnsafeRawBufferPointer(text)) }
-        }
-        words = (
-            UInt64(bigEndian: words.0), UInt64(bigEndian: words.1), UInt64(bigEndian: words.2),
-            UInt64(bigEndian: words.3), UInt64(bigEndian: words.4), UInt64(bigEndian: words.5)
-        )
-    }
-
-    static func < (a: JoinedKey, b: JoinedKey) -> Bool { a.words < b.words }
-    static func == (a: JoinedKey, b: JoinedKey) -> Bool { a.words == b.words }
 }
 
 /// The endpoints a service port's traffic may use: kube-proxy's `CategorizeEndpoints`, without

@@ -230,14 +230,15 @@ private func withoutCounters(_ bytes: [UInt8], _ family: IPFamily) -> [UInt8] {
     return result
 }
 
-/// The writer's user chains come in strcmp's order however the names are told apart: in their
-/// first sixteen bytes, only after them, by length, or by bytes beyond ASCII.
+/// The writer's user chains come in strcmp's order however the names are told apart: early,
+/// late, beyond the 48 bytes their keys hold, by length, or by bytes beyond ASCII.
 @Suite struct UserChainOrderTests {
     @Test func liveAndNewChainsMergeInStrcmpOrder() {
         var names: Set<String> = ["A", "AB", "KUBE-SEP-", "KUBE-SEP-AAAAAAAA", "KUBE-SEP-AAAAAAAB", "DOCKER", "DOCKER-USER", "Z", "é", "e\u{301}"]
         for index in 0..<300 {
             names.insert("KUBE-PROXY-FIREWALL-\(index)")
             names.insert(String(repeating: "x", count: index % 20) + "\(index % 7)")
+            names.insert(String(repeating: "L", count: 48 + index % 3) + "\(index % 11)")
             names.insert("KUBE-SEP-" + String((0..<16).map { _ in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".randomElement()! }))
         }
         let strcmp = { (a: String, b: String) in a.utf8.lexicographicallyPrecedes(b.utf8) }

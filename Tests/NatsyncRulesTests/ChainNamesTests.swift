@@ -93,10 +93,11 @@ struct EndpointGatheringTests {
                 EndpointInfo(address: address, port: ports[index % ports.count], ready: true, serving: true, terminating: false, isLocal: false))
         }
         let byText = endpoints.sorted { $0.endpointString.utf8.lexicographicallyPrecedes($1.endpointString.utf8) }
-        let byKey = endpoints.sorted { JoinedKey($0) < JoinedKey($1) }
+        let key = { (endpoint: EndpointInfo) in endpoint.address.withJoined(port: endpoint.port, ByteOrderKey.init) }
+        let byKey = endpoints.sorted { key($0) < key($1) }
         #expect(byKey.map(\.endpointString) == byText.map(\.endpointString))
         for (a, b) in zip(endpoints, endpoints.shuffled()) {
-            #expect((JoinedKey(a) == JoinedKey(b)) == (a.endpointString == b.endpointString))
+            #expect((key(a) == key(b)) == (a.endpointString == b.endpointString))
         }
         let hasher = ChainNames.EndpointHasher(ChainNamesTests.port("ns1/web:p80"))
         for endpoint in endpoints {
