@@ -163,6 +163,8 @@ int natsync_blob_decode_rule(const natsync_blob *blob, const void *entry, struct
     return BLOB_DISPATCH(blob_decode_rule, entry, out);
 }
 const void *natsync_blob_entries(const natsync_blob *blob, size_t *size) { return BLOB_DISPATCH(blob_entries, size); }
+int natsync_blob_users_sorted(const natsync_blob *blob) { return BLOB_DISPATCH(blob_users_sorted); }
+size_t natsync_blob_user_search(const natsync_blob *blob, const char *name, int *found) { return BLOB_DISPATCH(blob_user_search, name, found); }
 
 struct natsync_writer {
     int family;
@@ -201,7 +203,7 @@ int natsync_writer_begin_chain(natsync_writer *writer, const char *chain, long l
 int natsync_writer_copy_rule(natsync_writer *writer, size_t chain, size_t position) {
     return WRITER_DISPATCH(writer_copy_rule, chain, position);
 }
-int natsync_writer_copy_chain(natsync_writer *writer, size_t chain) { return WRITER_DISPATCH(writer_copy_chain, chain); }
+int natsync_writer_copy_chains(natsync_writer *writer, size_t first, size_t count) { return WRITER_DISPATCH(writer_copy_chains, first, count); }
 int natsync_writer_rule(natsync_writer *writer, const struct natsync_rule *rule) { return WRITER_DISPATCH(writer_rule, rule); }
 int natsync_writer_end_chain(natsync_writer *writer) { return WRITER_DISPATCH(writer_end_chain); }
 int natsync_writer_commit(natsync_writer *writer) { return WRITER_DISPATCH(writer_commit); }

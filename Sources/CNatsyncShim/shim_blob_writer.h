@@ -4,22 +4,33 @@
 //
 // libiptc builds a structure per rule and per chain of the whole table before it can change one,
 // and rebuilds the blob from them; natsync already has the live blob and knows every change, so
-// the chains it leaves alone are copied entry by entry and only jumps are relocated. The layout is
-// libiptc's: built-in chains in hook order (their rules, then the policy entry), then user chains in
-// strcmp order (an ERROR head naming the chain, the rules, a RETURN tail), then an ERROR entry.
+// the user chains it leaves alone are copied whole, a run of neighbours at a time, and only their
+// jumps are relocated. The layout is libiptc's: built-in chains in hook order (their rules, then
+// the policy entry), then user chains in strcmp order (an ERROR head naming the chain, the rules,
+// a RETURN tail), then an ERROR entry.
 // A jump's verdict is the offset of the target chain's first rule; a rule without a target falls
 // through to the next entry. Counters of copied entries are carried over as libiptc does: the
 // kernel hands back the old counters at the replace, and they are added to the copies.
+
+#define CHAIN_HEAD_SIZE (sizeof(ENTRY) + XT_ALIGN(sizeof(struct xt_error_target)))
+#define CHAIN_TAIL_SIZE (sizeof(ENTRY) + XT_ALIGN(sizeof(struct xt_standard_target)))
 
 struct FAM(writer_chain) {
     uint32_t head;  // offset of its ERROR head, which holds its name
     uint32_t first; // offset of its first rule (or of its tail)
 };
 
-/// A written entry that copies a live one, for carrying its counters over.
+/// Written entries that copy live ones, for carrying their counters over.
 struct FAM(writer_copy) {
-    uint32_t entry; // its index
-    uint32_t live;  // the live entry's index
+    uint32_t entry; // the first one's index
+    uint32_t live;  // the first live entry's index
+    uint32_t count;
+};
+
+/// Live bytes copied whole, where a jump into them now goes.
+struct FAM(writer_run) {
+    uint32_t live_start, live_end; // offsets in the live blob
+    uint32_t start;                // offset of the copy
 };
 
 struct FAM(writer) {
@@ -30,9 +41,11 @@ struct FAM(writer) {
     uint32_t count; // entries written
     struct FAM(writer_copy) *copies; // in the order written
     size_t copy_count, copy_capacity;
+    struct FAM(writer_run) *runs; // in the order written
+    size_t run_count, run_capacity;
     struct FAM(writer_jump) {
-        uint32_t offset;     // of an entry whose jump is resolved at the commit
-        uint32_t live_chain; // the live chain a copied entry jumps to; UINT32_MAX: the target names it
+        uint32_t offset;      // of an entry whose jump is resolved at the commit
+        uint32_t live_target; // the live offset a copied entry jumps to; UINT32_MAX: the target names it
     } *jumps;
     size_t jump_count, jump_capacity;
     struct FAM(writer_chain) *chains; // user chains, in strcmp order
@@ -42,9 +55,6 @@ struct FAM(writer) {
     unsigned written_hooks;
     int open_hook; // hook of the built-in chain being written, -1 for a user chain, -2 for none
 };
-
-#define WRITER_HEAD_SIZE (sizeof(ENTRY) + XT_ALIGN(sizeof(struct xt_error_target)))
-#define WRITER_TAIL_SIZE (sizeof(ENTRY) + XT_ALIGN(sizeof(struct xt_standard_target)))
 
 static int FAM(writer_fail)(int code, const char *message) {
     natsync_set_error(code, message);
@@ -67,6 +77,7 @@ void FAM(writer_free)(void *opaque) {
     if (w == NULL) return;
     free(w->buffer);
     free(w->copies);
+    free(w->runs);
     free(w->jumps);
     free(w->chains);
     free(w->live_firsts);
@@ -92,25 +103,39 @@ void *FAM(writer_open)(const void *blob) {
     return w;
 }
 
-/// Room for one more entry of `size` bytes (zeroed if asked), recorded as a copy of live entry
-/// `origin - 1` unless `origin` is 0; NULL on failure.
-static ENTRY *FAM(writer_reserve)(struct FAM(writer) *w, size_t size, uint32_t origin, int zeroed) {
-    if (w->open_hook == -2) {
-        FAM(writer_fail)(EINVAL, "entry outside a chain");
-        return NULL;
+/// Records that the next `count` entries written copy live entries from index `live` on.
+static int FAM(writer_add_copy)(struct FAM(writer) *w, uint32_t live, uint32_t count) {
+    struct FAM(writer_copy) *last = w->copy_count > 0 ? &w->copies[w->copy_count - 1] : NULL;
+    if (last != NULL && last->entry + last->count == w->count && last->live + last->count == live) {
+        last->count += count;
+        return 0;
     }
+    if (FAM(grow)((void **)&w->copies, &w->copy_capacity, w->copy_count + 1, sizeof(*w->copies)) != 0) return -1;
+    w->copies[w->copy_count++] = (struct FAM(writer_copy)){w->count, live, count};
+    return 0;
+}
+
+/// Room for `size` more bytes of entries; NULL on failure.
+static char *FAM(writer_room)(struct FAM(writer) *w, size_t size) {
     if ((size_t)w->size + size > UINT32_MAX / 2) {
         FAM(writer_fail)(EFBIG, "table too large");
         return NULL;
     }
     if (FAM(grow)((void **)&w->buffer, &w->capacity, sizeof(REPLACE) + w->size + size, 1) != 0) return NULL;
-    if (origin != 0) {
-        if (FAM(grow)((void **)&w->copies, &w->copy_capacity, w->copy_count + 1, sizeof(*w->copies)) != 0) return NULL;
-        w->copies[w->copy_count++] = (struct FAM(writer_copy)){w->count, origin - 1};
+    return w->buffer + sizeof(REPLACE) + w->size;
+}
+
+/// Room for one more entry of `size` bytes in the open chain (zeroed if asked), recorded as a
+/// copy of live entry `origin - 1` unless `origin` is 0; NULL on failure.
+static ENTRY *FAM(writer_reserve)(struct FAM(writer) *w, size_t size, uint32_t origin, int zeroed) {
+    if (w->open_hook == -2) {
+        FAM(writer_fail)(EINVAL, "entry outside a chain");
+        return NULL;
     }
-    ENTRY *entry = (ENTRY *)(w->buffer + sizeof(REPLACE) + w->size);
+    char *entry = FAM(writer_room)(w, size);
+    if (entry == NULL || (origin != 0 && FAM(writer_add_copy)(w, origin - 1, 1) != 0)) return NULL;
     if (zeroed) memset(entry, 0, size);
-    return entry;
+    return (ENTRY *)entry;
 }
 
 static void FAM(writer_commit_entry)(struct FAM(writer) *w, const ENTRY *entry) {
@@ -118,10 +143,11 @@ static void FAM(writer_commit_entry)(struct FAM(writer) *w, const ENTRY *entry) 
     w->count += 1;
 }
 
-/// Records that `entry` (just reserved) jumps to the chain its target names.
-static int FAM(writer_add_jump)(struct FAM(writer) *w, uint32_t live_chain) {
+/// Records that the entry at `offset` jumps to the live offset `live_target` (UINT32_MAX: to the
+/// chain its target names).
+static int FAM(writer_add_jump)(struct FAM(writer) *w, uint32_t offset, uint32_t live_target) {
     if (FAM(grow)((void **)&w->jumps, &w->jump_capacity, w->jump_count + 1, sizeof(*w->jumps)) != 0) return -1;
-    w->jumps[w->jump_count++] = (struct FAM(writer_jump)){w->size, live_chain};
+    w->jumps[w->jump_count++] = (struct FAM(writer_jump)){offset, live_target};
     return 0;
 }
 
@@ -133,15 +159,22 @@ static const char *FAM(writer_chain_name)(const struct FAM(writer) *w, const str
 
 /// Appends an ERROR entry naming `name`: a user chain's head, or (named "ERROR") the table's end.
 static int FAM(writer_error_entry)(struct FAM(writer) *w, const char *name) {
-    ENTRY *entry = FAM(writer_reserve)(w, WRITER_HEAD_SIZE, 0, 1);
+    ENTRY *entry = FAM(writer_reserve)(w, CHAIN_HEAD_SIZE, 0, 1);
     if (entry == NULL) return -1;
     struct xt_error_target *error = (void *)((char *)entry + sizeof(ENTRY));
     entry->target_offset = sizeof(ENTRY);
-    entry->next_offset = WRITER_HEAD_SIZE;
+    entry->next_offset = CHAIN_HEAD_SIZE;
     error->target.u.target_size = XT_ALIGN(sizeof(struct xt_error_target));
     strcpy(error->target.u.user.name, XT_ERROR_TARGET);
     snprintf(error->errorname, sizeof(error->errorname), "%s", name);
     FAM(writer_commit_entry)(w, entry);
+    return 0;
+}
+
+/// Fails unless a user chain called `name` may come next.
+static int FAM(writer_check_order)(const struct FAM(writer) *w, const char *name) {
+    if (w->chain_count > 0 && strcmp(FAM(writer_chain_name)(w, &w->chains[w->chain_count - 1]), name) >= 0)
+        return FAM(writer_fail)(EINVAL, "user chains must come in strcmp order, each once");
     return 0;
 }
 
@@ -158,13 +191,12 @@ int FAM(writer_begin_chain)(void *opaque, const char *name, long live_chain) {
         }
     }
     if (strlen(name) >= XT_EXTENSION_MAXNAMELEN) return FAM(writer_fail)(ENAMETOOLONG, "chain name too long");
-    if (w->chain_count > 0 && strcmp(FAM(writer_chain_name)(w, &w->chains[w->chain_count - 1]), name) >= 0)
-        return FAM(writer_fail)(EINVAL, "user chains must come in strcmp order, each once");
+    if (FAM(writer_check_order)(w, name) != 0) return -1;
     if (FAM(grow)((void **)&w->chains, &w->chain_capacity, w->chain_count + 1, sizeof(*w->chains)) != 0) return -1;
     w->open_hook = -1;
     struct FAM(writer_chain) *chain = &w->chains[w->chain_count++];
     chain->head = w->size;
-    chain->first = w->size + WRITER_HEAD_SIZE;
+    chain->first = w->size + CHAIN_HEAD_SIZE;
     if (live_chain >= 0 && (size_t)live_chain < w->live->count) w->live_firsts[live_chain] = chain->first;
 
     return FAM(writer_error_entry)(w, name);
@@ -181,10 +213,8 @@ static int FAM(writer_copy_entry)(struct FAM(writer) *w, const ENTRY *source, ui
         if ((uint32_t)target->verdict == offset + source->next_offset) {
             // No target: fall through to the next entry, wherever it is now.
             target->verdict = (int)(w->size + entry->next_offset);
-        } else {
-            size_t chain = FAM(blob_user_chain_at)(w->live, (uint32_t)target->verdict);
-            if (chain == SIZE_MAX) return FAM(writer_fail)(EINVAL, "a copied rule jumps to no chain");
-            if (FAM(writer_add_jump)(w, (uint32_t)chain) != 0) return -1;
+        } else if (FAM(writer_add_jump)(w, w->size, (uint32_t)target->verdict) != 0) {
+            return -1;
         }
     }
     FAM(writer_commit_entry)(w, entry);
@@ -199,12 +229,46 @@ int FAM(writer_copy_rule)(void *opaque, size_t chain, size_t position) {
     return FAM(writer_copy_entry)(w, entry, w->live->chains[chain].first_index + (uint32_t)position);
 }
 
-int FAM(writer_copy_chain)(void *opaque, size_t chain) {
+/// Appends live user chains, neighbours in the blob, as one copy of their bytes (heads and tails
+/// included, as the kernel holds them): jumps within them move with them, the others are
+/// resolved at the commit.
+int FAM(writer_copy_chains)(void *opaque, size_t first, size_t count) {
     struct FAM(writer) *w = opaque;
-    uint32_t index = w->live->chains[chain].first_index;
-    for (const void *entry = FAM(blob_first_rule)(w->live, chain); entry != NULL; entry = FAM(blob_next_rule)(w->live, chain, entry), index++) {
-        if (FAM(writer_copy_entry)(w, entry, index) != 0) return -1;
+    const struct FAM(blob) *live = w->live;
+    if (w->open_hook != -2) return FAM(writer_fail)(EINVAL, "chains copied inside a chain");
+    if (count == 0) return 0;
+    if (first > live->count || count > live->count - first || !live->chains[first].is_user)
+        return FAM(writer_fail)(EINVAL, "no such live user chain");
+    if (count > 1 && !live->users_sorted) return FAM(writer_fail)(EINVAL, "user chains must come in strcmp order, each once");
+    const struct FAM(blob_chain) *from = &live->chains[first], *to = &live->chains[first + count - 1];
+    if (FAM(writer_check_order)(w, from->name) != 0) return -1;
+    const char *base = (const char *)live->entries->entrytable;
+    uint32_t start = from->head;
+    uint32_t end = to->end + ((const ENTRY *)(base + to->end))->next_offset;
+    uint32_t entries = to->end_index - from->first_index + 2;
+    char *copy = FAM(writer_room)(w, end - start);
+    if (copy == NULL || FAM(grow)((void **)&w->chains, &w->chain_capacity, w->chain_count + count, sizeof(*w->chains)) != 0 ||
+        FAM(grow)((void **)&w->runs, &w->run_capacity, w->run_count + 1, sizeof(*w->runs)) != 0 ||
+        FAM(writer_add_copy)(w, from->first_index - 1, entries) != 0)
+        return -1;
+    memcpy(copy, base + start, end - start);
+    uint32_t shift = w->size - start; // modulo 2^32, as the offsets are
+    for (uint32_t offset = 0; offset < end - start;) {
+        ENTRY *entry = (ENTRY *)(copy + offset);
+        struct xt_standard_target *target = (void *)((char *)entry + entry->target_offset);
+        if (target->target.u.user.name[0] == '\0' && target->verdict >= 0) {
+            uint32_t verdict = (uint32_t)target->verdict;
+            if (verdict >= start && verdict < end) target->verdict = (int)(verdict + shift);
+            else if (FAM(writer_add_jump)(w, w->size + offset, verdict) != 0) return -1;
+        }
+        offset += entry->next_offset;
     }
+    for (size_t chain = first; chain < first + count; chain++) {
+        w->chains[w->chain_count++] = (struct FAM(writer_chain)){live->chains[chain].head + shift, live->chains[chain].first + shift};
+    }
+    w->runs[w->run_count++] = (struct FAM(writer_run)){start, end, w->size};
+    w->size += end - start;
+    w->count += entries;
     return 0;
 }
 
@@ -221,7 +285,7 @@ int FAM(writer_rule)(void *opaque, const struct natsync_rule *rule) {
     switch (rule->target) {
     case NATSYNC_TARGET_JUMP:
     case NATSYNC_TARGET_GOTO:
-        if (FAM(writer_add_jump)(w, UINT32_MAX) != 0) return -1;
+        if (FAM(writer_add_jump)(w, w->size, UINT32_MAX) != 0) return -1;
         break;
     case NATSYNC_TARGET_NONE: standard->verdict = (int)(w->size + size); break;
     case NATSYNC_TARGET_ACCEPT: standard->verdict = -NF_ACCEPT - 1; break;
@@ -251,11 +315,11 @@ int FAM(writer_end_chain)(void *opaque) {
         if (FAM(writer_copy_entry)(w, policy, live->end_index) != 0) return -1;
         w->written_hooks |= 1u << hook;
     } else {
-        ENTRY *tail = FAM(writer_reserve)(w, WRITER_TAIL_SIZE, 0, 1);
+        ENTRY *tail = FAM(writer_reserve)(w, CHAIN_TAIL_SIZE, 0, 1);
         if (tail == NULL) return -1;
         struct xt_standard_target *target = (void *)((char *)tail + sizeof(ENTRY));
         tail->target_offset = sizeof(ENTRY);
-        tail->next_offset = WRITER_TAIL_SIZE;
+        tail->next_offset = CHAIN_TAIL_SIZE;
         target->target.u.target_size = XT_ALIGN(sizeof(struct xt_standard_target));
         target->verdict = XT_RETURN;
         FAM(writer_commit_entry)(w, tail);
@@ -277,23 +341,50 @@ static const struct FAM(writer_chain) *FAM(writer_find_chain)(const struct FAM(w
     return NULL;
 }
 
-/// Every recorded jump's verdict: a copied entry's from where its live chain went, a new
+static int FAM(writer_run_order)(const void *a, const void *b) {
+    uint32_t x = ((const struct FAM(writer_run) *)a)->live_start, y = ((const struct FAM(writer_run) *)b)->live_start;
+    return (x > y) - (x < y);
+}
+
+/// Where a copied entry's jump to the live offset `target` goes now: into a copied run, or to
+/// where its live chain went. UINT32_MAX with the error set when it cannot go anywhere.
+static uint32_t FAM(writer_relocate)(struct FAM(writer) *w, uint32_t target) {
+    size_t low = 0, high = w->run_count;
+    while (low < high) {
+        size_t middle = (low + high) / 2;
+        if (w->runs[middle].live_start <= target) low = middle + 1;
+        else high = middle;
+    }
+    if (low > 0 && target < w->runs[low - 1].live_end) return target - w->runs[low - 1].live_start + w->runs[low - 1].start;
+    size_t chain = FAM(blob_user_chain_at)(w->live, target);
+    if (chain == SIZE_MAX) {
+        FAM(writer_fail)(EINVAL, "a copied rule jumps to no chain");
+        return UINT32_MAX;
+    }
+    if (w->live_firsts[chain] == UINT32_MAX) {
+        // A rule kept as it was (natsync's or not) still jumps to a chain the change deletes:
+        // libiptc refuses the delete (EMLINK) and so does the writer.
+        char message[128];
+        snprintf(message, sizeof(message), "chain %s cannot be deleted: a rule natsync does not change still jumps to it", w->live->chains[chain].name);
+        FAM(writer_fail)(EMLINK, message);
+    }
+    return w->live_firsts[chain];
+}
+
+/// Every recorded jump's verdict: a copied entry's from where its live target went, a new
 /// rule's from the chain its target names.
 static int FAM(writer_resolve)(struct FAM(writer) *w) {
     char *base = w->buffer + sizeof(REPLACE);
+    int ordered = 1;
+    for (size_t i = 1; i < w->run_count && ordered; i++) ordered = w->runs[i - 1].live_start < w->runs[i].live_start;
+    if (!ordered) qsort(w->runs, w->run_count, sizeof(*w->runs), FAM(writer_run_order));
     for (size_t i = 0; i < w->jump_count; i++) {
         ENTRY *entry = (ENTRY *)(base + w->jumps[i].offset);
         struct xt_standard_target *target = (void *)((char *)entry + entry->target_offset);
         char message[128];
-        if (w->jumps[i].live_chain != UINT32_MAX) {
-            uint32_t first = w->live_firsts[w->jumps[i].live_chain];
-            if (first == UINT32_MAX) {
-                // A rule kept as it was (natsync's or not) still jumps to a chain the change
-                // deletes: libiptc refuses the delete (EMLINK) and so does the writer.
-                snprintf(message, sizeof(message), "chain %s cannot be deleted: a rule natsync does not change still jumps to it",
-                         w->live->chains[w->jumps[i].live_chain].name);
-                return FAM(writer_fail)(EMLINK, message);
-            }
+        if (w->jumps[i].live_target != UINT32_MAX) {
+            uint32_t first = FAM(writer_relocate)(w, w->jumps[i].live_target);
+            if (first == UINT32_MAX) return -1;
             target->verdict = (int)first;
             continue;
         }
@@ -349,14 +440,18 @@ int FAM(writer_commit)(void *opaque) {
     w->capacity = 0;
     int carried = 0;
     for (size_t i = 0; i < w->copy_count && !carried; i++) {
-        carried = old[w->copies[i].live].pcnt != 0 || old[w->copies[i].live].bcnt != 0;
+        for (uint32_t k = 0; k < w->copies[i].count && !carried; k++) {
+            carried = old[w->copies[i].live + k].pcnt != 0 || old[w->copies[i].live + k].bcnt != 0;
+        }
     }
     size_t info_size = sizeof(struct xt_counters_info) + (size_t)w->count * sizeof(struct xt_counters);
     struct xt_counters_info *added = carried ? calloc(1, info_size) : NULL;
     if (added != NULL) {
         memcpy(added->name, w->live->info.name, sizeof(added->name));
         added->num_counters = w->count;
-        for (size_t i = 0; i < w->copy_count; i++) added->counters[w->copies[i].entry] = old[w->copies[i].live];
+        for (size_t i = 0; i < w->copy_count; i++) {
+            memcpy(&added->counters[w->copies[i].entry], &old[w->copies[i].live], w->copies[i].count * sizeof(*old));
+        }
         // The rules are in place; counters that could not be carried over restart at zero, which
         // is what a rewritten chain's counters do anyway, so a failure here does not fail the sync.
         (void)setsockopt(fd, SOCKET_LEVEL, SO_SET_ADD_COUNTERS, added, (socklen_t)info_size);

@@ -475,6 +475,7 @@ int FAM(replace_unchanged)(const char *name, double *read_seconds, double *repla
 
 struct FAM(blob_chain) {
     const char *name;
+    uint32_t head;  // offset of a user chain's ERROR head
     uint32_t first; // offset of the first rule (or of the tail/policy entry when empty)
     uint32_t end;   // offset of the tail (user chain) or policy (built-in chain) entry
     int is_user;
@@ -487,6 +488,8 @@ struct FAM(blob) {
     GETINFO info;
     struct FAM(blob_chain) *chains;
     size_t count;
+    size_t first_user; // position of the first user chain, count when there is none
+    int users_sorted;  // the user chains come after the built-in ones, in strcmp order (as libiptc writes them)
 };
 
 static const char *const FAM(hook_names)[] = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"};
@@ -541,6 +544,8 @@ void *FAM(blob_read)(const char *name) {
     struct FAM(blob_chain) *open = NULL;
     uint32_t previous = 0;
     uint32_t index = 0;
+    blob->first_user = SIZE_MAX;
+    blob->users_sorted = 1;
     for (uint32_t offset = 0; offset + sizeof(ENTRY) <= info.size; index++) {
         const ENTRY *entry = (const void *)(base + offset);
         const struct xt_entry_target *target = (const void *)((const char *)entry + entry->target_offset);
@@ -566,12 +571,16 @@ void *FAM(blob_read)(const char *name) {
             blob->chains = grown;
         }
         if (starts >= 0) {
+            if (blob->first_user != SIZE_MAX) blob->users_sorted = 0;
             open = &blob->chains[blob->count++];
-            *open = (struct FAM(blob_chain)){FAM(hook_names)[starts], offset, info.underflow[starts], 0, index, index};
+            *open = (struct FAM(blob_chain)){FAM(hook_names)[starts], offset, offset, info.underflow[starts], 0, index, index};
             if (info.underflow[starts] == offset) open = NULL;
         } else if (is_error && offset + entry->next_offset < info.size) {
+            const char *name = (const char *)target->data;
+            if (blob->first_user == SIZE_MAX) blob->first_user = blob->count;
+            else if (strcmp(blob->chains[blob->count - 1].name, name) >= 0) blob->users_sorted = 0;
             open = &blob->chains[blob->count++];
-            *open = (struct FAM(blob_chain)){(const char *)target->data, offset + entry->next_offset, 0, 1, index + 1, 0};
+            *open = (struct FAM(blob_chain)){name, offset, offset + entry->next_offset, 0, 1, index + 1, 0};
         }
         if (open != NULL && !open->is_user && open->end == offset) {
             open->end_index = index;
@@ -580,7 +589,29 @@ void *FAM(blob_read)(const char *name) {
         previous = offset;
         offset += entry->next_offset;
     }
+    if (blob->first_user == SIZE_MAX) blob->first_user = blob->count;
     return blob;
+}
+
+int FAM(blob_users_sorted)(const void *opaque) { return ((const struct FAM(blob) *)opaque)->users_sorted; }
+
+size_t FAM(blob_user_search)(const void *opaque, const char *name, int *found) {
+    const struct FAM(blob) *blob = opaque;
+    size_t low = blob->first_user, high = blob->count;
+    if (!blob->users_sorted) {
+        for (; low < high; low++) {
+            if (blob->chains[low].is_user && strcmp(blob->chains[low].name, name) == 0) break;
+        }
+        *found = low < high;
+        return low;
+    }
+    while (low < high) {
+        size_t middle = (low + high) / 2;
+        if (strcmp(blob->chains[middle].name, name) < 0) low = middle + 1;
+        else high = middle;
+    }
+    *found = low < blob->count && strcmp(blob->chains[low].name, name) == 0;
+    return low;
 }
 
 size_t FAM(blob_chain_count)(const void *opaque) { return ((const struct FAM(blob) *)opaque)->count; }

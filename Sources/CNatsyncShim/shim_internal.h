@@ -50,11 +50,13 @@ int natsync_decode_match(const struct xt_entry_match *em, struct natsync_match *
     const void *prefix##_blob_next_rule(const void *blob, size_t chain, const void *previous);                \
     int prefix##_blob_decode_rule(const void *blob, const void *entry, struct natsync_rule *out);             \
     const void *prefix##_blob_entries(const void *blob, size_t *size);                                        \
+    int prefix##_blob_users_sorted(const void *blob);                                                         \
+    size_t prefix##_blob_user_search(const void *blob, const char *name, int *found);                         \
     void *prefix##_writer_open(const void *blob);                                                             \
     void prefix##_writer_free(void *writer);                                                                  \
     int prefix##_writer_begin_chain(void *writer, const char *chain, long live_chain);                        \
     int prefix##_writer_copy_rule(void *writer, size_t chain, size_t position);                               \
-    int prefix##_writer_copy_chain(void *writer, size_t chain);                                               \
+    int prefix##_writer_copy_chains(void *writer, size_t first, size_t count);                                \
     int prefix##_writer_rule(void *writer, const struct natsync_rule *rule);                                  \
     int prefix##_writer_end_chain(void *writer);                                                              \
     int prefix##_writer_commit(void *writer);

@@ -3,6 +3,10 @@ import NatsyncModel
 import NatsyncIPTables
 import NatsyncReconcile
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Reads chains through one source of entries, libiptc's handle (``IPTablesHandle``) or the
 /// kernel's blob walked directly (``TableBlob``): which chains to decode, and the in-place
 /// compare with the desired chains that spares decoding the ones already right.
@@ -18,30 +22,66 @@ struct ChainReader {
     /// shim's own code; never libiptc, which keeps iterator state in its handle).
     var concurrent = false
 
-    /// The chains called `names` (in that order), with the rules of those `decode` selects. A
-    /// user chain that `desired` also holds is first compared with it in place; when they are
-    /// equal it is marked so and not decoded.
+    /// The chains called `names` (in that order), as ``chains(count:key:name:decoding:comparingWith:)``
+    /// reads them.
     func chains(_ names: [ChainName], decoding decode: (ChainName) -> Bool, comparingWith desired: TableContents?)
         -> [LiveTable.LiveChain]
     {
-        var wanted: [ChainName: Int] = [:]
-        if let desired {
-            wanted.reserveCapacity(desired.chains.count)
-            for (index, chain) in desired.chains.enumerated() where !chain.name.isBuiltin { wanted[chain.name] = index }
-        }
-        let read = { (position: Int, name: ChainName) -> LiveTable.LiveChain in
-            guard decode(name) else { return LiveTable.LiveChain(name: name, rules: nil) }
-            if let index = wanted[name], holds(desired!.chains[index].rules, inChainAt: position) {
-                return LiveTable.LiveChain(name: name, rules: nil, matchesDesired: true)
+        chains(
+            count: names.count, key: { (ByteOrderKey(names[$0].rawValue), names[$0].rawValue.utf8.count) }, name: { names[$0] },
+            decoding: decode, comparingWith: desired)
+    }
+
+    /// The chains at positions `0 ..< count` (in that order), with the rules of those `decode`
+    /// selects. A user chain that `desired` also holds is first compared with it in place; when
+    /// they are equal it is marked so and not decoded.
+    ///
+    /// Chains are paired with the desired ones by `key` (a name's ``ByteOrderKey`` and length in
+    /// bytes), and a paired chain takes the desired chain's name: `name` makes one only for a
+    /// chain the desired table does not hold, so a table as it should be is read without making
+    /// or hashing a hundred thousand strings.
+    func chains(
+        count: Int, key: (Int) -> (key: ByteOrderKey, length: Int), name: (Int) -> ChainName, decoding decode: (ChainName) -> Bool,
+        comparingWith desired: TableContents?
+    ) -> [LiveTable.LiveChain] {
+        let desiredChains = desired?.chains ?? []
+        var wanted: [ByteOrderKey: Int] = [:]
+        wanted.reserveCapacity(desiredChains.count)
+        for (index, chain) in desiredChains.enumerated() where !chain.name.isBuiltin { wanted[ByteOrderKey(chain.name.rawValue)] = index }
+        // The desired chains through a pointer: the threads would otherwise retain and release
+        // the one array's storage for every chain, each taking its counter from the other core.
+        return desiredChains.withUnsafeBufferPointer { desiredChains in
+            let read = { [wanted] (position: Int) -> LiveTable.LiveChain in
+                let (key, length) = key(position)
+                var index = wanted[key]
+                let chainName: ChainName
+                if let found = index, length < 48, desiredChains[found].name.rawValue.utf8.count == length {
+                    chainName = desiredChains[found].name
+                } else {
+                    // Names the key does not hold whole are told apart by their bytes.
+                    chainName = name(position)
+                    if let found = index, desiredChains[found].name != chainName { index = nil }
+                }
+                guard decode(chainName) else { return LiveTable.LiveChain(name: chainName, rules: nil, desiredIndex: index) }
+                if let index, holds(desiredChains[index].rules, inChainAt: position) {
+                    return LiveTable.LiveChain(name: chainName, rules: nil, matchesDesired: true, desiredIndex: index)
+                }
+                return LiveTable.LiveChain(name: chainName, rules: rules(ofChainAt: position), desiredIndex: index)
             }
-            return LiveTable.LiveChain(name: name, rules: rules(ofChainAt: position))
+            guard concurrent else { return (0..<count).map(read) }
+            // Each chain is read by one thread; the source and the desired rules are only read.
+            return withoutActuallyEscaping(read) { read in
+                let shared = SharedReader(read: read)
+                return Array(0..<count).concurrentMap { shared.read($0) }
+            }
         }
-        guard concurrent else { return names.enumerated().map(read) }
-        // Each chain is read by one thread; the source and the desired rules are only read.
-        return withoutActuallyEscaping(read) { read in
-            let shared = SharedReader(read: read)
-            return Array(names.enumerated()).concurrentMap { shared.read($0.offset, $0.element) }
-        }
+    }
+
+    /// A NUL-terminated name's key and length in bytes.
+    static func key(ofCString name: UnsafePointer<CChar>) -> (key: ByteOrderKey, length: Int) {
+        let length = strlen(name)
+        let key = name.withMemoryRebound(to: UInt8.self, capacity: length) { ByteOrderKey(UnsafeBufferPointer(start: $0, count: length)) }
+        return (key, length)
     }
 
     /// Whether the chain at `position` holds exactly `rules`, compared in place (nothing decoded
@@ -87,5 +127,5 @@ struct ChainReader {
 
 /// The per-chain read of a concurrent source, handed to the threads of one `concurrentMap`.
 private struct SharedReader: @unchecked Sendable {
-    let read: (Int, ChainName) -> LiveTable.LiveChain
+    let read: (Int) -> LiveTable.LiveChain
 }

@@ -35,19 +35,30 @@ struct TableBlob: ~Copyable {
         -> LiveTable
     {
         let pointer = pointer
-        var names: [ChainName] = []
-        var positions: [Int] = []
-        for position in 0..<natsync_blob_chain_count(pointer) {
-            let name = ChainName(String(cString: natsync_blob_chain_name(pointer, position)))
-            guard only.map({ $0.contains(name) || natsync_blob_chain_is_user(pointer, position) == 0 }) ?? true else { continue }
-            names.append(name)
-            positions.append(position)
-        }
+        let positions = if let only { positions(of: only) } else { Array(0..<natsync_blob_chain_count(pointer)) }
         let reader = ChainReader(
             family: family, first: { natsync_blob_first_rule(pointer, positions[$0]) },
             next: { natsync_blob_next_rule(pointer, positions[$0], $1) }, decode: { natsync_blob_decode_rule(pointer, $0, $1) },
             concurrent: true)
-        return LiveTable(table: table, chains: reader.chains(names, decoding: decode, comparingWith: desired))
+        let chains = reader.chains(
+            count: positions.count, key: { ChainReader.key(ofCString: natsync_blob_chain_name(pointer, positions[$0])) },
+            name: { ChainName(String(cString: natsync_blob_chain_name(pointer, positions[$0]))) }, decoding: decode,
+            comparingWith: desired)
+        return LiveTable(table: table, chains: chains)
+    }
+
+    /// The positions of the built-in chains and of the user chains called one of `names`, in the
+    /// blob's order. The user chains are found by halving when they are in strcmp order (as
+    /// libiptc writes them): a partial sync makes no string of the other hundred thousand names.
+    private func positions(of names: Set<ChainName>) -> [Int] {
+        let pointer = pointer
+        var positions = (0..<natsync_blob_chain_count(pointer)).filter { natsync_blob_chain_is_user(pointer, $0) == 0 }
+        for name in names {
+            var found: Int32 = 0
+            let position = natsync_blob_user_search(pointer, name.rawValue, &found)
+            if found != 0 { positions.append(position) }
+        }
+        return positions.sorted()
     }
 
     /// The entries as the kernel handed them out, counters included (for comparing tables).

@@ -5,16 +5,19 @@ import NatsyncReconcile
 
 extension TableBlob {
     /// Replaces the table with this live one changed by `plan`, in one `SET_REPLACE`, without
-    /// libiptc: the chains the plan leaves alone are copied entry by entry (their counters kept),
-    /// the others written from its rules, in the layout libiptc gives a table (built-in chains in
-    /// hook order, then user chains in strcmp order).
+    /// libiptc: the chains the plan leaves alone are copied (their counters kept), neighbours a
+    /// run of bytes at a time, the others written from its rules, in the layout libiptc gives a
+    /// table (built-in chains in hook order, then user chains in strcmp order).
     ///
     /// libiptc would first build a structure for every rule of the table (`iptc_init`), then
     /// rebuild the blob from them; the blob already read holds everything the change keeps.
     ///
+    /// - Parameter placingByName: read every live chain's name and place the chains by them, as
+    ///   a table whose user chains someone else laid out out of strcmp order needs (any table can
+    ///   be written so).
     /// - Warning: hold the ``XtablesLock`` from the read until this returns. If someone changed
     ///   the table since the read, the kernel refuses the replace (``KernelError/tableChanged``).
-    func write(_ plan: TablePlan) throws(KernelError) {
+    func write(_ plan: TablePlan, placingByName: Bool = false) throws(KernelError) {
         guard let writer = natsync_writer_open(pointer) else { throw .lastShimError("open table writer", table: table) }
         defer { natsync_writer_free(writer) }
         let blob = pointer
@@ -29,28 +32,15 @@ extension TableBlob {
             try check(natsync_writer_rule(writer, &raw), "write rule", chain)
         }
 
-        let deleted = Set(plan.deleted.map(\.name))
-        var rewritten: [ChainName: [Rule]] = [:]
-        for (chain, _) in plan.rewritten { rewritten[chain.name] = chain.rules }
-        var builtins: [(name: ChainName, position: Int)] = []
-        // User chains kept or rewritten, in the live blob's order (libiptc's strcmp order, unless
-        // someone else wrote the table), then the new ones, each list sorted, then merged.
-        var live: [UserChain] = []
-        live.reserveCapacity(natsync_blob_chain_count(blob))
-        for position in 0..<natsync_blob_chain_count(blob) {
-            let name = ChainName(String(cString: natsync_blob_chain_name(blob, position)))
-            if natsync_blob_chain_is_user(blob, position) == 0 {
-                builtins.append((name, position))
-            } else if !deleted.contains(name) {
-                live.append(UserChain(name: name, livePosition: position, rules: rewritten[name]))
-            }
-        }
-        let users = UserChain.merged(consume live, plan.created.map { UserChain(name: $0.name, livePosition: nil, rules: $0.rules) })
+        let builtins = (0..<natsync_blob_chain_count(blob)).filter { natsync_blob_chain_is_user(blob, $0) == 0 }
+        let users =
+            natsync_blob_users_sorted(blob) != 0 && !placingByName ? userSegments(plan, after: builtins.count) : userSegmentsByName(plan)
         // The compare's, the plan's and the ordering's scratch is freed: give its pages back
         // before the new table's blob, the size of the live one, is built.
         natsync_release_free_memory()
 
-        for (name, position) in builtins {
+        for position in builtins {
+            let name = ChainName(String(cString: natsync_blob_chain_name(blob, position)))
             enum Item {
                 case live(Int)
                 case rule(Rule)
@@ -73,17 +63,101 @@ extension TableBlob {
             }
             try check(natsync_writer_end_chain(writer), "end chain", name)
         }
-        for chain in users {
-            try check(natsync_writer_begin_chain(writer, chain.name.rawValue, chain.livePosition ?? -1), "begin chain", chain.name)
-            if let rules = chain.rules {
-                for rule in rules { try write(rule, in: chain.name) }
-            } else if let position = chain.livePosition {
-                try check(natsync_writer_copy_chain(writer, position), "copy chain", chain.name)
+        for segment in users {
+            switch segment {
+            case .copy(let chains):
+                try check(natsync_writer_copy_chains(writer, chains.lowerBound, chains.count), "copy chains")
+            case .write(let chain):
+                try check(natsync_writer_begin_chain(writer, chain.name.rawValue, chain.livePosition ?? -1), "begin chain", chain.name)
+                for rule in chain.rules ?? [] { try write(rule, in: chain.name) }
+                try check(natsync_writer_end_chain(writer), "end chain", chain.name)
             }
-            try check(natsync_writer_end_chain(writer), "end chain", chain.name)
         }
         try check(natsync_writer_commit(writer), family == .ipv4 ? "IPT_SO_SET_REPLACE" : "IP6T_SO_SET_REPLACE")
     }
+
+    /// The user chains to write when the live ones are in strcmp order, from position
+    /// `firstUser` on: the kept ones as runs of neighbours, and between them the rewritten and the
+    /// new chains, placed by halving over the live names. No live chain's name is made into a
+    /// string: a change mostly leaves all but a few of a hundred thousand chains alone.
+    private func userSegments(_ plan: TablePlan, after firstUser: Int) -> [UserSegment] {
+        let blob = pointer
+        func search(_ name: ChainName) -> (position: Int, found: Bool) {
+            var found: Int32 = 0
+            let position = natsync_blob_user_search(blob, name.rawValue, &found)
+            return (position, found != 0)
+        }
+        var changes: [(position: Int, chain: UserChain?)] = []
+        var created = plan.created.map { UserChain(name: $0.name, livePosition: nil, rules: $0.rules) }
+        for (name, _) in plan.deleted {
+            let (position, found) = search(name)
+            if found { changes.append((position, nil)) }
+        }
+        for (chain, _) in plan.rewritten {
+            let (position, found) = search(chain.name)
+            if found {
+                changes.append((position, UserChain(name: chain.name, livePosition: position, rules: chain.rules)))
+            } else {
+                created.append(UserChain(name: chain.name, livePosition: nil, rules: chain.rules))
+            }
+        }
+        changes.sort { $0.position < $1.position }
+        var ordered = StrcmpOrdered(consume created)
+        let places = (0..<ordered.count).map { search(ordered.name($0)).position }
+
+        var segments: [UserSegment] = []
+        var kept = firstUser
+        func keep(upTo end: Int) {
+            if kept < end { segments.append(.copy(kept..<end)) }
+            kept = max(kept, end)
+        }
+        var next = 0
+        func create(upTo end: Int) {
+            while next < ordered.count && places[next] <= end {
+                keep(upTo: places[next])
+                segments.append(.write(ordered.take(next)))
+                next += 1
+            }
+        }
+        for (position, chain) in changes {
+            create(upTo: position)
+            keep(upTo: position)
+            if let chain { segments.append(.write(chain)) }
+            kept = position + 1
+        }
+        let end = natsync_blob_chain_count(blob)
+        create(upTo: end)
+        keep(upTo: end)
+        return segments
+    }
+
+    /// The user chains to write when someone else laid out the live ones: every name read, the
+    /// kept and rewritten chains sorted, the new ones merged in, each live chain copied alone.
+    private func userSegmentsByName(_ plan: TablePlan) -> [UserSegment] {
+        let blob = pointer
+        let deleted = Set(plan.deleted.map(\.name))
+        var rewritten: [ChainName: [Rule]] = [:]
+        for (chain, _) in plan.rewritten { rewritten[chain.name] = chain.rules }
+        var live: [UserChain] = []
+        for position in 0..<natsync_blob_chain_count(blob) where natsync_blob_chain_is_user(blob, position) != 0 {
+            let name = ChainName(String(cString: natsync_blob_chain_name(blob, position)))
+            guard !deleted.contains(name) else { continue }
+            live.append(UserChain(name: name, livePosition: position, rules: rewritten.removeValue(forKey: name)))
+        }
+        var created = plan.created.map { UserChain(name: $0.name, livePosition: nil, rules: $0.rules) }
+        for (name, rules) in rewritten { created.append(UserChain(name: name, livePosition: nil, rules: rules)) }
+        return UserChain.merged(consume live, consume created).map { chain in
+            if chain.rules == nil, let position = chain.livePosition { .copy(position..<position + 1) } else { .write(chain) }
+        }
+    }
+}
+
+/// A stretch of the user chains of the table being written.
+enum UserSegment {
+    /// Live chains kept as they are, neighbours in the blob.
+    case copy(Range<Int>)
+    /// A chain written from its rules (a new one, or one rewritten in place of a live one).
+    case write(UserChain)
 }
 
 /// A user chain of the table being written: copied from the live chain at `livePosition`, or
@@ -162,6 +236,8 @@ struct StrcmpOrdered {
         swap(&chain, &chains[index])
         return chain
     }
+
+    func name(_ index: Int) -> ChainName { chains[index].name }
 
     /// Whether the chain at `i` of `a` comes before the one at `j` of `b`.
     static func precedes(_ a: StrcmpOrdered, _ i: Int, _ b: StrcmpOrdered, _ j: Int) -> Bool {

@@ -2,7 +2,7 @@
 /// (strcmp's order, a shorter text first), compared as integers instead of byte by byte, and
 /// made without keeping a string. Bytes beyond the 48th are not in the key: where they matter,
 /// equal keys are told apart by the bytes themselves.
-public struct ByteOrderKey: Comparable, Sendable {
+public struct ByteOrderKey: Hashable, Comparable, Sendable {
     @usableFromInline var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
 
     @inlinable
@@ -24,4 +24,9 @@ public struct ByteOrderKey: Comparable, Sendable {
     public static func < (a: ByteOrderKey, b: ByteOrderKey) -> Bool { a.words < b.words }
     @inlinable
     public static func == (a: ByteOrderKey, b: ByteOrderKey) -> Bool { a.words == b.words }
+
+    @inlinable
+    public func hash(into hasher: inout Hasher) {
+        withUnsafeBytes(of: words) { hasher.combine(bytes: $0) }
+    }
 }

@@ -22,11 +22,15 @@ public struct LiveTable: Hashable, Sendable {
         /// The reader compared the chain in place with the desired chain of the same name and
         /// found them equal, rule for rule, so it did not decode it.
         public var matchesDesired: Bool
+        /// Where the desired table the reader was given holds the chain of this name (nil for none,
+        /// or when it was given none): the planner pairs the chains without looking names up.
+        public var desiredIndex: Int?
 
-        public init(name: ChainName, rules: [LiveRule]?, matchesDesired: Bool = false) {
+        public init(name: ChainName, rules: [LiveRule]?, matchesDesired: Bool = false, desiredIndex: Int? = nil) {
             self.name = name
             self.rules = rules
             self.matchesDesired = matchesDesired
+            self.desiredIndex = desiredIndex
         }
     }
 

@@ -20,16 +20,27 @@ public enum Planner {
         scope: Set<ChainName>? = nil
     ) -> TablePlan {
         var plan = TablePlan(table: desired.table)
-        // Positions, not copies of the chains: a large table has a hundred thousand of them.
-        var livePositions = [ChainName: Int](minimumCapacity: live.chains.count)
-        for (position, chain) in live.chains.enumerated() { livePositions[chain.name] = position }
-        // Only needed for live chains not already found equal to a desired one (none, when the
-        // table is as it should be).
-        lazy var desiredNames = Set(desired.chains.map(\.name))
+        // Positions, not copies of the chains: a large table has a hundred thousand of them. The
+        // reader pairs the live chains with the desired ones as it reads them (desiredIndex), so
+        // names are looked up only for the others: built-in, foreign and stale chains, or every
+        // chain of a table read without the desired one.
+        var livePositionOfDesired = [Int?](repeating: nil, count: desired.chains.count)
+        var paired = [Bool](repeating: false, count: live.chains.count)
+        var unpairedPositions: [ChainName: Int] = [:]
+        for (position, chain) in live.chains.enumerated() {
+            if let index = chain.desiredIndex, desired.chains.indices.contains(index), desired.chains[index].name == chain.name {
+                livePositionOfDesired[index] = position
+                paired[position] = true
+            } else {
+                unpairedPositions[chain.name] = position
+            }
+        }
+        // Only needed for unpaired live chains natsync owns (none, when the table is as it should be).
+        lazy var unpairedDesiredNames = Set(desired.chains.indices.filter { livePositionOfDesired[$0] == nil }.map { desired.chains[$0].name })
         let inScope: (ChainName) -> Bool = { name in scope?.contains(name) ?? true }
 
-        for chain in desired.chains where inScope(chain.name) {
-            guard let position = livePositions[chain.name] else {
+        for (index, chain) in desired.chains.enumerated() where inScope(chain.name) {
+            guard let position = livePositionOfDesired[index] ?? unpairedPositions[chain.name] else {
                 plan.created.append(chain)
                 continue
             }
@@ -39,9 +50,9 @@ public enum Planner {
                 plan.rewritten.append((chain, live.chains[position].rules ?? [.foreign]))
             }
         }
-        for chain in live.chains
-        where !chain.matchesDesired && Ownership.owns(chain.name, in: live.table) && inScope(chain.name)
-            && !desiredNames.contains(chain.name)
+        for (position, chain) in live.chains.enumerated()
+        where !paired[position] && Ownership.owns(chain.name, in: live.table) && inScope(chain.name)
+            && !unpairedDesiredNames.contains(chain.name)
         {
             let stale = Ownership.isServiceChain(chain.name)
                 || (deleteStaleFixedChains && !Ownership.neverDeleted.contains(chain.name))
@@ -51,7 +62,7 @@ public enum Planner {
         var builtins = desired.builtinJumps.map(\.chain) + removedJumps.map(\.chain)
         builtins = builtins.enumerated().filter { builtins.firstIndex(of: $0.element) == $0.offset }.map(\.element)
         for builtin in builtins {
-            let rules = livePositions[builtin].flatMap { live.chains[$0].rules } ?? []
+            let rules = unpairedPositions[builtin].flatMap { live.chains[$0].rules } ?? []
             let wanted = desired.builtinJumps.filter { $0.chain == builtin }.map(\.rule)
             let unwanted = Set(removedJumps.filter { $0.chain == builtin }.map(\.rule))
             var seen = Set<Rule>()

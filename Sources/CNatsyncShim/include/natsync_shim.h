@@ -179,6 +179,12 @@ int natsync_blob_decode_rule(const natsync_blob *blob, const void *entry, struct
 
 /// The blob's entries as the kernel handed them out (counters included), for comparing tables.
 const void *natsync_blob_entries(const natsync_blob *blob, size_t *size);
+/// Whether the user chains come after the built-in ones in strcmp order, as libiptc lays them out.
+int natsync_blob_users_sorted(const natsync_blob *blob);
+/// The user chain called `name`: with the user chains sorted, the position of the first one not
+/// before `name` (natsync_blob_chain_count when none) and whether it is the one; otherwise its
+/// position found by walking them, natsync_blob_chain_count when there is none.
+size_t natsync_blob_user_search(const natsync_blob *blob, const char *name, int *found);
 
 /// A whole table written without libiptc: built from a live blob (read under the xtables lock,
 /// which must be held until the commit) and handed to the kernel in one SET_REPLACE. Chains are
@@ -197,9 +203,10 @@ int natsync_writer_begin_chain(natsync_writer *writer, const char *chain, long l
 /// Appends rule `position` of the live blob's chain `chain` as it is (its jump goes where its
 /// chain went). 0 or -1.
 int natsync_writer_copy_rule(natsync_writer *writer, size_t chain, size_t position);
-/// Appends every rule of the live blob's chain `chain` (0 ..< natsync_blob_chain_count) as
-/// natsync_writer_copy_rule does. 0 or -1.
-int natsync_writer_copy_chain(natsync_writer *writer, size_t chain);
+/// Appends the live blob's user chains `first` ..< `first + count` whole, neighbours in the blob
+/// (more than one only when natsync_blob_users_sorted), their jumps going where their targets
+/// went. Chains written as libiptc writes them are copied as one run of bytes. 0 or -1.
+int natsync_writer_copy_chains(natsync_writer *writer, size_t first, size_t count);
 /// Appends an encoded rule (EINVAL when it cannot be encoded). 0 or -1.
 int natsync_writer_rule(natsync_writer *writer, const struct natsync_rule *rule);
 /// Ends the chain: a user chain's RETURN, or a built-in chain's live policy. 0 or -1.
