@@ -116,8 +116,18 @@ enum SyncBench {
         var partial: [Double] = []
         var kubeProxy: [Double] = []
         var floors: [KernelFloor] = []
+        var generate: [Double] = []
         var committedWithoutChange = false
         for run in 0..<runs {
+            // Generation beside the full sync it is compared with, in the same state of the
+            // process (measured after the loading runs below, it paid for their garbage).
+            if fullSet {
+                var rules: ProxyRules?
+                generate.append(seconds { rules = generator.rules(for: state) })
+                // Freed here, after the timing: a sync does not free its rules before it is done.
+                withExtendedLifetime(rules) {}
+            }
+
             // The anchor: iptables-legacy-restore of natsync's own dry-run text into an empty table.
             let anchorRun = try withNamespace("restore") { namespace in
                 try ChildRun.run(["ip", "netns", "exec", namespace, "iptables-legacy-restore", "-w", "30", textPath])
@@ -207,14 +217,11 @@ enum SyncBench {
         size.fullSyncPeakMB = median(cliPeak)
         size.natsyncCLIFullSync = median(cliTime)
 
-        var generate: [Double] = []
         var render: [Double] = []
         var json: [Double] = []
         var yaml: [Double] = []
         for _ in 0..<runs {
-            var rules: ProxyRules?
-            generate.append(seconds { rules = generator.rules(for: state) })
-            render.append(seconds { _ = RestoreText.render(rules!.tables, family: .ipv4) })
+            render.append(seconds { _ = RestoreText.render(desired.tables, family: .ipv4) })
             var loaded: LoadResult?
             json.append(seconds { loaded = ManifestLoader.load(paths: [jsonPath]) })
             guard loaded?.state.services.count == services, loaded?.warnings.isEmpty == true else {

@@ -45,15 +45,29 @@ struct ChainReader {
         comparingWith desired: TableContents?
     ) -> [LiveTable.LiveChain] {
         let desiredChains = desired?.chains ?? []
+        // The smaller side's keys are put in a dictionary: a fresh table's few chains are looked
+        // for among the desired ones, not the other way round (a dictionary of a hundred thousand
+        // keys is 15 MB at the peak of the full sync).
         var wanted: [ByteOrderKey: Int] = [:]
-        wanted.reserveCapacity(desiredChains.count)
-        for (index, chain) in desiredChains.enumerated() where !chain.name.isBuiltin { wanted[ByteOrderKey(chain.name.rawValue)] = index }
+        var pairedLive: [Int?]? = nil
+        if count < desiredChains.count / 2 {
+            var live: [ByteOrderKey: Int] = [:]
+            for position in 0..<count { live[key(position).key] = position }
+            var pairs = [Int?](repeating: nil, count: count)
+            for (index, chain) in desiredChains.enumerated() where !chain.name.isBuiltin {
+                if let position = live[ByteOrderKey(chain.name.rawValue)] { pairs[position] = index }
+            }
+            pairedLive = pairs
+        } else {
+            wanted.reserveCapacity(desiredChains.count)
+            for (index, chain) in desiredChains.enumerated() where !chain.name.isBuiltin { wanted[ByteOrderKey(chain.name.rawValue)] = index }
+        }
         // The desired chains through a pointer: the threads would otherwise retain and release
         // the one array's storage for every chain, each taking its counter from the other core.
         return desiredChains.withUnsafeBufferPointer { desiredChains in
-            let read = { [wanted] (position: Int) -> LiveTable.LiveChain in
+            let read = { [wanted, pairedLive] (position: Int) -> LiveTable.LiveChain in
                 let (key, length) = key(position)
-                var index = wanted[key]
+                var index = pairedLive.map { $0[position] } ?? wanted[key]
                 let chainName: ChainName
                 if let found = index, length < 48, desiredChains[found].name.rawValue.utf8.count == length {
                     chainName = desiredChains[found].name

@@ -4,25 +4,27 @@
 /// same value, as the kernel holds them.
 public struct CIDR: Hashable, Sendable, Comparable {
     public let address: IPAddress
-    public let prefixLength: Int
+    /// One byte, not an `Int`: held by every address match of every rule.
+    private let length: UInt8
+    public var prefixLength: Int { Int(length) }
 
     public var family: IPFamily { address.family }
 
     /// The prefix of one address (`/32` or `/128`).
     public init(host: IPAddress) {
         self.address = host
-        self.prefixLength = host.family.bitWidth
+        self.length = UInt8(host.family.bitWidth)
     }
 
     /// A prefix; host bits of `address` are cleared. `nil` when the length does not fit the family.
     public init?(address: IPAddress, prefixLength: Int) {
         guard prefixLength >= 0, prefixLength <= address.family.bitWidth else { return nil }
-        self.prefixLength = prefixLength
+        self.length = UInt8(prefixLength)
         switch address {
         case .v4(let value):
             self.address = .v4(prefixLength == 0 ? 0 : value & (UInt32.max << (32 - prefixLength)))
-        case .v6(let value):
-            self.address = .v6(prefixLength == 0 ? 0 : value & (UInt128.max << (128 - prefixLength)))
+        case .v6(let bits):
+            self.address = .v6(IPv6Bits(prefixLength == 0 ? 0 : bits.value & (UInt128.max << (128 - prefixLength))))
         }
     }
 
@@ -47,7 +49,7 @@ public struct CIDR: Hashable, Sendable, Comparable {
     public var mask: IPAddress {
         switch address {
         case .v4: .v4(prefixLength == 0 ? 0 : UInt32.max << (32 - prefixLength))
-        case .v6: .v6(prefixLength == 0 ? 0 : UInt128.max << (128 - prefixLength))
+        case .v6: .v6(IPv6Bits(prefixLength == 0 ? 0 : UInt128.max << (128 - prefixLength)))
         }
     }
 

@@ -6,7 +6,7 @@
 /// which is what chain-name hashes and rules use.
 public enum IPAddress: Hashable, Sendable, Comparable {
     case v4(UInt32)
-    case v6(UInt128)
+    case v6(IPv6Bits)
 
     public var family: IPFamily {
         switch self {
@@ -23,7 +23,7 @@ public enum IPAddress: Hashable, Sendable, Comparable {
             if value >> 32 == 0xFFFF {
                 self = .v4(UInt32(truncatingIfNeeded: value))
             } else {
-                self = .v6(value)
+                self = .v6(IPv6Bits(value))
             }
         } else {
             guard let value = Self.parseIPv4(utf8[...]) else { return nil }
@@ -36,8 +36,8 @@ public enum IPAddress: Hashable, Sendable, Comparable {
         switch self {
         case .v4(let value):
             return (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * $0)) }
-        case .v6(let value):
-            return (0..<16).map { UInt8(truncatingIfNeeded: value >> (120 - 8 * $0)) }
+        case .v6(let bits):
+            return (0..<16).map { UInt8(truncatingIfNeeded: bits.value >> (120 - 8 * $0)) }
         }
     }
 
@@ -47,7 +47,7 @@ public enum IPAddress: Hashable, Sendable, Comparable {
         case 4:
             self = .v4(bytes.reduce(0) { $0 << 8 | UInt32($1) })
         case 16:
-            self = .v6(bytes.reduce(0) { $0 << 8 | UInt128($1) })
+            self = .v6(IPv6Bits(bytes.reduce(0) { $0 << 8 | UInt128($1) }))
         default:
             return nil
         }
@@ -58,7 +58,7 @@ public enum IPAddress: Hashable, Sendable, Comparable {
     public var isGlobal: Bool {
         switch self {
         case .v4(let value): value != 0 && value >> 24 != 127 && value >> 16 != 0xA9FE
-        case .v6(let value): value != 0 && value != 1 && value >> 118 != 0x3FA
+        case .v6(let bits): bits.value != 0 && bits.value != 1 && bits.value >> 118 != 0x3FA
         }
     }
 
@@ -66,7 +66,7 @@ public enum IPAddress: Hashable, Sendable, Comparable {
     public var isLoopback: Bool {
         switch self {
         case .v4(let value): value >> 24 == 127
-        case .v6(let value): value == 1
+        case .v6(let bits): bits.value == 1
         }
     }
 
@@ -169,8 +169,8 @@ extension IPAddress: CustomStringConvertible {
         switch self {
         case .v4(let value):
             return "\(value >> 24).\(value >> 16 & 0xFF).\(value >> 8 & 0xFF).\(value & 0xFF)"
-        case .v6(let value):
-            let groups = (0..<8).map { UInt16(truncatingIfNeeded: value >> (112 - 16 * $0)) }
+        case .v6(let bits):
+            let groups = (0..<8).map { UInt16(truncatingIfNeeded: bits.value >> (112 - 16 * $0)) }
             // RFC 5952: the first longest run of two or more zero groups becomes "::".
             var bestStart = -1
             var bestLength = 1
@@ -227,4 +227,25 @@ extension IPAddress: CustomStringConvertible {
             return text.withUTF8(body)
         }
     }
+}
+
+/// An IPv6 address's 128 bits as two 64-bit words. A `UInt128` payload would align every address
+/// to 16 bytes, and with it every rule holding one: a large cluster's rules were a third padding.
+public struct IPv6Bits: Hashable, Sendable, Comparable, ExpressibleByIntegerLiteral {
+    public var high: UInt64
+    public var low: UInt64
+
+    public init(_ value: UInt128) {
+        high = UInt64(truncatingIfNeeded: value >> 64)
+        low = UInt64(truncatingIfNeeded: value)
+    }
+
+    public init(integerLiteral value: UInt64) {
+        high = 0
+        low = value
+    }
+
+    public var value: UInt128 { UInt128(high) << 64 | UInt128(low) }
+
+    public static func < (a: IPv6Bits, b: IPv6Bits) -> Bool { (a.high, a.low) < (b.high, b.low) }
 }

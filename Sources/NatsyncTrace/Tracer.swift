@@ -282,8 +282,8 @@ public struct Tracer: Sendable {
         case .v4(let value):
             if value == .max { return .broadcast }
             if value >> 28 == 0xE { return .multicast }
-        case .v6(let value):
-            if value >> 120 == 0xFF { return .multicast }
+        case .v6(let bits):
+            if bits.value >> 120 == 0xFF { return .multicast }
         }
         return .unicast
     }
