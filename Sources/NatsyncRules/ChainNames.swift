@@ -92,12 +92,14 @@ public enum ChainNames {
 
 /// RFC 4648 base32 with the standard alphabet, as Go's `base32.StdEncoding`.
 enum Base32 {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".utf8)
+    static func encode(prefixOf digest: SHA256Digest, characters: Int, after prefix: StaticString = "") -> String {
+        digest.withUnsafeBytes { encode(prefixOf: $0, characters: characters, after: prefix) }
+    }
 
     /// `prefix` followed by the first `characters` characters of the encoding of `bytes` (no
     /// padding is reached when `characters * 5 <= bytes * 8`), written straight into the string:
     /// a large cluster names a hundred thousand endpoint chains this way.
-    static func encode(prefixOf bytes: some Sequence<UInt8>, characters: Int, after prefix: StaticString = "") -> String {
+    static func encode(prefixOf bytes: UnsafeRawBufferPointer, characters: Int, after prefix: StaticString = "") -> String {
         String(unsafeUninitializedCapacity: prefix.utf8CodeUnitCount + characters) { output in
             var count = 0
             prefix.withUTF8Buffer { prefix in
@@ -114,16 +116,22 @@ enum Base32 {
                 bits += 8
                 while bits >= 5 && count < end {
                     bits -= 5
-                    output[count] = alphabet[Int(buffer >> UInt32(bits) & 0x1F)]
+                    output[count] = letter(buffer >> UInt32(bits) & 0x1F)
                     count += 1
                 }
                 buffer &= (1 << UInt32(bits)) - 1
             }
             if bits > 0 && count < end {
-                output[count] = alphabet[Int(buffer << UInt32(5 - bits) & 0x1F)]
+                output[count] = letter(buffer << UInt32(5 - bits) & 0x1F)
                 count += 1
             }
             return count
         }
+    }
+
+    /// RFC 4648's alphabet, A-Z then 2-7, computed rather than looked up in a shared array (whose
+    /// reference count every thread naming chains would take in turn).
+    private static func letter(_ value: UInt32) -> UInt8 {
+        value < 26 ? UInt8(ascii: "A") + UInt8(value) : UInt8(ascii: "2") + UInt8(value - 26)
     }
 }

@@ -140,11 +140,11 @@ struct ServicePortWriter {
         let seps = endpoints.reachable.map { endpointChains.chain(endpoint: $0) }
         if usesCluster {
             let prefix = internalChain == svc ? internalChainRules : []
-            out.natChains.append(Chain(svc, rules: prefix + dispatch(endpoints.cluster, names(of: endpoints.cluster, endpoints.reachable, seps))))
+            out.natChains.append(Chain(svc, rules: dispatch(endpoints.cluster, names(of: endpoints.cluster, endpoints.reachable, seps), after: prefix)))
         }
         if usesLocal {
             let prefix = internalChain == svl ? internalChainRules : []
-            out.natChains.append(Chain(svl, rules: prefix + dispatch(endpoints.local, names(of: endpoints.local, endpoints.reachable, seps))))
+            out.natChains.append(Chain(svl, rules: dispatch(endpoints.local, names(of: endpoints.local, endpoints.reachable, seps), after: prefix)))
         }
         for (endpoint, sep) in zip(endpoints.reachable, seps) {
             out.natChains.append(endpointChain(endpoint, sep))
@@ -200,8 +200,6 @@ struct ServicePortWriter {
         return rules
     }
 
-    /// The rules that spread traffic evenly over `endpoints`: affinity checks first, then one
-    /// statistic jump per endpoint with probability 1/(remaining), the last unconditional.
     /// The endpoint chains of `endpoints`, taken from `names` (those of `reachable`) where they are
     /// there: both lists are in `ip:port` order, so one walk finds them; others are hashed anew.
     private func names(of endpoints: [EndpointInfo], _ reachable: [EndpointInfo], _ names: [ChainName]) -> [ChainName] {
@@ -215,8 +213,13 @@ struct ServicePortWriter {
         }
     }
 
-    private func dispatch(_ endpoints: [EndpointInfo], _ chains: [ChainName]) -> [Rule] {
-        var rules: [Rule] = []
+    /// The rules that spread traffic evenly over `endpoints`: affinity checks first, then one
+    /// statistic jump per endpoint with probability 1/(remaining), the last unconditional. They
+    /// follow `prefix` in the one array: joining two arrays afterwards copied every rule (and
+    /// retained what each holds) once more.
+    private func dispatch(_ endpoints: [EndpointInfo], _ chains: [ChainName], after prefix: [Rule]) -> [Rule] {
+        var rules = prefix
+        rules.reserveCapacity(prefix.count + endpoints.count * (port.sessionAffinityTimeout == nil ? 1 : 2))
         if let timeout = port.sessionAffinityTimeout {
             for (endpoint, sep) in zip(endpoints, chains) {
                 let check = RecentMatch(name: sep.rawValue, action: .check(seconds: UInt32(timeout), reap: true))

@@ -61,8 +61,8 @@ struct ChainNamesTests {
     @Test func base32MatchesTheFullReferenceEncoding() {
         // The reference gives the whole base32 of sha256("ns1/svc1:p80tcp").
         #expect(ChainNames.hash("ns1/svc1:p80tcp") == "XPGD46QRK7WJZT7O")
-        #expect(Base32.encode(prefixOf: [0x66, 0x6F, 0x6F, 0x62, 0x61], characters: 8) == "MZXW6YTB")
-        #expect(Base32.encode(prefixOf: [0x66], characters: 2) == "MY")
+        #expect([UInt8]([0x66, 0x6F, 0x6F, 0x62, 0x61]).withUnsafeBytes { Base32.encode(prefixOf: $0, characters: 8) } == "MZXW6YTB")
+        #expect([UInt8]([0x66]).withUnsafeBytes { Base32.encode(prefixOf: $0, characters: 2) } == "MY")
     }
 }
 
