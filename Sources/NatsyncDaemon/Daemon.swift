@@ -104,7 +104,9 @@ public struct Daemon {
         let feeder: any ServiceLifecycle.Service
         switch source {
         case .manifests(let paths, let interval):
-            feeder = ManifestWatcher(paths: paths, interval: interval, logger: logger) { syncRunner.update($0) }
+            feeder = ManifestWatcher(paths: paths, interval: interval, logger: logger, onWaiting: { health.waitingForInput($0) }) {
+                syncRunner.update($0)
+            }
         case .kubernetes(let client):
             feeder = KubernetesSource(
                 client: client, logger: logger, nodeName: proxier.nodeName,

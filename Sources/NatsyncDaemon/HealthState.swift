@@ -11,6 +11,9 @@ public final class HealthState: Sendable {
         /// False while the node is being deleted (deletion timestamp, or the cluster autoscaler's
         /// ToBeDeletedByClusterAutoscaler taint): `/healthz` then fails so load balancers drain it.
         var nodeEligible = true
+        /// True while the manifests named at start cannot all be read: nothing has been applied,
+        /// so the node is not ready.
+        var waitingForInput = false
     }
 
     public let timeout: Duration
@@ -38,6 +41,12 @@ public final class HealthState: Sendable {
         }
     }
 
+    /// Whether the proxy waits for input it could not read at start (`/healthz` fails meanwhile;
+    /// `/livez` does not, since restarting would not help).
+    public func waitingForInput(_ waiting: Bool) {
+        value.withLock { $0.waitingForInput = waiting }
+    }
+
     /// Whether this node should receive load-balancer traffic.
     public func nodeEligible(_ eligible: Bool) {
         value.withLock { $0.nodeEligible = eligible }
@@ -46,7 +55,9 @@ public final class HealthState: Sendable {
     /// The status code and JSON body of `/healthz` (with `nodeEligible`) or `/livez`.
     public func response(includeNodeEligibility: Bool) -> (status: Int, body: String) {
         let current = now()
-        let (lastUpdated, queued, eligible) = value.withLock { ($0.lastUpdated, $0.oldestQueued, $0.nodeEligible) }
+        let (lastUpdated, queued, eligible, waiting) = value.withLock {
+            ($0.lastUpdated, $0.oldestQueued, $0.nodeEligible, $0.waitingForInput)
+        }
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         let healthy = queued.map { current.timeIntervalSince($0) < seconds } ?? true
         // On success kube-proxy reports lastUpdated as the current time.
@@ -54,7 +65,7 @@ public final class HealthState: Sendable {
         var body = "{\"lastUpdated\": \(Self.goTime(reported)),\"currentTime\": \(Self.goTime(current))"
         if includeNodeEligibility { body += ", \"nodeEligible\": \(eligible)" }
         body += "}"
-        let ok = healthy && (eligible || !includeNodeEligibility)
+        let ok = healthy && (eligible && !waiting || !includeNodeEligibility)
         return (ok ? 200 : 503, body)
     }
 

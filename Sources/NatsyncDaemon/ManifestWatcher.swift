@@ -1,29 +1,46 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NatsyncManifest
 import NatsyncModel
 import ServiceLifecycle
 
-/// Watches manifest files and directories (by polling their names, sizes and modification times)
-/// and hands every new cluster state to the runner. A file that cannot be parsed keeps its last
-/// good contents, with a log line saying why.
+/// Watches manifest files and directories (by polling their names, sizes, modification times
+/// and inodes) and hands every new cluster state to the runner. What counts when a file cannot be
+/// read, cannot be parsed or is gone is ``ManifestKeeper``'s to decide; until every path could be
+/// read once, nothing is handed on and `onWaiting` says why (`/healthz` is then not ready).
 public final class ManifestWatcher: ServiceLifecycle.Service, Sendable {
     let paths: [String]
     let interval: Duration
     let logger: Logger
     let onState: @Sendable (ClusterState) -> Void
+    let onWaiting: @Sendable (Bool) -> Void
 
-    public init(paths: [String], interval: Duration, logger: Logger, onState: @escaping @Sendable (ClusterState) -> Void) {
+    public init(
+        paths: [String], interval: Duration, logger: Logger, onWaiting: @escaping @Sendable (Bool) -> Void = { _ in },
+        onState: @escaping @Sendable (ClusterState) -> Void
+    ) {
         self.paths = paths
         self.interval = interval
         self.logger = logger
+        self.onWaiting = onWaiting
         self.onState = onState
     }
 
-    struct FileStamp: Equatable {
-        var size: Int
-        var modified: Date
-        var inode: Int
+    /// What a look at the paths saw without reading the files: a change in it means reading again.
+    struct Stamp: Equatable {
+        var name: String
+        var problem: String?
+        var device: UInt64 = 0
+        var inode: UInt64 = 0
+        var size: Int = 0
+        var modified: timespec = timespec()
+
+        static func == (a: Stamp, b: Stamp) -> Bool {
+            a.name == b.name && a.problem == b.problem && a.device == b.device && a.inode == b.inode && a.size == b.size
+                && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
+        }
     }
 
     public func run() async throws {
@@ -31,56 +48,98 @@ public final class ManifestWatcher: ServiceLifecycle.Service, Sendable {
     }
 
     private func watch() async throws {
-        var stamps: [String: FileStamp] = [:]
-        var lastGood: [String: [UInt8]] = [:]
-        var first = true
-        do {
-            while !Task.isCancelled {
-                let files = self.paths.flatMap(ManifestLoader.manifestFiles)
-                var current: [String: FileStamp] = [:]
-                for file in files {
-                    guard let attributes = try? FileManager.default.attributesOfItem(atPath: file) else { continue }
-                    current[file] = FileStamp(
-                        size: (attributes[.size] as? Int) ?? -1, modified: (attributes[.modificationDate] as? Date) ?? .distantPast,
-                        inode: (attributes[.systemFileNumber] as? Int) ?? -1)
+        var keeper = ManifestKeeper()
+        var stamps: [Stamp]?
+        var lastWaiting: [String]?
+        while !Task.isCancelled {
+            let listings = paths.map { ($0, ManifestFiles.list($0)) }
+            let current = Self.stamps(listings)
+            if current != stamps || keeper.awaitsConfirmation {
+                stamps = current
+                let outcome = keeper.take(Self.read(listings))
+                if let state = outcome.state {
+                    report(outcome)
+                    if lastWaiting != nil {
+                        lastWaiting = nil
+                        onWaiting(false)
+                    }
+                    onState(state)
+                } else if outcome.problems != lastWaiting {
+                    // Said once for each new reason, not at every look.
+                    logger.error(
+                        "waiting for the manifests: nothing applied until every path can be read",
+                        metadata: ["reasons": "\(outcome.problems.joined(separator: "; "))"])
+                    lastWaiting = outcome.problems
+                    onWaiting(true)
                 }
-                if first || current != stamps {
-                    first = false
-                    stamps = current
-                    self.onState(self.load(files, lastGood: &lastGood))
-                }
-                try await Task.sleep(for: self.interval)
             }
+            try await Task.sleep(for: interval)
         }
     }
 
-    /// Loads `files`, using the last good contents of any file that cannot be parsed now.
-    func load(_ files: [String], lastGood: inout [String: [UInt8]]) -> ClusterState {
-        var loader = ManifestLoader()
-        var seen = Set<String>()
-        for file in files {
-            guard let contents = ManifestLoader.read(file) else { continue }
-            if loader.add(contents: contents, file: file) {
-                lastGood[file] = contents
-            } else {
-                logger.warning(
-                    "manifest not applied; keeping its last good contents",
-                    metadata: ["reason": "\(loader.result().diagnostics.last { $0.file == file }.map { "\($0)" } ?? file)"])
-                guard let previous = lastGood[file] else { continue }
-                loader.add(contents: previous, file: file)
+    private func report(_ outcome: ManifestKeeper.Outcome) {
+        for problem in outcome.problems {
+            logger.warning("manifest not applied as it is", metadata: ["reason": "\(problem)"])
+        }
+        for file in outcome.deleted {
+            logger.info("manifest deleted; its objects are removed", metadata: ["file": "\(file)"])
+        }
+        for diagnostic in outcome.diagnostics {
+            if diagnostic.severity == .warning {
+                logger.warning("invalid object skipped", metadata: ["reason": "\(diagnostic)"])
+            } else if diagnostic.object == nil {
+                logger.notice("\(diagnostic.message)", metadata: ["path": "\(diagnostic.file ?? "")"])
             }
-            seen.insert(file)
         }
-        for file in lastGood.keys where !seen.contains(file) { lastGood[file] = nil }
-        let result = loader.result()
-        // A file that did not parse was reported above, with what was kept instead.
-        for diagnostic in result.diagnostics
-        where diagnostic.severity == .warning && !(diagnostic.object == nil && loader.unreadableFiles.contains(diagnostic.file ?? "")) {
-            logger.warning("invalid object skipped", metadata: ["reason": "\(diagnostic)"])
-        }
+        let state = outcome.state
         logger.info(
             "manifests loaded",
-            metadata: ["services": "\(result.state.services.count)", "endpointslices": "\(result.state.endpointSlices.count)"])
-        return result.state
+            metadata: ["services": "\(state?.services.count ?? 0)", "endpointslices": "\(state?.endpointSlices.count ?? 0)"])
+    }
+
+    static func stamps(_ listings: [(String, Result<ManifestFiles.Listing, ManifestReadError>)]) -> [Stamp] {
+        var stamps: [Stamp] = []
+        for (path, listing) in listings {
+            switch listing {
+            case .failure(let failure):
+                stamps.append(Stamp(name: path, problem: failure.reason))
+            case .success(let found):
+                for entry in found.entries {
+                    switch entry {
+                    case .failure(let failure):
+                        stamps.append(Stamp(name: failure.path, problem: failure.reason))
+                    case .success(let file):
+                        var status = stat()
+                        guard stat(file.source, &status) == 0 else {
+                            stamps.append(Stamp(name: file.name, problem: "errno \(errno)"))
+                            continue
+                        }
+                        stamps.append(
+                            Stamp(
+                                name: file.name, device: UInt64(status.st_dev), inode: UInt64(status.st_ino), size: Int(status.st_size),
+                                modified: status.st_mtim))
+                    }
+                }
+            }
+        }
+        return stamps
+    }
+
+    static func read(_ listings: [(String, Result<ManifestFiles.Listing, ManifestReadError>)]) -> ManifestReading {
+        ManifestReading(
+            paths: listings.map { path, listing in
+                switch listing {
+                case .failure(let failure):
+                    return ManifestReading.Path(path: path, files: .failure(failure))
+                case .success(let found):
+                    let files = found.entries.map { entry in
+                        switch entry {
+                        case .failure(let failure): ManifestReading.File(name: failure.path, contents: .failure(failure))
+                        case .success(let file): ManifestReading.File(name: file.name, contents: ManifestFiles.read(file))
+                        }
+                    }
+                    return ManifestReading.Path(path: path, files: .success(files), emptyDirectories: found.emptyDirectories)
+                }
+            })
     }
 }

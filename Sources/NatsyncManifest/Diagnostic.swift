@@ -1,6 +1,8 @@
 /// A problem found while loading manifests: where it is (file, object, field) and what is wrong.
 public struct Diagnostic: Hashable, Sendable, CustomStringConvertible {
     public enum Severity: String, Hashable, Sendable {
+        /// A path or file could not be read or parsed: what it wanted is unknown, so nothing is applied.
+        case error
         /// The object was skipped or something was ignored that may matter; `--strict` fails on it.
         case warning
         /// Informational, e.g. an object kind natsync does not use.
@@ -31,5 +33,12 @@ public struct Diagnostic: Hashable, Sendable, CustomStringConvertible {
         if let field { parts.append("\(field):") }
         parts.append(message)
         return parts.joined(separator: " ")
+    }
+}
+
+extension Diagnostic {
+    /// A directory named as input that holds no manifest: allowed (no services), but said.
+    public static func emptyDirectory(_ path: String) -> Diagnostic {
+        Diagnostic(.note, file: path, "no .yaml, .yml or .json file in this directory; it adds no services")
     }
 }

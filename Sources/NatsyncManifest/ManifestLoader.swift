@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import NatsyncModel
 import Yams
 
@@ -12,34 +9,26 @@ public struct LoadResult: Sendable {
 
     /// Diagnostics that `--strict` turns into a failure.
     public var warnings: [Diagnostic] { diagnostics.filter { $0.severity == .warning } }
+
+    /// Paths and files that could not be read or parsed: nothing may be applied, since what they
+    /// wanted is unknown.
+    public var errors: [Diagnostic] { diagnostics.filter { $0.severity == .error } }
 }
 
 /// Reads Services, EndpointSlices and legacy Endpoints from YAML or JSON manifests.
 ///
-/// A path may be a file (one object, several `---` documents, or a `List`) or a directory, whose
-/// `.yaml`, `.yml` and `.json` files are read in name order. The output of
-/// `kubectl get services,endpointslices -A -o yaml` (or `-o json`) loads as is. An invalid object
-/// is skipped with a warning that names the file, the object and the field; the rest still loads.
+/// A path may be a file (one object, several `---` documents, or a `List`) or a directory (see
+/// ``ManifestFiles``). The output of `kubectl get services,endpointslices -A -o yaml` (or
+/// `-o json`) loads as is. An invalid object is skipped with a warning that names the file, the
+/// object and the field; the rest still loads. A path or file that cannot be read or parsed is an
+/// error: the commands then apply nothing.
 public struct ManifestLoader {
     private var services: [NamespacedName: (Service, String)] = [:]
     private var slices: [NamespacedName: (EndpointSlice, String)] = [:]
     private var legacyEndpoints: [NamespacedName: ([EndpointSlice], String)] = [:]
-    private var diagnostics: [Diagnostic] = []
-    /// Files that could not be read or parsed at all (as opposed to files with bad objects).
-    public private(set) var unreadableFiles: Set<String> = []
+    public private(set) var diagnostics: [Diagnostic] = []
 
     public init() {}
-
-    /// The manifest files a path names: the file itself, or a directory's `.yaml`, `.yml` and
-    /// `.json` files in name order.
-    public static func manifestFiles(at path: String) -> [String] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return [] }
-        guard isDirectory.boolValue else { return [path] }
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-        return names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") || $0.hasSuffix(".json") }.sorted()
-            .map { (path as NSString).appendingPathComponent($0) }
-    }
 
     /// Loads every path, in order.
     public static func load(paths: [String]) -> LoadResult {
@@ -48,75 +37,31 @@ public struct ManifestLoader {
         return loader.result()
     }
 
-    /// Adds a file or the manifest files of a directory.
+    /// Adds a file or the manifest files of a directory. A path or file that cannot be read is an
+    /// error, never an empty input; a directory without manifests is a note.
     public mutating func add(path: String) {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            diagnostics.append(Diagnostic(.warning, file: path, "no such file or directory"))
+        let listing: ManifestFiles.Listing
+        switch ManifestFiles.list(path) {
+        case .success(let found): listing = found
+        case .failure(let failure):
+            diagnostics.append(Diagnostic(.error, file: failure.path, failure.reason))
             return
         }
-        if isDirectory.boolValue {
-            let names: [String]
-            do {
-                names = try FileManager.default.contentsOfDirectory(atPath: path)
+        for directory in listing.emptyDirectories {
+            diagnostics.append(.emptyDirectory(directory))
+        }
+        for entry in listing.entries {
+            do throws(ManifestReadError) {
+                let file = try entry.get()
+                add(contents: try ManifestFiles.read(file).get(), file: file.name)
             } catch {
-                diagnostics.append(Diagnostic(.warning, file: path, "cannot list directory"))
-                return
-            }
-            let manifests = names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") || $0.hasSuffix(".json") }
-            for name in manifests.sorted() {
-                add(path: (path as NSString).appendingPathComponent(name))
-            }
-            return
-        }
-        guard let bytes = Self.read(path) else {
-            diagnostics.append(Diagnostic(.warning, file: path, "cannot read file"))
-            unreadableFiles.insert(path)
-            return
-        }
-        add(contents: bytes, file: path)
-    }
-
-    /// The bytes of a file, read at once at the size it has (growing if it grows meanwhile): a
-    /// tenth of loading a 66 MB kubectl output went to `FileManager`'s reading. Not mapped: a file
-    /// truncated while mapped would kill the process (SIGBUS) instead of failing the load.
-    public static func read(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { return nil }
-        var failed = false
-        // One byte more than the size, to notice a file that grew since fstat.
-        var bytes = [UInt8](unsafeUninitializedCapacity: max(Int(status.st_size), 0) + 1) { buffer, initialized in
-            while initialized < buffer.count {
-                let done = Glibc.read(fd, buffer.baseAddress! + initialized, buffer.count - initialized)
-                if done < 0 && errno == EINTR { continue }
-                if done <= 0 {
-                    failed = done < 0
-                    return
-                }
-                initialized += done
+                diagnostics.append(Diagnostic(.error, file: error.path, error.reason))
             }
         }
-        if !failed && bytes.count > Int(status.st_size) {
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let done = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
-                if done < 0 && errno == EINTR { continue }
-                if done <= 0 {
-                    failed = done < 0
-                    break
-                }
-                bytes += chunk[..<done]
-            }
-        }
-        guard !failed else { return nil }
-        return bytes
     }
 
     /// Adds the objects of one manifest's bytes; `file` names it in diagnostics. Returns false,
-    /// having added nothing, when the bytes do not parse at all (the reason is a diagnostic).
+    /// having added nothing, when the bytes do not parse at all (the reason is an error).
     ///
     /// A large JSON `List` (kubectl's output for a cluster) is read from the bytes as they are,
     /// its items decoded and checked over the cores; anything else is decoded whole as text.
@@ -141,8 +86,7 @@ public struct ManifestLoader {
         do {
             documents = try Self.decodeDocuments(String(decoding: contents, as: UTF8.self))
         } catch {
-            diagnostics.append(Diagnostic(.warning, file: file, "cannot parse: \(Self.describeParseError(error)); file skipped"))
-            unreadableFiles.insert(file)
+            diagnostics.append(Diagnostic(.error, file: file, "cannot parse: \(Self.describeParseError(error, in: contents))"))
             return false
         }
         for document in documents {
@@ -154,8 +98,7 @@ public struct ManifestLoader {
     }
 
     private mutating func notUTF8(_ file: String) {
-        diagnostics.append(Diagnostic(.warning, file: file, "not valid UTF-8; file skipped"))
-        unreadableFiles.insert(file)
+        diagnostics.append(Diagnostic(.error, file: file, "not valid UTF-8"))
     }
 
     /// The documents of a manifest's text, decoded whole: JSON by `JSONDecoder`, else YAML.
@@ -202,7 +145,7 @@ public struct ManifestLoader {
         return decoded.count == list.items.count ? decoded : nil
     }
 
-    static func describeParseError(_ error: any Error) -> String {
+    static func describeParseError(_ error: any Error, in contents: [UInt8]) -> String {
         if let yaml = error as? YamlError {
             switch yaml {
             case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
@@ -213,6 +156,10 @@ public struct ManifestLoader {
             }
         }
         if let decoding = error as? DecodingError, case .dataCorrupted(let context) = decoding {
+            // JSON text that is not JSON: Foundation does not say where, so find the place.
+            if context.codingPath.isEmpty, let failure = contents.withUnsafeBufferPointer(JSONSyntax.firstError) {
+                return "line \(failure.line) column \(failure.column): \(failure.problem)"
+            }
             let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
             return underlying ?? context.debugDescription
         }

@@ -48,7 +48,8 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw LoadError(file: path, message: "cannot read file")
         }
-        guard let text = String(validating: [UInt8](data), as: UTF8.self) else {
+        let bytes = [UInt8](data)
+        guard let text = String(validating: bytes, as: UTF8.self) else {
             throw LoadError(file: path, message: "not valid UTF-8")
         }
         let wire: Wire
@@ -58,7 +59,7 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
             let (field, message) = ManifestDocument.describe(error, below: 0)
             throw LoadError(file: path, field: field, message: message)
         } catch {
-            throw LoadError(file: path, message: "cannot parse: \(ManifestLoader.describeParseError(error))")
+            throw LoadError(file: path, message: "cannot parse: \(ManifestLoader.describeParseError(error, in: bytes))")
         }
         guard wire.kind == "KubeProxyConfiguration" else {
             throw LoadError(file: path, field: "kind", message: "expected KubeProxyConfiguration, found \(wire.kind.map(quote) ?? "nothing")")

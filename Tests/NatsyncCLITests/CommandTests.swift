@@ -28,6 +28,28 @@ struct CommandTests {
         #expect(output.standardError.hasSuffix("natsync: 1 warning(s) with --strict; nothing applied\n"))
     }
 
+    /// A path natsync cannot read stops every command that reads manifests, `--strict` or not:
+    /// exit 2, the path and the reason on stderr, nothing printed or applied.
+    @Test(arguments: [
+        ["sync", "--dry-run"], ["sync", "--dry-run", "--strict"],
+        ["trace", "--src", "10.0.3.2", "--dst", "10.3.241.152:80"],
+    ])
+    func unreadableInputIsAnErrorWithOrWithoutStrict(command: [String]) throws {
+        for (path, reason) in [
+            ("Fixtures/seed/seeed.yaml", "no such file or directory"),
+            ("Fixtures/bad/unparseable.json", "cannot parse: line 7 column 24: unexpected character 'x'"),
+            ("Fixtures/bad/truncated.yaml", "cannot parse: line 8 column 1: did not find expected ',' or ']' while parsing a flow sequence"),
+        ] {
+            let output = try NatsyncRunner.run(
+                command + ["-f", "Fixtures/seed/service-test.yaml", "-f", path, "--hostname-override", "node-1"])
+            #expect(output.status == 2, "\(command) \(path): \(output.standardError)")
+            #expect(output.standardOutput == "")
+            #expect(
+                output.standardError
+                    == "error: \(path): \(reason)\nnatsync: 1 input error(s): a path or file could not be read; nothing applied\n")
+        }
+    }
+
     @Test func withoutStrictTheValidObjectsAreStillRendered() throws {
         let output = try NatsyncRunner.run([
             "sync", "--dry-run", "-f", "Fixtures/seed/service-test.yaml", "-f", "Fixtures/bad/bad-cluster-ip.yaml",

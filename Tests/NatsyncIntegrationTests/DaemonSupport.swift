@@ -12,13 +12,16 @@ final class DaemonProcess {
     private(set) var healthPort = 0
     private(set) var metricsPort = 0
 
+    /// `wrapper` runs before natsync, as `setpriv ...` does to drop capabilities.
     init(
-        scene: Scene, manifests: String, extra: [String] = [], environment: [String: String] = [:], node: [String] = Scene.nodeFlags
+        scene: Scene, manifests: String, extra: [String] = [], environment: [String: String] = [:], node: [String] = Scene.nodeFlags,
+        wrapper: [String] = []
     ) throws {
         log = scene.folder.appendingPathComponent("daemon-\(UUID().uuidString.prefix(8)).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.executableURL = buildFolder.appendingPathComponent("natsync")
-        process.arguments =
+        let natsync = buildFolder.appendingPathComponent("natsync")
+        process.executableURL = wrapper.isEmpty ? natsync : URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = (wrapper.isEmpty ? [] : wrapper + [natsync.path]) +
             ["run"] + (manifests.isEmpty ? [] : ["-f", manifests]) + ["--netns", scene.node] + scene.backendFlags + ["--healthz-bind-address", "127.0.0.1:0",
              "--metrics-bind-address", "127.0.0.1:0", "--iptables-min-sync-period", "200ms"] + node + extra
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

@@ -33,8 +33,6 @@ struct BadInputTests {
             "wrong-family.yaml",
             "EndpointSlice default/web-abcde: endpoints[1].addresses[0]: fd00::1 is not an IPv4 address (addressType is IPv4); object skipped"
         ),
-        ("not-utf8.yaml", "not valid UTF-8; file skipped"),
-        ("truncated.yaml", "cannot parse: line 8 column 1: did not find expected ',' or ']' while parsing a flow sequence; file skipped"),
     ])
     func eachBadInputHasItsMessage(file: String, message: String) {
         let path = "\(fixtures)/bad/\(file)"
@@ -93,9 +91,26 @@ struct BadInputTests {
             ])
     }
 
-    @Test func missingFilesAreWarnings() {
+    /// A file that cannot be parsed is an error with the place the parser stopped: what it
+    /// wanted is unknown, so no command applies anything.
+    @Test(arguments: [
+        ("not-utf8.yaml", "not valid UTF-8"),
+        ("truncated.yaml", "cannot parse: line 8 column 1: did not find expected ',' or ']' while parsing a flow sequence"),
+        ("truncated.json", "cannot parse: line 9 column 1: unexpected end of file"),
+        ("unparseable.json", "cannot parse: line 7 column 24: unexpected character 'x'"),
+        ("tab-indented.yaml", "cannot parse: line 5 column 1: found a tab character that violates indentation while scanning a plain scalar"),
+    ])
+    func filesThatDoNotParseAreErrors(file: String, message: String) {
+        let path = "\(fixtures)/bad/\(file)"
+        let result = ManifestLoader.load(paths: [path])
+        #expect(result.errors.map(\.description) == ["error: \(path): \(message)"])
+        #expect(result.warnings.isEmpty)
+        #expect(result.state.services.isEmpty)
+    }
+
+    @Test func missingPathsAreErrors() {
         let result = ManifestLoader.load(paths: ["/nonexistent/natsync.yaml"])
-        #expect(result.warnings.map(\.description) == ["warning: /nonexistent/natsync.yaml: no such file or directory"])
+        #expect(result.errors.map(\.description) == ["error: /nonexistent/natsync.yaml: no such file or directory"])
     }
 
     @Test func longHostileStringsAreQuotedAndCut() {

@@ -83,7 +83,7 @@ struct LoadingTests {
         var brokenLoader = ManifestLoader()
         let brokenAdded = brokenLoader.add(contents: Array(broken.utf8), file: "broken.json")
         #expect(!brokenAdded)
-        #expect(brokenLoader.result().warnings.map(\.message).first?.hasPrefix("cannot parse: ") == true)
+        #expect(brokenLoader.result().errors.map(\.message).first?.hasPrefix("cannot parse: line ") == true)
         // Not a list, or something after it: decoded whole.
         #expect(JSONListProbe.documents(#"{"kind":"Service","items":[]}"#) == nil)
         #expect(JSONListProbe.items(#"{"kind":"List","items":[]} x"#) == nil)

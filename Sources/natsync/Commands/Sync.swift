@@ -93,6 +93,13 @@ struct InputFlags: ParsableArguments {
         for diagnostic in loaded.diagnostics {
             FileDescriptorOutput.standardError.write("\(diagnostic)\n")
         }
+        // Whether or not --strict: what an unreadable input wanted is unknown, and applying the
+        // rest would delete its services' rules.
+        if !loaded.errors.isEmpty {
+            FileDescriptorOutput.standardError.write(
+                "natsync: \(loaded.errors.count) input error(s): a path or file could not be read; nothing applied\n")
+            throw ExitCode(2)
+        }
         if strict && !loaded.warnings.isEmpty {
             FileDescriptorOutput.standardError.write(
                 "natsync: \(loaded.warnings.count) warning(s) with --strict; nothing applied\n")
