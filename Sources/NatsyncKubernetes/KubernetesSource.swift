@@ -59,10 +59,14 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
             }
         }
 
-        /// Stores a watch event's object and hands on its change, if it is one. Hand-overs happen
-        /// under the store's lock, so the proxier sees changes and states in the order the store
-        /// did, whichever watch delivered them.
-        func apply(_ object: APIObject, deleted: Bool, handOn: (ClusterChange) -> Void) {
+        /// Stores a watch event's object of `kind` and hands on its change, if it is one.
+        /// Hand-overs happen under the store's lock, so the proxier sees changes and states in the
+        /// order the store did, whichever watch delivered them.
+        ///
+        /// An object that is no longer natsync's (another proxy's label, a slice without its
+        /// service) leaves the store; an invalid update keeps the last valid version, as an invalid
+        /// manifest object is skipped, but an invalid object's deletion deletes it.
+        func apply(_ object: APIObject, kind: APIKind, deleted: Bool, handOn: (ClusterChange) -> Void) {
             objects.withLock { objects in
                 let change: ClusterChange?
                 switch object {
@@ -74,9 +78,12 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                     let new = deleted ? nil : slice
                     change = objects.slices[slice.name] == new ? nil : .endpointSlice(slice.name, new)
                     objects.slices[slice.name] = new
-                case .ignored(let name) where deleted:
-                    change = objects.slices.removeValue(forKey: name) == nil ? nil : .endpointSlice(name, nil)
-                case .ignored, .invalid:
+                case .ignored(let name), .invalid(let name?, _) where deleted:
+                    switch kind {
+                    case .service: change = objects.services.removeValue(forKey: name) == nil ? nil : .service(name, nil)
+                    case .endpointSlice: change = objects.slices.removeValue(forKey: name) == nil ? nil : .endpointSlice(name, nil)
+                    }
+                case .invalid:
                     change = nil
                 }
                 if let change { handOn(change) }
@@ -162,7 +169,7 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
         var token: String?
         var version = ""
         repeat {
-            var query = "\(kind.path)?limit=\(pageSize)"
+            var query = "\(kind.path)?limit=\(pageSize)&\(Self.selector)"
             if let token { query += "&continue=\(token.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? token)" }
             let page = try APIDecoder.list(try await client.get(query), kind: kind)
             objects += page.objects
@@ -176,6 +183,9 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
         return version
     }
 
+    /// kube-proxy's selector: the objects of other proxies are never sent (``OtherProxies``).
+    static let selector = "labelSelector=" + (OtherProxies.labelSelector.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-", ".", "_"])) ?? "")
+
     struct Gone: Error {}
 
     /// Watches `kind` forever: events update the store, 410 relists, errors back off and resume.
@@ -185,7 +195,7 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
         var backoff: Duration = .zero
         while !Task.isCancelled {
             do {
-                let query = "\(kind.path)?watch=1&allowWatchBookmarks=true&resourceVersion=\(version)&timeoutSeconds=600"
+                let query = "\(kind.path)?watch=1&allowWatchBookmarks=true&\(Self.selector)&resourceVersion=\(version)&timeoutSeconds=600"
                 for try await line in try await client.lines(query) {
                     let event = try APIDecoder.event(line, kind: kind)
                     switch event {
@@ -194,10 +204,10 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                             logger.warning("invalid object skipped", metadata: ["reason": "\(diagnostic)"])
                         }
                         if let rv { version = rv }
-                        store.apply(object, deleted: false, handOn: onChange)
+                        store.apply(object, kind: kind, deleted: false, handOn: onChange)
                     case .deleted(let object, let rv):
                         if let rv { version = rv }
-                        store.apply(object, deleted: true, handOn: onChange)
+                        store.apply(object, kind: kind, deleted: true, handOn: onChange)
                     case .bookmark(let rv):
                         version = rv
                     case .error(410, _):

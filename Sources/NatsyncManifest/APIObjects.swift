@@ -19,7 +19,8 @@ public enum APIKind: String, Sendable, CaseIterable {
 public enum APIObject: Sendable {
     case service(Service)
     case endpointSlice(EndpointSlice)
-    /// Valid, but not used (an EndpointSlice without a service-name label).
+    /// Not natsync's (an EndpointSlice without a service-name label, another proxy's object): if
+    /// natsync held it by this name, it no longer does.
     case ignored(NamespacedName)
     /// Invalid: skipped with this warning, as a bad manifest object is.
     case invalid(NamespacedName?, Diagnostic)
@@ -117,6 +118,8 @@ public enum APIDecoder {
         guard let name else {
             return .invalid(nil, Diagnostic(.warning, object: label, field: "metadata.name", "missing; object skipped"))
         }
+        // Another proxy's, even when the server did not apply the selector.
+        guard OtherProxies.label(of: meta) == nil else { return .ignored(name) }
         do {
             switch kind {
             case .service:

@@ -181,6 +181,12 @@ public struct ManifestLoader {
             return .skipped(Diagnostic(.note, file: file, object: describe(kind, hint), "kind not used by natsync; skipped"))
         case .invalid(let kind, let hint, let field, let message):
             return .skipped(Diagnostic(.warning, file: file, object: describe(kind, hint), field: field, "\(message); object skipped"))
+        case .service(let service) where OtherProxies.label(of: service.metadata) != nil:
+            return otherProxy("Service", hint, service.metadata, file)
+        case .endpointSlice(let slice) where OtherProxies.label(of: slice.metadata) != nil:
+            return otherProxy("EndpointSlice", hint, slice.metadata, file)
+        case .endpoints(let endpoints) where OtherProxies.label(of: endpoints.metadata) != nil:
+            return otherProxy("Endpoints", hint, endpoints.metadata, file)
         case .service(let service):
             return validated("Service", hint, file) { () throws(FieldError) in
                 let name = try validName(hint, nameIsLabel: true)
@@ -202,6 +208,13 @@ public struct ManifestLoader {
                 return .endpoints(name, try Validation.endpoints(endpoints, name: name))
             }
         }
+    }
+
+    private static func otherProxy(_ kind: String, _ hint: NameHint, _ metadata: ObjectMeta?, _ file: String) -> Checked {
+        let label = OtherProxies.label(of: metadata) ?? ""
+        return .skipped(
+            Diagnostic(.note, file: file, object: describe(kind, hint), field: "metadata.labels[\(label)]",
+                       "served by another proxy, as kube-proxy leaves it; skipped"))
     }
 
     /// The object's check, or a warning naming the object and the field that failed it (a valid

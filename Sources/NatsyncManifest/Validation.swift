@@ -12,6 +12,20 @@ struct FieldError: Error {
     }
 }
 
+/// Services and EndpointSlices that another proxy serves, left alone as kube-proxy leaves them: it
+/// lists and watches with ``labelSelector`` (`cmd/kube-proxy/app/server.go`), so any value of
+/// either label, the empty one included, takes the object away. The EndpointSlice controller
+/// copies a Service's labels onto its slices, so their slices carry the label too.
+public enum OtherProxies {
+    public static let labels = ["service.kubernetes.io/service-proxy-name", "service.kubernetes.io/headless"]
+    public static let labelSelector = labels.map { "!" + $0 }.joined(separator: ",")
+
+    /// The label that gives the object to another proxy, if it carries one.
+    static func label(of metadata: ObjectMeta?) -> String? {
+        labels.first { metadata?.labels?[$0] != nil }
+    }
+}
+
 /// Turns decoded wire objects into validated model objects, the checks the API server would have
 /// made for the fields a proxy uses.
 enum Validation {

@@ -1,0 +1,86 @@
+import Foundation
+import NatsyncManifest
+import NatsyncModel
+import Testing
+
+@testable import NatsyncKubernetes
+
+/// Watch events reaching the store: what natsync holds afterwards, and what it hands on.
+struct KubernetesStoreTests {
+    static func service(_ name: String, clusterIP: String, labels: String = "") -> APIObject {
+        let json = """
+            {"metadata": {"name": "\(name)", "namespace": "default"\(labels.isEmpty ? "" : ", \"labels\": {\(labels)}")},
+             "spec": {"clusterIP": "\(clusterIP)", "ports": [{"port": 80}]}}
+            """
+        return APIDecoder.object(Data(json.utf8), kind: .service)
+    }
+
+    static func slice(_ name: String, service: String, labels: String = "") -> APIObject {
+        let json = """
+            {"metadata": {"name": "\(name)", "namespace": "default",
+                          "labels": {"kubernetes.io/service-name": "\(service)"\(labels.isEmpty ? "" : ", \(labels)")}},
+             "addressType": "IPv4", "ports": [{"port": 8080}], "endpoints": [{"addresses": ["10.0.0.1"]}]}
+            """
+        return APIDecoder.object(Data(json.utf8), kind: .endpointSlice)
+    }
+
+    /// Applies an event, returning the changes handed on.
+    static func apply(_ store: KubernetesSource.Store, _ object: APIObject, _ kind: APIKind, deleted: Bool = false) -> [ClusterChange] {
+        var changes: [ClusterChange] = []
+        store.apply(object, kind: kind, deleted: deleted) { changes.append($0) }
+        return changes
+    }
+
+    static func names(_ store: KubernetesSource.Store) -> (services: [String], slices: [String]) {
+        store.objects.withLock { ($0.services.keys.map(\.name).sorted(), $0.slices.keys.map(\.name).sorted()) }
+    }
+
+    @Test func anInvalidUpdateKeepsTheLastValidVersionAndItsDeletionDeletesIt() {
+        let store = KubernetesSource.Store()
+        #expect(Self.apply(store, Self.service("web", clusterIP: "10.96.0.5"), .service).count == 1)
+        let invalid = Self.service("web", clusterIP: "999.1.1.1")
+        guard case .invalid = invalid else {
+            Issue.record("expected an invalid object: \(invalid)")
+            return
+        }
+        #expect(Self.apply(store, invalid, .service).isEmpty)
+        #expect(Self.names(store).services == ["web"])
+        let deleted = Self.apply(store, invalid, .service, deleted: true)
+        #expect(Self.names(store).services == [])
+        guard case .service(let name, nil)? = deleted.first, deleted.count == 1 else {
+            Issue.record("expected the service's deletion handed on: \(deleted)")
+            return
+        }
+        #expect(name == NamespacedName(namespace: "default", name: "web"))
+    }
+
+    @Test func anInvalidSliceDeletedRemovesTheSliceNotAServiceOfTheSameName() {
+        let store = KubernetesSource.Store()
+        _ = Self.apply(store, Self.service("web", clusterIP: "10.96.0.5"), .service)
+        _ = Self.apply(store, Self.slice("web", service: "web"), .endpointSlice)
+        let invalid = APIDecoder.object(Data(#"{"metadata": {"name": "web", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}}}"#.utf8), kind: .endpointSlice)
+        _ = Self.apply(store, invalid, .endpointSlice, deleted: true)
+        #expect(Self.names(store).services == ["web"])
+        #expect(Self.names(store).slices == [])
+    }
+
+    /// A label that gives the object to another proxy takes it from natsync, even when the
+    /// server did not apply the selector; taking the label off gives it back.
+    @Test func anObjectLabelledForAnotherProxyLeavesTheStore() {
+        let store = KubernetesSource.Store()
+        _ = Self.apply(store, Self.service("web", clusterIP: "10.96.0.5"), .service)
+        _ = Self.apply(store, Self.slice("web-1", service: "web"), .endpointSlice)
+        let labelled = Self.service("web", clusterIP: "10.96.0.5", labels: #""service.kubernetes.io/service-proxy-name": """#)
+        #expect(Self.apply(store, labelled, .service).count == 1)
+        let headless = Self.slice("web-1", service: "web", labels: #""service.kubernetes.io/headless": """#)
+        #expect(Self.apply(store, headless, .endpointSlice).count == 1)
+        #expect(Self.names(store).services == [] && Self.names(store).slices == [])
+        _ = Self.apply(store, Self.service("web", clusterIP: "10.96.0.5"), .service)
+        #expect(Self.names(store).services == ["web"])
+    }
+
+    @Test func listsAndWatchesAskForKubeProxysSelector() {
+        #expect(KubernetesSource.selector
+            == "labelSelector=%21service.kubernetes.io%2Fservice-proxy-name%2C%21service.kubernetes.io%2Fheadless")
+    }
+}
