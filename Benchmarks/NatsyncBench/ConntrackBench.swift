@@ -43,6 +43,33 @@ enum ConntrackBench {
             try measure(namespace: namespace, entries: entries, stale: stale, services: services)
             _ = shell(["ip", "netns", "exec", namespace, "conntrack", "-F"])
         }
+        try measureReconcile(entries: entries, stale: stale, services: 10_000)
+        _ = shell(["ip", "netns", "exec", namespace, "conntrack", "-F"])
+    }
+
+    /// A full sync's reconcile: every UDP frontend of `services` services checked, changed or not,
+    /// in one dump of the table.
+    static func measureReconcile(entries: Int, stale: Int, services: Int) throws {
+        var selector = StaleFlowSelector()
+        for index in 0..<services {
+            selector.add(.v4(0x0A60_0000 + UInt32(10 + index)), port: 53, serving: [survivor])
+        }
+        var times: [Double] = []
+        var report = ConntrackReport()
+        var rssGrowth = 0.0
+        for round in 0..<3 {
+            try insert(healthy: round == 0 ? entries - stale : 0, stale: stale, services: 1_000)
+            let before = resetPeakResident()
+            let start = ContinuousClock.now
+            report = try Conntrack.deleteStaleFlows(selector)
+            times.append(seconds(since: start))
+            rssGrowth = max(rssGrowth, statusMegabytes("VmHWM") - before)
+        }
+        print("  reconcile (every full sync): every UDP frontend of \(services) services, one dump:")
+        print(
+            String(
+                format: "    natsync: %8.1f ms, %llu flows visited, %llu deleted, peak RSS growth %.1f MB",
+                median(times) * 1000, report.visited, report.deleted, rssGrowth))
     }
 
     static func measure(namespace: String, entries: Int, stale: Int, services: Int) throws {

@@ -83,7 +83,14 @@ public enum TouchedServices {
     /// when a rule capturing one of its frontends changed. A UDP service that was deleted is found
     /// in the old rules of the changed fixed chains; its frontends are cleaned with no serving
     /// endpoint.
-    public static func frontends(plans: [TablePlan], servicePorts: [(ServicePortInfo, [EndpointInfo])]) -> StaleFlowSelector {
+    ///
+    /// With `everyPort` (full syncs), every desired UDP service port is cleaned, touched or not,
+    /// as kube-proxy's conntrack reconciler does since 1.31: flows left pinned to a gone endpoint by
+    /// an earlier run (`--no-conntrack`, a failed cleanup, a restart between commit and cleanup)
+    /// are found although no chain changes now.
+    public static func frontends(
+        plans: [TablePlan], servicePorts: [(ServicePortInfo, [EndpointInfo])], everyPort: Bool = false
+    ) -> StaleFlowSelector {
         var changedChains = Set<ChainName>()
         var changedRules: [ChainName: (old: [Rule], new: [Rule])] = [:]
         for plan in plans {
@@ -115,7 +122,7 @@ public enum TouchedServices {
             covered.formUnion(own)
             let endpointChains = endpoints.map { ChainNames.endpoint(port.name, endpoint: $0.endpointString) }
             let captureChanged = !changedFrontends.isDisjoint(with: capturedFrontends(port))
-            guard own.contains(where: changedChains.contains) || endpointChains.contains(where: changedChains.contains)
+            guard everyPort || own.contains(where: changedChains.contains) || endpointChains.contains(where: changedChains.contains)
                 || captureChanged
             else { continue }
             let serving = Set(endpoints.filter(\.serving).map(\.address))

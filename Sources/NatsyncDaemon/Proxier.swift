@@ -8,7 +8,7 @@ import NatsyncRules
 /// The kernel side of a proxier, behind a protocol so the sync logic is tested without root.
 public protocol RuleApplier: Sendable {
     /// Reconciles the tables (`scope` limits a partial sync to those chains) and cleans stale UDP
-    /// flows of what the commit touched.
+    /// flows: of what the commit touched after a partial sync, of every UDP service after a full one.
     func apply(_ tables: [TableContents], scope: Set<ChainName>?, servicePorts: [(ServicePortInfo, [EndpointInfo])]) throws
         -> (SyncReport, ConntrackReport?)
     /// The fingerprint of the tables natsync writes, for drift checks.
@@ -36,8 +36,10 @@ public struct TablesApplier: RuleApplier {
     ) throws -> (SyncReport, ConntrackReport?) {
         try NetworkNamespace.run(in: netns) {
             let report = try tables.sync(contents, scope: scope)
-            guard conntrack, !report.committed.isEmpty else { return (report, nil) }
-            let selector = TouchedServices.frontends(plans: report.plans, servicePorts: servicePorts)
+            let full = scope == nil
+            guard conntrack, full || !report.committed.isEmpty else { return (report, nil) }
+            let selector = TouchedServices.frontends(plans: report.plans, servicePorts: servicePorts, everyPort: full)
+            guard !selector.isEmpty else { return (report, nil) }
             // A cleanup failure must not fail the sync: report it as a failed count.
             let cleaned = (try? Conntrack.deleteStaleFlows(selector, family: family)) ?? { var failed = ConntrackReport(); failed.failed = 1; return failed }()
             return (report, cleaned)
@@ -77,7 +79,8 @@ public struct HealthCheck: Hashable, Sendable {
 /// - Important: not thread-safe by itself; the sync runner owns it and serializes every access
 ///   behind its mutex, which is why it can be handed to the runner's tasks.
 public final class Proxier: @unchecked Sendable {
-    public let generator: RuleGenerator
+    /// Its options change only with this node's zone (a Node change), which forces a full sync.
+    public private(set) var generator: RuleGenerator
     let applier: any RuleApplier
     /// How long a partial sync may go on before a full one (kube-proxy's `FullSyncPeriod`).
     public var fullSyncPeriod: Duration = .seconds(3600)
@@ -120,6 +123,7 @@ public final class Proxier: @unchecked Sendable {
         for name in Set(slicesByName.keys).union(slices.keys) where slicesByName[name] != slices[name] {
             changes.append(.endpointSlice(name, slices[name]))
         }
+        changes.append(.node(nodeName, newState.node(named: nodeName)))
         initialized = true
         return apply(changes)
     }
@@ -159,6 +163,11 @@ public final class Proxier: @unchecked Sendable {
                         pendingTriggers.append(trigger)
                     }
                 }
+            case .node(let name, let node):
+                // Only this node's zone matters: topology hints decide every service's endpoints.
+                guard name == nodeName, node?.zone != generator.options.nodeZone else { continue }
+                generator.options.nodeZone = node?.zone
+                needsFullSync = true
             }
             touched = true
         }

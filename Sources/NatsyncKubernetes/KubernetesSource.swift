@@ -45,6 +45,8 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
         struct Objects {
             var services: [NamespacedName: NatsyncModel.Service] = [:]
             var slices: [NamespacedName: EndpointSlice] = [:]
+            /// This node, once its watch has seen it.
+            var node: Node?
         }
         let objects = Mutex(Objects())
 
@@ -90,9 +92,20 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
             }
         }
 
-        /// Hands on everything known, under the lock like ``apply(_:deleted:handOn:)``.
+        /// Takes this node's latest version (nil: deleted) and hands on the change, if it is one.
+        func apply(node: Node?, named name: String, handOn: (ClusterChange) -> Void) {
+            objects.withLock { objects in
+                guard objects.node != node else { return }
+                objects.node = node
+                handOn(.node(name, node))
+            }
+        }
+
+        /// Hands on everything known, under the lock like ``apply(_:kind:deleted:handOn:)``.
         func handOnState(_ handOn: (ClusterState) -> Void) {
-            objects.withLock { handOn(ClusterState(services: Array($0.services.values), endpointSlices: Array($0.slices.values))) }
+            objects.withLock {
+                handOn(ClusterState(services: Array($0.services.values), endpointSlices: Array($0.slices.values), nodes: $0.node.map { [$0] } ?? []))
+            }
         }
     }
 
@@ -115,14 +128,15 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                 group.addTask { try await self.watch(kind, from: version, into: store) }
             }
             if let nodeName {
-                group.addTask { try await self.watchNode(nodeName) }
+                group.addTask { try await self.watchNode(nodeName, into: store) }
             }
         }
     }
 
     /// Follows this node's Node object: being deleted, or tainted by the cluster autoscaler for
-    /// deletion, makes it ineligible for load-balancer traffic.
-    func watchNode(_ name: String) async throws {
+    /// deletion, makes it ineligible for load-balancer traffic; its zone label is handed on for
+    /// topology hints.
+    func watchNode(_ name: String, into store: Store) async throws {
         let selector = "fieldSelector=metadata.name%3D\(name)"
         var backoff: Duration = .seconds(1)
         while !Task.isCancelled {
@@ -131,6 +145,7 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                 let items = (list?["items"] as? [[String: Any]]) ?? []
                 if let node = items.first(where: { (($0["metadata"] as? [String: Any])?["name"] as? String) == name }) {
                     onNodeEligibility(Self.eligible(node))
+                    store.apply(node: Self.node(node, name), named: name, handOn: onChange)
                 }
                 let version = ((list?["metadata"] as? [String: Any])?["resourceVersion"] as? String) ?? ""
                 for try await line in try await client.lines("/api/v1/nodes?watch=1&\(selector)&resourceVersion=\(version)") {
@@ -139,7 +154,10 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                     else { continue }
                     switch event["type"] as? String {
                     case "ADDED", "MODIFIED":
-                        if ((object["metadata"] as? [String: Any])?["name"] as? String) == name { onNodeEligibility(Self.eligible(object)) }
+                        if ((object["metadata"] as? [String: Any])?["name"] as? String) == name {
+                            onNodeEligibility(Self.eligible(object))
+                            store.apply(node: Self.node(object, name), named: name, handOn: onChange)
+                        }
                     case "ERROR":
                         throw APIClient.StatusError(status: (object["code"] as? Int) ?? 0, message: "node watch ended")
                     default:
@@ -154,6 +172,11 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                 backoff = min(backoff * 2, backoffLimit)
             }
         }
+    }
+
+    static func node(_ object: [String: Any], _ name: String) -> Node {
+        let labels = (object["metadata"] as? [String: Any])?["labels"] as? [String: Any]
+        return Node(name: name, zone: labels?[Node.zoneLabel] as? String)
     }
 
     static func eligible(_ node: [String: Any]) -> Bool {

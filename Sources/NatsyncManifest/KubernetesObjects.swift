@@ -82,9 +82,17 @@ struct EndpointSliceObject: Decodable, Equatable {
             var serving: Bool?
             var terminating: Bool?
         }
+        /// Topology hints the EndpointSlice controller writes: the zones and nodes that should
+        /// use this endpoint.
+        struct Hints: Decodable, Equatable {
+            struct Name: Decodable, Equatable { var name: String? }
+            var forZones: [Name]?
+            var forNodes: [Name]?
+        }
         var addresses: [String]?
         var conditions: Conditions?
         var nodeName: String?
+        var hints: Hints?
     }
 
     var metadata: ObjectMeta?
@@ -112,4 +120,9 @@ struct EndpointsObject: Decodable, Equatable {
 
     var metadata: ObjectMeta?
     var subsets: [Subset]?
+}
+
+/// `v1 Node`: only its name and labels matter (the zone, for topology hints).
+struct NodeObject: Decodable, Equatable {
+    var metadata: ObjectMeta?
 }

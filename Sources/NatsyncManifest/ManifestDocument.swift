@@ -3,6 +3,7 @@ enum DecodedObject: Equatable {
     case service(ServiceObject)
     case endpointSlice(EndpointSliceObject)
     case endpoints(EndpointsObject)
+    case node(NodeObject)
     /// A kind natsync does not use.
     case other(kind: String, name: String?)
     /// The object's fields did not decode; `field` is relative to the object.
@@ -64,7 +65,7 @@ struct ManifestDocument: Decodable {
         }
         let expectedVersion: String
         switch kind {
-        case "Service", "Endpoints": expectedVersion = "v1"
+        case "Service", "Endpoints", "Node": expectedVersion = "v1"
         case "EndpointSlice": expectedVersion = "discovery.k8s.io/v1"
         default:
             objects = [(.other(kind: kind, name: metadata?.name), hint)]
@@ -78,6 +79,7 @@ struct ManifestDocument: Decodable {
             switch kind {
             case "Service": objects = [(.service(try ServiceObject(from: decoder)), hint)]
             case "Endpoints": objects = [(.endpoints(try EndpointsObject(from: decoder)), hint)]
+            case "Node": objects = [(.node(try NodeObject(from: decoder)), hint)]
             default: objects = [(.endpointSlice(try EndpointSliceObject(from: decoder)), hint)]
             }
         } catch let error as DecodingError {

@@ -26,6 +26,7 @@ public struct ManifestLoader {
     private var services: [NamespacedName: (Service, String)] = [:]
     private var slices: [NamespacedName: (EndpointSlice, String)] = [:]
     private var legacyEndpoints: [NamespacedName: ([EndpointSlice], String)] = [:]
+    private var nodes: [String: (NatsyncModel.Node, String)] = [:]
     public private(set) var diagnostics: [Diagnostic] = []
 
     public init() {}
@@ -172,6 +173,7 @@ public struct ManifestLoader {
         case service(NamespacedName, Service)
         case endpointSlice(NamespacedName, EndpointSlice)
         case endpoints(NamespacedName, [EndpointSlice])
+        case node(NatsyncModel.Node)
         case skipped(Diagnostic)
     }
 
@@ -206,6 +208,12 @@ public struct ManifestLoader {
             return validated("Endpoints", hint, file) { () throws(FieldError) in
                 let name = try validName(hint, nameIsLabel: true)
                 return .endpoints(name, try Validation.endpoints(endpoints, name: name))
+            }
+        case .node(let node):
+            return validated("Node", hint, file) { () throws(FieldError) in
+                guard let name = hint.name, !name.isEmpty else { throw FieldError("metadata.name", "missing") }
+                try Validation.dnsSubdomain(name, "metadata.name")
+                return .node(NatsyncModel.Node(name: name, zone: node.metadata?.labels?[NatsyncModel.Node.zoneLabel]))
             }
         }
     }
@@ -261,6 +269,13 @@ public struct ManifestLoader {
             } else {
                 legacyEndpoints[name] = (converted, file)
             }
+        case .node(let node):
+            if let (_, firstFile) = nodes[node.name] {
+                diagnostics.append(
+                    Diagnostic(.warning, file: file, object: "Node \(node.name)", "duplicate object (first defined in \(firstFile)); this copy skipped"))
+            } else {
+                nodes[node.name] = (node, file)
+            }
         }
     }
 
@@ -271,6 +286,8 @@ public struct ManifestLoader {
 
     static func describe(_ kind: String, _ hint: NameHint) -> String {
         guard let name = hint.name else { return "\(kind) at \(hint.position)" }
+        // Nodes have no namespace.
+        guard kind != "Node" else { return "Node \(Self.printable(name))" }
         return "\(kind) \(hint.namespace ?? "default")/\(Self.printable(name))"
     }
 
@@ -301,7 +318,7 @@ public struct ManifestLoader {
             diagnostics.append(Diagnostic(.warning, file: file, object: "Endpoints \(name)", "Service \(name) not found; not used"))
         }
         return LoadResult(
-            state: ClusterState(services: services.values.map(\.0), endpointSlices: allSlices),
+            state: ClusterState(services: services.values.map(\.0), endpointSlices: allSlices, nodes: nodes.values.map(\.0)),
             diagnostics: diagnostics)
     }
 }

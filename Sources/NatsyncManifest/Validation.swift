@@ -176,7 +176,9 @@ enum Validation {
                             ready: conditions?.ready ?? true,
                             serving: conditions?.serving ?? true,
                             terminating: conditions?.terminating ?? false),
-                        nodeName: endpoint.nodeName))
+                        nodeName: endpoint.nodeName,
+                        zoneHints: (endpoint.hints?.forZones ?? []).compactMap(\.name),
+                        nodeHints: (endpoint.hints?.forNodes ?? []).compactMap(\.name)))
             }
         }
         // A malformed trigger time only costs the latency metric, so it is not an error.

@@ -183,11 +183,29 @@ struct WireReader {
         return required(present ? port : nil)
     }
 
+    private mutating func hintName() -> EndpointSliceObject.Endpoint.Hints.Name? {
+        var hint = EndpointSliceObject.Endpoint.Hints.Name()
+        let present = object { reader, key in
+            if key == "name" { hint.name = reader.string() }
+            else { reader.skip() }
+        }
+        return required(present ? hint : nil)
+    }
+
     private mutating func endpoint() -> EndpointSliceObject.Endpoint? {
         var endpoint = EndpointSliceObject.Endpoint()
         let present = object { reader, key in
             if key == "addresses" { endpoint.addresses = reader.array { $0.requiredString() } }
             else if key == "nodeName" { endpoint.nodeName = reader.string() }
+            else if key == "hints" {
+                var hints = EndpointSliceObject.Endpoint.Hints()
+                let given = reader.object { reader, key in
+                    if key == "forZones" { hints.forZones = reader.array { $0.hintName() } }
+                    else if key == "forNodes" { hints.forNodes = reader.array { $0.hintName() } }
+                    else { reader.skip() }
+                }
+                endpoint.hints = given ? hints : nil
+            }
             else if key == "conditions" {
                 var conditions = EndpointSliceObject.Endpoint.Conditions()
                 let given = reader.object { reader, key in

@@ -5,4 +5,6 @@
 public enum ClusterChange: Hashable, Sendable {
     case service(NamespacedName, Service?)
     case endpointSlice(NamespacedName, EndpointSlice?)
+    /// A Node by name (the proxy's own matters, for its zone).
+    case node(String, Node?)
 }

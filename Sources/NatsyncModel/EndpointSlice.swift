@@ -45,11 +45,20 @@ public struct EndpointSlice: Hashable, Sendable {
         public var address: IPAddress
         public var conditions: Conditions
         public var nodeName: String?
+        /// `hints.forZones[*].name`: the zones whose nodes should use this endpoint.
+        public var zoneHints: [String]
+        /// `hints.forNodes[*].name`: the nodes that should use this endpoint.
+        public var nodeHints: [String]
 
-        public init(address: IPAddress, conditions: Conditions = Conditions(), nodeName: String? = nil) {
+        public init(
+            address: IPAddress, conditions: Conditions = Conditions(), nodeName: String? = nil, zoneHints: [String] = [],
+            nodeHints: [String] = []
+        ) {
             self.address = address
             self.conditions = conditions
             self.nodeName = nodeName
+            self.zoneHints = zoneHints
+            self.nodeHints = nodeHints
         }
     }
 

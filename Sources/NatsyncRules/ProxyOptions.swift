@@ -28,6 +28,8 @@ public struct ProxyOptions: Hashable, Sendable {
     public var conntrackTCPBeLiberal: Bool
     /// `--service-dispatch`: kube-proxy's linear KUBE-SERVICES, or natsync's prefix tree.
     public var serviceDispatch: ServiceDispatch
+    /// The node's `topology.kubernetes.io/zone` label, for topology hints (nil: no label).
+    public var nodeZone: String?
 
     public init(
         family: IPFamily = .ipv4,
@@ -41,7 +43,8 @@ public struct ProxyOptions: Hashable, Sendable {
         localhostNodePorts: Bool = true,
         randomFully: Bool = true,
         conntrackTCPBeLiberal: Bool = false,
-        serviceDispatch: ServiceDispatch = .linear
+        serviceDispatch: ServiceDispatch = .linear,
+        nodeZone: String? = nil
     ) {
         self.family = family
         self.nodeName = nodeName
@@ -55,7 +58,11 @@ public struct ProxyOptions: Hashable, Sendable {
         self.randomFully = randomFully
         self.conntrackTCPBeLiberal = conntrackTCPBeLiberal
         self.serviceDispatch = serviceDispatch
+        self.nodeZone = nodeZone
     }
+
+    /// This node as topology hints see it.
+    public var topology: NodeTopology { NodeTopology(nodeName: nodeName, zone: nodeZone) }
 
     /// The masquerade mark, `1 << masqueradeBit`.
     public var masqueradeMark: UInt32 { 1 << UInt32(masqueradeBit) }

@@ -50,7 +50,7 @@ public struct RuleGenerator: Sendable {
     /// The rules of one service port.
     public func rules(for port: ServicePortInfo, endpoints: [EndpointInfo], largeClusterMode: Bool) -> ServicePortRules {
         ServicePortWriter(options: options, port: port, largeClusterMode: largeClusterMode)
-            .write(EndpointCategories(endpoints, for: port))
+            .write(EndpointCategories(endpoints, for: port, topology: options.topology))
     }
 
     /// Every jump kube-proxy keeps in the built-in chains (not kubelet's KUBE-FIREWALL ones): what

@@ -70,6 +70,9 @@ public struct EndpointInfo: Hashable, Sendable {
     public var serving: Bool
     public var terminating: Bool
     public var isLocal: Bool
+    /// The endpoint's topology hints: the zones and nodes that should use it.
+    public var zoneHints: [String] = []
+    public var nodeHints: [String] = []
 
     /// `ip:port`, as Go's `net.JoinHostPort`: the sort key, hash input and DNAT destination.
     public var endpointString: String { address.joined(port: port) }
@@ -91,7 +94,9 @@ public struct EndpointInfo: Hashable, Sendable {
                     ready: endpoint.conditions.ready,
                     serving: endpoint.conditions.serving,
                     terminating: endpoint.conditions.terminating,
-                    isLocal: endpoint.nodeName == nodeName
+                    isLocal: endpoint.nodeName == nodeName,
+                    zoneHints: endpoint.zoneHints,
+                    nodeHints: endpoint.nodeHints
                 )
                 candidates.append((info.address.withJoined(port: info.port, ByteOrderKey.init), info))
             }
@@ -117,8 +122,61 @@ public struct EndpointInfo: Hashable, Sendable {
     }
 }
 
-/// The endpoints a service port's traffic may use: kube-proxy's `CategorizeEndpoints`, without
-/// topology hints.
+/// Where this node is, for topology hints: its name and its `topology.kubernetes.io/zone` label.
+public struct NodeTopology: Hashable, Sendable {
+    public var nodeName: String
+    /// Nil or empty when the node has no zone label: zone hints then never match.
+    public var zone: String?
+    /// kube-proxy's PreferSameTrafficDistribution gate (on by default since 1.34): node hints count.
+    public var nodeHintsEnabled: Bool
+
+    public init(nodeName: String, zone: String? = nil, nodeHintsEnabled: Bool = true) {
+        self.nodeName = nodeName
+        self.zone = zone
+        self.nodeHintsEnabled = nodeHintsEnabled
+    }
+
+    /// Which hints a service port's cluster endpoints follow: kube-proxy's `topologyModeFromHints`.
+    public enum Mode: Hashable, Sendable {
+        case none, sameNode, sameZone
+    }
+
+    /// Only ready endpoints count. Node hints win when every ready endpoint has one and one names
+    /// this node; else zone hints when every ready endpoint has one and one names this node's
+    /// zone; else none (every ready endpoint).
+    public func mode(for endpoints: [EndpointInfo]) -> Mode {
+        var allNodeHinted = true
+        var forThisNode = false
+        var allZoneHinted = true
+        var forThisZone = false
+        var anyReady = false
+        for endpoint in endpoints where endpoint.ready {
+            anyReady = true
+            if endpoint.nodeHints.isEmpty { allNodeHinted = false } else if endpoint.nodeHints.contains(nodeName) { forThisNode = true }
+            if endpoint.zoneHints.isEmpty {
+                allZoneHinted = false
+            } else if let zone, !zone.isEmpty, endpoint.zoneHints.contains(zone) {
+                forThisZone = true
+            }
+        }
+        guard anyReady else { return .none }
+        if nodeHintsEnabled && allNodeHinted && forThisNode { return .sameNode }
+        if allZoneHinted && forThisZone { return .sameZone }
+        return .none
+    }
+
+    /// Whether `endpoint` serves this node under `mode`; there is no fallback here, the fallback
+    /// is in choosing the mode.
+    public func allows(_ endpoint: EndpointInfo, _ mode: Mode) -> Bool {
+        switch mode {
+        case .none: true
+        case .sameNode: endpoint.nodeHints.contains(nodeName)
+        case .sameZone: zone.map(endpoint.zoneHints.contains) ?? false
+        }
+    }
+}
+
+/// The endpoints a service port's traffic may use: kube-proxy's `CategorizeEndpoints`.
 public struct EndpointCategories: Hashable, Sendable {
     /// Endpoints for cluster-wide traffic: the ready ones, else the serving terminating ones.
     public var cluster: [EndpointInfo] = []
@@ -129,10 +187,17 @@ public struct EndpointCategories: Hashable, Sendable {
     /// Some endpoint anywhere can take traffic.
     public var hasAny = false
 
-    public init(_ endpoints: [EndpointInfo], for port: ServicePortInfo) {
+    /// The topology hints followed for cluster traffic (never for local traffic).
+    public var topologyMode = NodeTopology.Mode.none
+
+    public init(_ endpoints: [EndpointInfo], for port: ServicePortInfo, topology: NodeTopology? = nil) {
         var usedServingTerminating = false
         if port.usesClusterEndpoints {
-            cluster = endpoints.filter(\.ready)
+            let mode = topology?.mode(for: endpoints) ?? .none
+            topologyMode = mode
+            cluster = endpoints.filter { $0.ready && (topology?.allows($0, mode) ?? true) }
+            // A mode needs a ready endpoint for this node, so an empty list means no ready
+            // endpoint at all: the terminating fallback ignores topology, as kube-proxy's does.
             if cluster.isEmpty {
                 cluster = endpoints.filter { $0.serving && $0.terminating }
             }
@@ -163,8 +228,9 @@ public struct EndpointCategories: Hashable, Sendable {
             reachable = local
             return
         }
-        guard usedServingTerminating else {
-            // Without fallback, the local endpoints are ready ones and so already in the cluster list.
+        guard usedServingTerminating || topologyMode != .none else {
+            // Without fallback or topology, the local endpoints are ready ones and so already in
+            // the cluster list.
             reachable = cluster
             return
         }

@@ -18,6 +18,26 @@ struct TraceCommandTests {
         #expect(readme.contains(output.standardOutput), "README.md must show the seed's trace as it is now")
     }
 
+    /// A node in zone-a (its Node object in the input) reaches only the zone-a endpoints of a
+    /// service whose endpoints carry zone hints; the other node's object does not count.
+    @Test func theTraceFollowsTopologyHints() throws {
+        let output = try NatsyncRunner.run([
+            "trace", "-f", "Fixtures/rules/topology/input.yaml", "--hostname-override", "test-node", "--cluster-cidr", "10.0.0.0/8",
+            "--node-ip", "192.168.0.2", "--src", "10.0.3.2", "--dst", "172.30.0.41:80", "--output", "json",
+        ])
+        #expect(output.status == 0, "\(output.standardError)")
+        let document = try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [String: Any]
+        let outcomes = (document?["outcomes"] as? [[String: Any]] ?? []).map { "\($0["destination"] ?? "") p=\($0["probability"] ?? "")" }
+        #expect(outcomes.sorted() == ["10.180.0.1 p=0.5", "10.180.0.3 p=0.5"], "\(output.standardOutput)")
+        let elsewhere = try NatsyncRunner.run([
+            "trace", "-f", "Fixtures/rules/topology/input.yaml", "--hostname-override", "node-2", "--cluster-cidr", "10.0.0.0/8",
+            "--node-ip", "192.168.0.2", "--src", "10.0.3.2", "--dst", "172.30.0.41:80", "--output", "json",
+        ])
+        let other = try JSONSerialization.jsonObject(with: Data(elsewhere.standardOutput.utf8)) as? [String: Any]
+        let destinations = (other?["outcomes"] as? [[String: Any]] ?? []).map { "\($0["destination"] ?? "")" }
+        #expect(destinations == ["10.180.0.2"], "node-2 is in zone-b: its zone-b endpoint only")
+    }
+
     @Test func jsonGivesEachOutcomeWithItsProbability() throws {
         let output = try NatsyncRunner.run(Self.seedTrace + ["--output", "json"])
         #expect(output.status == 0, "\(output.standardError)")

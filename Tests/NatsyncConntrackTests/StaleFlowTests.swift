@@ -49,8 +49,8 @@ struct StaleFlowTests {
         return ClusterState(services: all, endpointSlices: slices)
     }
 
-    /// The frontends a change from `before` to `after` touches.
-    func touched(_ before: ClusterState, _ after: ClusterState) -> StaleFlowSelector {
+    /// The frontends a change from `before` to `after` touches (every UDP one with `everyPort`).
+    func touched(_ before: ClusterState, _ after: ClusterState, everyPort: Bool = false) -> StaleFlowSelector {
         let generator = RuleGenerator(options: options)
         let old = generator.rules(for: before)
         let new = generator.rules(for: after)
@@ -60,7 +60,7 @@ struct StaleFlowTests {
                 table: table.table, chains: previous.chains.map { .init(name: $0.name, rules: $0.rules.map(LiveRule.rule)) })
             return Planner.plan(desired: table, live: live)
         }
-        return TouchedServices.frontends(plans: plans, servicePorts: generator.servicePorts(of: after))
+        return TouchedServices.frontends(plans: plans, servicePorts: generator.servicePorts(of: after), everyPort: everyPort)
     }
 
     @Test func removingAnEndpointTouchesOnlyThatUDPService() {
@@ -91,6 +91,18 @@ struct StaleFlowTests {
     @Test func nothingChangedTouchesNothing() {
         let same = state([("dns", .udp, ["10.0.1.2"])])
         #expect(touched(same, same).isEmpty)
+    }
+
+    /// A full sync reconciles: every UDP service's frontends, changed or not, and no TCP one.
+    @Test func everyPortSelectsEveryUDPServiceChangedOrNot() {
+        let same = state([("dns", .udp, ["10.0.1.2"]), ("other", .udp, []), ("web", .tcp, ["10.0.2.2"])])
+        let selector = touched(same, same, everyPort: true)
+        #expect(selector.count == 4, "cluster IP and node port of each UDP service")
+        #expect(selector.isStale(flow(to: "10.96.0.10", 53, replyFrom: "10.0.9.9")))
+        #expect(!selector.isStale(flow(to: "10.96.0.10", 53, replyFrom: "10.0.1.2")))
+        #expect(selector.isStale(flow(to: "192.168.0.2", 30050, replyFrom: "10.0.9.9")))
+        #expect(selector.isStale(flow(to: "10.96.0.11", 53, replyFrom: "10.96.0.11")), "a service without endpoints")
+        #expect(!selector.isStale(flow(to: "10.96.0.12", 53, replyFrom: "10.0.9.9")), "TCP services are not cleaned")
     }
 
     @Test func servingTerminatingEndpointsKeepTheirFlows() {

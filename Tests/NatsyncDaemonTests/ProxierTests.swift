@@ -99,13 +99,17 @@ struct ProxierTests {
         let incremental = Proxier(generator: RuleGenerator(options: options), applier: byChange)
         var services: [NamespacedName: Service] = [:]
         var slices: [NamespacedName: EndpointSlice] = [:]
+        var node: Node?
         incremental.update(ClusterState())
         var triggers = 0
         for round in 0..<300 {
             let index = Int.random(in: 0..<12, using: &generator)
             let serviceName = NamespacedName(namespace: "default", name: "s\(index)")
             var change: ClusterChange
-            switch Int.random(in: 0..<10, using: &generator) {
+            switch Int.random(in: 0..<11, using: &generator) {
+            case 10:
+                // This node moves between zones: every service's endpoints follow its hints.
+                change = .node(options.nodeName, [nil, "a", "b"].randomElement(using: &generator)!.map { Node(name: options.nodeName, zone: $0) })
             case 0:
                 change = .service(serviceName, nil)
             case 1, 2:
@@ -123,19 +127,22 @@ struct ProxierTests {
                     name,
                     EndpointSlice(
                         name: name, service: serviceName, addressType: .ipv4, ports: [.init(name: "p", protocol: .tcp, port: 8080)],
-                        endpoints: (0..<Int.random(in: 0...3, using: &generator)).map { .init(address: .v4(0x0A00_0100 + UInt32(round * 4 + $0))) },
+                        endpoints: (0..<Int.random(in: 0...3, using: &generator)).map {
+                            .init(address: .v4(0x0A00_0100 + UInt32(round * 4 + $0)), zoneHints: [["a"], ["b"]].randomElement(using: &generator)!)
+                        },
                         lastChangeTriggerTime: trigger))
             }
             switch change {
             case .service(let name, let service): services[name] = service
             case .endpointSlice(let name, let slice): slices[name] = slice
+            case .node(_, let new): node = new
             }
             incremental.apply([change])
             if Int.random(in: 0..<4, using: &generator) == 0 || round == 299 {
                 let reported = try incremental.sync().triggerTimes
                 let fresh = FakeApplier()
                 let reference = Proxier(generator: RuleGenerator(options: options), applier: fresh)
-                reference.update(ClusterState(services: Array(services.values), endpointSlices: Array(slices.values)))
+                reference.update(ClusterState(services: Array(services.values), endpointSlices: Array(slices.values), nodes: node.map { [$0] } ?? []))
                 _ = try reference.sync()
                 #expect(byChange.live == fresh.live, "round \(round)")
                 #expect(Set(reported).count == reported.count)

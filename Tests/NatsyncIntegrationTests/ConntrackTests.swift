@@ -63,6 +63,34 @@ struct ConntrackTests {
         #expect(after["pod-b", default: 0] == 2 * before["pod-b", default: 0], "\(after)")
     }
 
+    /// Flows an earlier run left pinned (`--no-conntrack`) are found by the next `sync`, which
+    /// changes no rule: every full sync reconciles every UDP service, as kube-proxy 1.31+ does.
+    @Test func aSyncWithNothingToChangeStillCleansFlowsAnEarlierRunLeftPinned() throws {
+        let (_, pinned, removed, scene) = try removeAnEndpoint(cleanup: false)
+        defer { scene.close() }
+        #expect(pinned["pod-b", default: 0] > 0, "\(pinned)")
+        let one = scene.folder.appendingPathComponent("one.yaml").path
+        let again = try scene.sync([one])
+        #expect(again.standardOutput.hasPrefix("natsync: no changes; nothing committed"), "\(again.standardOutput)")
+        #expect(again.standardOutput.contains("stale UDP flows deleted"), "\(again.standardOutput)")
+        #expect(try Self.entries(scene, ["-p", "udp", "--orig-dst", "10.96.0.10", "--reply-src", removed]) == 0)
+        let client = scene.podNamespaces["client"]!
+        let after = Self.answered(try scene.udp(from: client, "10.96.0.10:53", ports: 40000...40015, rounds: 1))
+        #expect(after == ["pod-a": 16], "\(after)")
+        #expect(try Self.entries(scene, ["-p", "udp", "--orig-dst", "10.96.0.11"]) == 2, "another service's flows stay")
+    }
+
+    /// The daemon's first sync is full: it reconciles flows pinned before it started.
+    @Test func theDaemonsFirstSyncCleansFlowsPinnedBeforeItStarted() throws {
+        let (_, pinned, removed, scene) = try removeAnEndpoint(cleanup: false)
+        defer { scene.close() }
+        #expect(pinned["pod-b", default: 0] > 0, "\(pinned)")
+        let daemon = try DaemonProcess(scene: scene, manifests: scene.folder.appendingPathComponent("one.yaml").path)
+        defer { _ = daemon.stop() }
+        try waitUntil(seconds: 5) { daemon.logText.contains("conntrack.deleted=") }
+        #expect(try Self.entries(scene, ["-p", "udp", "--orig-dst", "10.96.0.10", "--reply-src", removed]) == 0)
+    }
+
     @Test func flowsCreatedBeforeTheServiceHadEndpointsAreCleanedWhenEndpointsAppear() throws {
         let scene = try Scene()
         defer { scene.close() }

@@ -134,3 +134,51 @@ struct TrafficTests {
         #expect(answers.count == 5 && answers.allSatisfy { $0 == "Hello from pod-a; you are 10.0.1.1" }, "\(answers)")
     }
 }
+
+/// Topology hints on live tables: a node in zone-a sends a service's traffic to its zone-a
+/// endpoints only, and to every endpoint once it has no zone.
+@Suite(.serialized, liveKernel)
+struct TopologyTrafficTests {
+    static func manifest(zone: String?, _ pods: [(ip: String, zone: String)]) -> String {
+        let node = """
+            apiVersion: v1
+            kind: Node
+            metadata:
+              name: node-1
+            \(zone.map { "  labels: {topology.kubernetes.io/zone: \($0)}" } ?? "")
+            ---
+
+            """
+        let endpoints = pods.map { "  - {addresses: [\"\($0.ip)\"], nodeName: node-2, hints: {forZones: [{name: \($0.zone)}]}}" }
+        return node + Objects.service("web", clusterIP: "10.96.0.5") + """
+            apiVersion: discovery.k8s.io/v1
+            kind: EndpointSlice
+            metadata:
+              name: web-abc
+              namespace: default
+              labels: {kubernetes.io/service-name: web}
+            addressType: IPv4
+            ports: [{name: p, port: 8080, protocol: TCP}]
+            endpoints:
+            \(endpoints.joined(separator: "\n"))
+
+            """
+    }
+
+    @Test func aNodeInZoneAReachesOnlyZoneAEndpoints() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let a1 = try scene.addPod("a1")
+        let a2 = try scene.addPod("a2")
+        let b1 = try scene.addPod("b1")
+        let pods = [(a1, "zone-a"), (a2, "zone-a"), (b1, "zone-b")]
+        try scene.sync([try scene.manifest("zoned.yaml", Self.manifest(zone: "zone-a", pods))])
+        let zoned = tally(try scene.get(from: scene.external, "10.96.0.5:80", count: 120).map(podName))
+        #expect(Set(zoned.keys) == ["a1", "a2"], "\(zoned)")
+        #expect(chiSquare([zoned["a1", default: 0], zoned["a2", default: 0]]) < chiSquareCritical[1]!, "\(zoned)")
+        // The node loses its zone label: hints are ignored, every endpoint serves.
+        try scene.sync([try scene.manifest("unzoned.yaml", Self.manifest(zone: nil, pods))])
+        let unzoned = tally(try scene.get(from: scene.external, "10.96.0.5:80", count: 150).map(podName))
+        #expect(Set(unzoned.keys) == ["a1", "a2", "b1"], "\(unzoned)")
+    }
+}

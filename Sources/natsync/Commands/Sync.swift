@@ -44,7 +44,7 @@ extension Natsync {
                 try kernel.perform(family: desired.options.family) { tables in
                     let report = try tables.sync(desired.rules.tables)
                     var line = Summary.line(report)
-                    if !noConntrack && !report.committed.isEmpty {
+                    if !noConntrack {
                         line += "; " + Self.cleanConntrack(report, desired)
                     }
                     let prefix = families.count > 1 ? "\(desired.options.family): " : ""
@@ -53,11 +53,12 @@ extension Natsync {
             }
         }
 
-        /// Deletes the UDP flows the committed change made stale. A failure is reported and
-        /// leaves the rules as committed.
+        /// Deletes the stale flows of every UDP service (a sync is full), whether or not this
+        /// sync changed it: flows an earlier run left pinned are found too. A failure is reported
+        /// and leaves the rules as committed.
         static func cleanConntrack(_ report: SyncReport, _ desired: Desired) -> String {
-            let selector = TouchedServices.frontends(plans: report.plans, servicePorts: desired.udpServicePorts)
-            guard !selector.isEmpty else { return "no UDP service changed" }
+            let selector = TouchedServices.frontends(plans: report.plans, servicePorts: desired.udpServicePorts, everyPort: true)
+            guard !selector.isEmpty else { return "no UDP service" }
             do {
                 let cleaned = try Conntrack.deleteStaleFlows(selector, family: desired.options.family)
                 return "conntrack: \(cleaned.deleted) stale UDP flows deleted of \(cleaned.visited) (\(Summary.milliseconds(cleaned.elapsed)))"
@@ -106,6 +107,9 @@ struct InputFlags: ParsableArguments {
             throw ExitCode(2)
         }
         let planned = families.map { options in
+            var options = options
+            // The proxy's own Node in the input gives its zone, for topology hints.
+            options.nodeZone = loaded.state.node(named: options.nodeName)?.zone
             let generator = RuleGenerator(options: options)
             return (generator, generator.servicePorts(of: loaded.state))
         }
