@@ -79,7 +79,7 @@ public struct HealthCheck: Hashable, Sendable {
 /// - Important: not thread-safe by itself; the sync runner owns it and serializes every access
 ///   behind its mutex, which is why it can be handed to the runner's tasks.
 public final class Proxier: @unchecked Sendable {
-    /// Its options change only with this node's zone (a Node change), which forces a full sync.
+    /// Its options change only with this node (its zone or pod CIDRs), which forces a full sync.
     public private(set) var generator: RuleGenerator
     let applier: any RuleApplier
     /// How long a partial sync may go on before a full one (kube-proxy's `FullSyncPeriod`).
@@ -164,9 +164,13 @@ public final class Proxier: @unchecked Sendable {
                     }
                 }
             case .node(let name, let node):
-                // Only this node's zone matters: topology hints decide every service's endpoints.
-                guard name == nodeName, node?.zone != generator.options.nodeZone else { continue }
+                // Only this node matters: its zone (topology hints) and pod CIDRs (NodeCIDR
+                // detection) shape every service's rules.
+                guard name == nodeName,
+                    node?.zone != generator.options.nodeZone || (node?.podCIDRs ?? []) != generator.options.nodePodCIDRs
+                else { continue }
                 generator.options.nodeZone = node?.zone
+                generator.options.nodePodCIDRs = node?.podCIDRs ?? []
                 needsFullSync = true
             }
             touched = true

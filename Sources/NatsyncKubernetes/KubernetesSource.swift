@@ -176,7 +176,9 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
 
     static func node(_ object: [String: Any], _ name: String) -> Node {
         let labels = (object["metadata"] as? [String: Any])?["labels"] as? [String: Any]
-        return Node(name: name, zone: labels?[Node.zoneLabel] as? String)
+        let spec = object["spec"] as? [String: Any]
+        let texts = (spec?["podCIDRs"] as? [String]) ?? (spec?["podCIDR"] as? String).map { [$0] } ?? []
+        return Node(name: name, zone: labels?[Node.zoneLabel] as? String, podCIDRs: texts.compactMap { CIDR($0) })
     }
 
     static func eligible(_ node: [String: Any]) -> Bool {

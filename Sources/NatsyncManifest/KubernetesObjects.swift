@@ -122,7 +122,12 @@ struct EndpointsObject: Decodable, Equatable {
     var subsets: [Subset]?
 }
 
-/// `v1 Node`: only its name and labels matter (the zone, for topology hints).
+/// `v1 Node`: its name, its zone label (topology hints) and its pod CIDRs (NodeCIDR detection).
 struct NodeObject: Decodable, Equatable {
+    struct Spec: Decodable, Equatable {
+        var podCIDR: String?
+        var podCIDRs: [String]?
+    }
     var metadata: ObjectMeta?
+    var spec: Spec?
 }

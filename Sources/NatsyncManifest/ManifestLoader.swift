@@ -213,7 +213,13 @@ public struct ManifestLoader {
             return validated("Node", hint, file) { () throws(FieldError) in
                 guard let name = hint.name, !name.isEmpty else { throw FieldError("metadata.name", "missing") }
                 try Validation.dnsSubdomain(name, "metadata.name")
-                return .node(NatsyncModel.Node(name: name, zone: node.metadata?.labels?[NatsyncModel.Node.zoneLabel]))
+                let texts = node.spec?.podCIDRs ?? node.spec?.podCIDR.map { [$0] } ?? []
+                var podCIDRs: [CIDR] = []
+                for (index, text) in texts.enumerated() {
+                    guard let cidr = CIDR(text) else { throw FieldError("spec.podCIDRs[\(index)]", "invalid CIDR \(quote(text))") }
+                    podCIDRs.append(cidr)
+                }
+                return .node(NatsyncModel.Node(name: name, zone: node.metadata?.labels?[NatsyncModel.Node.zoneLabel], podCIDRs: podCIDRs))
             }
         }
     }

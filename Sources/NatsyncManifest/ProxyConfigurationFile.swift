@@ -14,6 +14,10 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
     public var nodePortAddresses: [CIDR]?
     /// natsync's `iptables.serviceDispatch`: `linear` or `tree` (see `--service-dispatch`).
     public var serviceDispatch: String?
+    /// `detectLocalMode` and `detectLocal`, as written (checked with the flags that share them).
+    public var detectLocalMode: String?
+    public var bridgeInterface: String?
+    public var interfaceNamePrefix: String?
 
     public init() {}
 
@@ -37,10 +41,16 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
         }
         var apiVersion: String?
         var kind: String?
+        struct DetectLocal: Decodable {
+            var bridgeInterface: String?
+            var interfaceNamePrefix: String?
+        }
         var hostnameOverride: String?
         var clusterCIDR: String?
         var iptables: IPTables?
         var nodePortAddresses: [String]?
+        var detectLocalMode: String?
+        var detectLocal: DetectLocal?
     }
 
     /// Reads and checks a config file.
@@ -89,6 +99,9 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
         if let addresses = wire.nodePortAddresses {
             config.nodePortAddresses = try cidrs(addresses, path, "nodePortAddresses")
         }
+        config.detectLocalMode = wire.detectLocalMode.flatMap { $0.isEmpty ? nil : $0 }
+        config.bridgeInterface = wire.detectLocal?.bridgeInterface.flatMap { $0.isEmpty ? nil : $0 }
+        config.interfaceNamePrefix = wire.detectLocal?.interfaceNamePrefix.flatMap { $0.isEmpty ? nil : $0 }
         return config
     }
 

@@ -30,6 +30,10 @@ public struct ProxyOptions: Hashable, Sendable {
     public var serviceDispatch: ServiceDispatch
     /// The node's `topology.kubernetes.io/zone` label, for topology hints (nil: no label).
     public var nodeZone: String?
+    /// `--detect-local-mode`: how traffic from this node's pods is told from the rest.
+    public var localDetection: LocalDetection = .clusterCIDR
+    /// The node's `spec.podCIDRs`, for `--detect-local-mode NodeCIDR`.
+    public var nodePodCIDRs: [CIDR] = []
 
     public init(
         family: IPFamily = .ipv4,
@@ -67,8 +71,17 @@ public struct ProxyOptions: Hashable, Sendable {
     /// The masquerade mark, `1 << masqueradeBit`.
     public var masqueradeMark: UInt32 { 1 << UInt32(masqueradeBit) }
 
-    /// The prefix that identifies pod traffic: the first cluster CIDR of this family, if any.
-    public var localTrafficCIDR: CIDR? { clusterCIDRs.first { $0.family == family } }
+    /// What tells pod traffic from the rest (kube-proxy's local detector), or nil when the mode
+    /// has nothing for this family (no cluster CIDR, a Node without podCIDRs): the rules that
+    /// need it are then not written.
+    public var localTraffic: LocalTrafficMatch? {
+        switch localDetection {
+        case .clusterCIDR: clusterCIDRs.first { $0.family == family }.map(LocalTrafficMatch.source)
+        case .nodeCIDR: nodePodCIDRs.first { $0.family == family }.map(LocalTrafficMatch.source)
+        case .bridgeInterface(let name): .interface(name)
+        case .interfaceNamePrefix(let prefix): .interface(prefix + "+")
+        }
+    }
 
     /// The NodePort address prefixes of this family.
     var familyNodePortAddresses: [CIDR] { nodePortAddresses.filter { $0.family == family } }
@@ -79,5 +92,33 @@ public struct ProxyOptions: Hashable, Sendable {
         guard family == .ipv4, localhostNodePorts else { return false }
         let prefixes = familyNodePortAddresses
         return prefixes.isEmpty || prefixes.contains { $0.contains(.v4(0x7F00_0001)) }
+    }
+}
+
+/// kube-proxy's `--detect-local-mode` (`pkg/proxy/util/localdetector.go`).
+public enum LocalDetection: Hashable, Sendable {
+    /// The first `--cluster-cidr` of the family (the default).
+    case clusterCIDR
+    /// The first of the Node's `spec.podCIDRs` of the family.
+    case nodeCIDR
+    /// Traffic in through this bridge (`--pod-bridge-interface`), both families.
+    case bridgeInterface(String)
+    /// Traffic in through interfaces named with this prefix (`--pod-interface-name-prefix`).
+    case interfaceNamePrefix(String)
+}
+
+/// The match that tells pod traffic: `-s CIDR` / `! -s CIDR`, or `-i NAME` / `! -i NAME`.
+public enum LocalTrafficMatch: Hashable, Sendable {
+    case source(CIDR)
+    case interface(String)
+
+    /// `rule` restricted to pod traffic (`local`) or to everything else.
+    func restricting(_ rule: Rule, local: Bool) -> Rule {
+        var rule = rule
+        switch self {
+        case .source(let cidr): rule.source = AddressMatch(cidr, inverted: !local)
+        case .interface(let name): rule.inInterface = InterfaceMatch(name, inverted: !local)
+        }
+        return rule
     }
 }

@@ -121,12 +121,11 @@ struct ServicePortWriter {
         // Masquerade cluster-IP traffic that does not come from a pod.
         var internalChainRules: [Rule] = []
         if hasInternalEndpoints {
-            var rule = toPort("\(name) cluster IP", destination: port.clusterIP, port: port.port, .jump(ChainNames.markMasquerade))
+            let rule = toPort("\(name) cluster IP", destination: port.clusterIP, port: port.port, .jump(ChainNames.markMasquerade))
             if options.masqueradeAll {
                 internalChainRules.append(rule)
-            } else if let podCIDR = options.localTrafficCIDR {
-                rule.source = AddressMatch(podCIDR, inverted: true)
-                internalChainRules.append(rule)
+            } else if let local = options.localTraffic {
+                internalChainRules.append(local.restricting(rule, local: false))
             }
         }
 
@@ -160,14 +159,12 @@ struct ServicePortWriter {
                     matches: [.comment("masquerade traffic for \(name) external destinations")],
                     target: .jump(ChainNames.markMasquerade)))
         } else {
-            if let podCIDR = options.localTrafficCIDR {
+            if let local = options.localTraffic {
                 // Pods reaching an external destination skip the policy, as if they went out to a
                 // load balancer and came back.
                 rules.append(
-                    Rule(
-                        source: AddressMatch(podCIDR),
-                        matches: [.comment("pod traffic for \(name) external destinations")],
-                        target: .jump(svc)))
+                    local.restricting(
+                        Rule(matches: [.comment("pod traffic for \(name) external destinations")], target: .jump(svc)), local: true))
             }
             let localSource = Match.addressType(AddressTypeMatch(source: .local))
             rules.append(

@@ -53,6 +53,21 @@ struct ProxyFlags: ParsableArguments {
     var nodeAddresses: String?
 
     @Option(
+        name: .customLong("detect-local-mode"),
+        help: """
+            How traffic from this node's pods is told from the rest: ClusterCIDR (--cluster-cidr, the default),             NodeCIDR (the Node's spec.podCIDRs), BridgeInterface (--pod-bridge-interface) or InterfaceNamePrefix             (--pod-interface-name-prefix).
+            """)
+    var detectLocalMode: String?
+
+    @Option(name: .customLong("pod-bridge-interface"), help: "The bridge pods are attached to, for --detect-local-mode BridgeInterface.")
+    var podBridgeInterface: String?
+
+    @Option(
+        name: .customLong("pod-interface-name-prefix"),
+        help: "The name prefix of pods' interfaces on the node, for --detect-local-mode InterfaceNamePrefix.")
+    var podInterfaceNamePrefix: String?
+
+    @Option(
         name: .customLong("service-dispatch"),
         help: """
             How nat KUBE-SERVICES finds a service: linear (kube-proxy's layout, one rule per service address) or \
@@ -84,6 +99,33 @@ struct ProxyFlags: ParsableArguments {
             }
         }
         if let nodeAddresses { _ = try Self.addresses(nodeAddresses, flag: "--node-addresses") }
+        // The names a mode needs may come from the config file, read later.
+        if let detectLocalMode, !Self.localDetectionModes.contains(detectLocalMode) { _ = try localDetection(ProxyConfigurationFile()) }
+    }
+
+    static let localDetectionModes = ["ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix"]
+
+    /// The local detector from the flags, then the file (kube-proxy's names and checks).
+    func localDetection(_ file: ProxyConfigurationFile) throws -> LocalDetection {
+        let mode = detectLocalMode ?? file.detectLocalMode ?? "ClusterCIDR"
+        switch mode {
+        case "ClusterCIDR": return .clusterCIDR
+        case "NodeCIDR": return .nodeCIDR
+        case "BridgeInterface":
+            guard let name = podBridgeInterface ?? file.bridgeInterface, !name.isEmpty else {
+                throw ValidationError("--detect-local-mode BridgeInterface needs --pod-bridge-interface (or detectLocal.bridgeInterface)")
+            }
+            return .bridgeInterface(name)
+        case "InterfaceNamePrefix":
+            guard let prefix = podInterfaceNamePrefix ?? file.interfaceNamePrefix, !prefix.isEmpty else {
+                throw ValidationError(
+                    "--detect-local-mode InterfaceNamePrefix needs --pod-interface-name-prefix (or detectLocal.interfaceNamePrefix)")
+            }
+            return .interfaceNamePrefix(prefix)
+        default:
+            throw ValidationError(
+                "--detect-local-mode: unknown mode \"\(mode)\" (must be ClusterCIDR, NodeCIDR, BridgeInterface or InterfaceNamePrefix)")
+        }
     }
 
     /// The options in force for each family to program, IPv4 first: flags, then the config file,
@@ -110,8 +152,9 @@ struct ProxyFlags: ParsableArguments {
         }
         let clusterCIDRs = try clusterCIDR.map { try Self.cidrs($0, flag: "--cluster-cidr") } ?? file.clusterCIDRs ?? []
         let nodePortCIDRs = try nodePortAddresses.map { try Self.cidrs($0, flag: "--nodeport-addresses") } ?? file.nodePortAddresses ?? []
+        let detection = try localDetection(file)
         return families.map { family in
-            ProxyOptions(
+            var options = ProxyOptions(
                 family: family,
                 nodeName: hostnameOverride ?? file.hostnameOverride ?? host.hostname(),
                 nodeIP: nodeIPs.first { $0.family == family } ?? addresses.first { $0.family == family && $0.isGlobal },
@@ -123,6 +166,8 @@ struct ProxyFlags: ParsableArguments {
                 localhostNodePorts: localhostNodePorts ?? file.localhostNodePorts ?? true,
                 serviceDispatch: serviceDispatch ?? file.serviceDispatch.flatMap(ServiceDispatch.init) ?? .linear
             )
+            options.localDetection = detection
+            return options
         }
     }
 

@@ -73,11 +73,24 @@ struct CommandTests {
         (["run", "-f", "x", "--healthz-bind-address", "nowhere"], #"--healthz-bind-address: expected host:port, got "nowhere""#),
         (["run", "-f", "x", "--kubeconfig", "k"], "give either -f PATH or --kubeconfig, not both"),
         (["sync", "-f", "x", "--iptables-lock-timeout=-1"], "--iptables-lock-timeout: -1.0 is out of range (0-3600 seconds)"),
+        (["sync", "-f", "x", "--detect-local-mode", "PodCIDR"], #"--detect-local-mode: unknown mode "PodCIDR""#),
+        (["sync", "-f", "x", "--detect-local-mode", "BridgeInterface"], "--detect-local-mode BridgeInterface needs --pod-bridge-interface"),
+        (["sync", "-f", "x", "--detect-local-mode", "InterfaceNamePrefix"], "--detect-local-mode InterfaceNamePrefix needs --pod-interface-name-prefix"),
     ])
     func badUsageExits2(arguments: [String], message: String) throws {
         let output = try NatsyncRunner.run(arguments)
         #expect(output.status == 2)
         #expect(output.standardError.contains(message), "\(output.standardError)")
+    }
+
+    /// `detectLocalMode` and `detectLocal` from the config file shape the masquerade rule.
+    @Test func theConfigFileChoosesHowLocalTrafficIsDetected() throws {
+        let base = ["sync", "--dry-run", "-f", "Fixtures/seed/service-test.yaml", "--config", "Fixtures/config/detect-local.yaml"]
+        let bridge = try NatsyncRunner.run(base)
+        #expect(bridge.status == 0, "\(bridge.standardError)")
+        #expect(bridge.standardOutput.contains("--dport 80 ! -i cbr0 -j KUBE-MARK-MASQ"), "\(bridge.standardOutput)")
+        let prefix = try NatsyncRunner.run(base + ["--detect-local-mode", "InterfaceNamePrefix"])
+        #expect(prefix.standardOutput.contains("--dport 80 ! -i veth+ -j KUBE-MARK-MASQ"), "\(prefix.standardOutput)")
     }
 
     @Test func configFileSettingsApplyAndFlagsWin() throws {

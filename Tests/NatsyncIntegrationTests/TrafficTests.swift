@@ -182,3 +182,37 @@ struct TopologyTrafficTests {
         #expect(Set(unzoned.keys) == ["a1", "a2", "b1"], "\(unzoned)")
     }
 }
+
+/// `--detect-local-mode`: each mode decides which traffic to a cluster IP is masqueraded. A pod on
+/// the node (through veth1, 10.0.1.2) keeps its address; a client outside (through eth0) is seen
+/// from the node's address.
+@Suite(.serialized, liveKernel)
+struct LocalDetectionTrafficTests {
+    @Test(arguments: [
+        ("ClusterCIDR", ["--cluster-cidr", "10.0.0.0/16"]),
+        // The cluster CIDR given does not hold the pods: only the Node's podCIDRs can tell them.
+        ("NodeCIDR", ["--cluster-cidr", "10.77.0.0/16", "--detect-local-mode", "NodeCIDR"]),
+        ("BridgeInterface", ["--detect-local-mode", "BridgeInterface", "--pod-bridge-interface", "veth1"]),
+        ("InterfaceNamePrefix", ["--detect-local-mode", "InterfaceNamePrefix", "--pod-interface-name-prefix", "veth"]),
+    ])
+    func eachModeMasqueradesOnlyTrafficFromOutsideThePods(mode: String, flags: [String]) throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let client = try scene.addPod("client")
+        let server = try scene.addPod("pod-a")
+        let node = """
+            apiVersion: v1
+            kind: Node
+            metadata: {name: node-1}
+            spec: {podCIDRs: [10.0.0.0/16]}
+            ---
+
+            """
+        let manifest = try scene.manifest("web.yaml", node + Objects.service("web", clusterIP: "10.96.0.50") + Objects.slice("web", [server]))
+        try scene.sync([manifest], node: ["--hostname-override", "node-1", "--node-ip", Scene.nodeIP] + flags)
+        let fromPod = try scene.get(from: scene.podNamespaces["client"]!, "10.96.0.50:80", count: 5)
+        #expect(fromPod == Array(repeating: "Hello from pod-a; you are \(client)", count: 5), "\(mode): \(fromPod)")
+        let fromOutside = try scene.get(from: scene.external, "10.96.0.50:80", count: 5)
+        #expect(fromOutside == Array(repeating: "Hello from pod-a; you are 10.0.2.1", count: 5), "\(mode): \(fromOutside)")
+    }
+}

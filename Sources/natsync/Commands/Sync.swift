@@ -108,8 +108,10 @@ struct InputFlags: ParsableArguments {
         }
         let planned = families.map { options in
             var options = options
-            // The proxy's own Node in the input gives its zone, for topology hints.
-            options.nodeZone = loaded.state.node(named: options.nodeName)?.zone
+            // The proxy's own Node in the input gives its zone (topology hints) and pod CIDRs.
+            let node = loaded.state.node(named: options.nodeName)
+            options.nodeZone = node?.zone
+            options.nodePodCIDRs = node?.podCIDRs ?? []
             let generator = RuleGenerator(options: options)
             return (generator, generator.servicePorts(of: loaded.state))
         }
