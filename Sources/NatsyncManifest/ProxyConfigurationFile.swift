@@ -14,6 +14,14 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
     public var nodePortAddresses: [CIDR]?
     /// natsync's `iptables.serviceDispatch`: `linear` or `tree` (see `--service-dispatch`).
     public var serviceDispatch: String?
+    /// `conntrack.*`: durations in seconds.
+    public var conntrackMaxPerCore: Int?
+    public var conntrackMin: Int?
+    public var conntrackTCPEstablishedTimeout: Int?
+    public var conntrackTCPCloseWaitTimeout: Int?
+    public var conntrackTCPBeLiberal: Bool?
+    public var conntrackUDPTimeout: Int?
+    public var conntrackUDPStreamTimeout: Int?
     /// `detectLocalMode` and `detectLocal`, as written (checked with the flags that share them).
     public var detectLocalMode: String?
     public var bridgeInterface: String?
@@ -41,6 +49,15 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
         }
         var apiVersion: String?
         var kind: String?
+        struct Conntrack: Decodable {
+            var maxPerCore: Int?
+            var min: Int?
+            var tcpEstablishedTimeout: String?
+            var tcpCloseWaitTimeout: String?
+            var tcpBeLiberal: Bool?
+            var udpTimeout: String?
+            var udpStreamTimeout: String?
+        }
         struct DetectLocal: Decodable {
             var bridgeInterface: String?
             var interfaceNamePrefix: String?
@@ -51,6 +68,7 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
         var nodePortAddresses: [String]?
         var detectLocalMode: String?
         var detectLocal: DetectLocal?
+        var conntrack: Conntrack?
     }
 
     /// Reads and checks a config file.
@@ -99,10 +117,51 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
         if let addresses = wire.nodePortAddresses {
             config.nodePortAddresses = try cidrs(addresses, path, "nodePortAddresses")
         }
+        if let conntrack = wire.conntrack {
+            config.conntrackMaxPerCore = conntrack.maxPerCore
+            config.conntrackMin = conntrack.min
+            config.conntrackTCPBeLiberal = conntrack.tcpBeLiberal
+            config.conntrackTCPEstablishedTimeout = try seconds(conntrack.tcpEstablishedTimeout, path, "conntrack.tcpEstablishedTimeout")
+            config.conntrackTCPCloseWaitTimeout = try seconds(conntrack.tcpCloseWaitTimeout, path, "conntrack.tcpCloseWaitTimeout")
+            config.conntrackUDPTimeout = try seconds(conntrack.udpTimeout, path, "conntrack.udpTimeout")
+            config.conntrackUDPStreamTimeout = try seconds(conntrack.udpStreamTimeout, path, "conntrack.udpStreamTimeout")
+        }
         config.detectLocalMode = wire.detectLocalMode.flatMap { $0.isEmpty ? nil : $0 }
         config.bridgeInterface = wire.detectLocal?.bridgeInterface.flatMap { $0.isEmpty ? nil : $0 }
         config.interfaceNamePrefix = wire.detectLocal?.interfaceNamePrefix.flatMap { $0.isEmpty ? nil : $0 }
         return config
+    }
+
+    /// A Go duration (`24h0m0s`, `1h`, `30s`) in whole seconds.
+    private static func seconds(_ text: String?, _ path: String, _ field: String) throws(LoadError) -> Int? {
+        guard let text else { return nil }
+        guard let value = goDuration(text) else { throw LoadError(file: path, field: field, message: "invalid duration \(quote(text))") }
+        return Int(value)
+    }
+
+    /// Go's `time.ParseDuration` for the units a config file uses (h, m, s, ms, us, ns).
+    public static func goDuration(_ text: String) -> Double? {
+        var total = 0.0
+        var rest = Substring(text)
+        guard !rest.isEmpty else { return nil }
+        if rest == "0" { return 0 }
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isNumber || $0 == "." }
+            rest = rest.dropFirst(number.count)
+            let unit = rest.prefix { $0.isLetter || $0 == "µ" }
+            rest = rest.dropFirst(unit.count)
+            guard let value = Double(number) else { return nil }
+            switch unit {
+            case "h": total += value * 3600
+            case "m": total += value * 60
+            case "s": total += value
+            case "ms": total += value * 1e-3
+            case "us", "µs": total += value * 1e-6
+            case "ns": total += value * 1e-9
+            default: return nil
+            }
+        }
+        return total
     }
 
     private static func cidrs(_ texts: [String], _ path: String, _ field: String) throws(LoadError) -> [CIDR] {

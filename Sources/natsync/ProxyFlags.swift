@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
+import NatsyncKernel
 import NatsyncManifest
 import NatsyncModel
 import NatsyncRules
@@ -67,6 +71,27 @@ struct ProxyFlags: ParsableArguments {
         help: "The name prefix of pods' interfaces on the node, for --detect-local-mode InterfaceNamePrefix.")
     var podInterfaceNamePrefix: String?
 
+    @Option(name: .customLong("conntrack-max-per-core"), help: "Conntrack entries per CPU (default 32768; 0 leaves the limit alone).")
+    var conntrackMaxPerCore: Int?
+
+    @Option(name: .customLong("conntrack-min"), help: "The least conntrack limit, whatever the CPUs (default 131072).")
+    var conntrackMin: Int?
+
+    @Option(name: .customLong("conntrack-tcp-timeout-established"), help: "Idle timeout of established TCP flows (default 24h).")
+    var conntrackTCPEstablished: GoDuration?
+
+    @Option(name: .customLong("conntrack-tcp-timeout-close-wait"), help: "Timeout of TCP flows in CLOSE_WAIT (default 1h).")
+    var conntrackTCPCloseWait: GoDuration?
+
+    @Flag(name: .customLong("conntrack-tcp-be-liberal"), help: "Mark only out-of-window RST as INVALID (and drop no INVALID packets).")
+    var conntrackTCPBeLiberal = false
+
+    @Option(name: .customLong("conntrack-udp-timeout"), help: "Timeout of unreplied UDP flows (default: the kernel's).")
+    var conntrackUDPTimeout: GoDuration?
+
+    @Option(name: .customLong("conntrack-udp-timeout-stream"), help: "Timeout of replied UDP flows (default: the kernel's).")
+    var conntrackUDPStreamTimeout: GoDuration?
+
     @Option(
         name: .customLong("service-dispatch"),
         help: """
@@ -131,14 +156,7 @@ struct ProxyFlags: ParsableArguments {
     /// The options in force for each family to program, IPv4 first: flags, then the config file,
     /// then kube-proxy's defaults and the host.
     func resolveFamilies(host: HostFacts) throws -> [ProxyOptions] {
-        var file = ProxyConfigurationFile()
-        if let configFile {
-            do {
-                file = try ProxyConfigurationFile.load(path: configFile)
-            } catch {
-                throw ValidationError("--config: \(error)")
-            }
-        }
+        let file = try configuration()
         let addresses = try nodeAddresses.map { try Self.addresses($0, flag: "--node-addresses") } ?? host.addresses()
         let nodeIPs = try nodeIP.map { try Self.addresses($0, flag: "--node-ip") } ?? []
         let families: [IPFamily]
@@ -167,8 +185,40 @@ struct ProxyFlags: ParsableArguments {
                 serviceDispatch: serviceDispatch ?? file.serviceDispatch.flatMap(ServiceDispatch.init) ?? .linear
             )
             options.localDetection = detection
+            options.conntrackTCPBeLiberal = conntrackTCPBeLiberal || (file.conntrackTCPBeLiberal ?? false)
             return options
         }
+    }
+
+    /// The config file's settings (empty without `--config`).
+    func configuration() throws -> ProxyConfigurationFile {
+        guard let configFile else { return ProxyConfigurationFile() }
+        do {
+            return try ProxyConfigurationFile.load(path: configFile)
+        } catch {
+            throw ValidationError("--config: \(error)")
+        }
+    }
+
+    /// The kernel settings kube-proxy makes at start, with kube-proxy's defaults, for `families`.
+    func hostSettings(_ families: [ProxyOptions], hostNamespace: Bool) throws -> HostSettings {
+        let file = try configuration()
+        var settings = HostSettings()
+        // The conntrack limit and its hash table are the host's (read-only in another namespace).
+        if hostNamespace {
+            settings.conntrackMax = HostSettings.conntrackMax(
+                perCore: conntrackMaxPerCore ?? file.conntrackMaxPerCore ?? 32768, minimum: conntrackMin ?? file.conntrackMin ?? 131072,
+                cpus: max(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 1))
+        }
+        func seconds(_ flag: GoDuration?) -> Int? { flag.map { Int($0.duration.components.seconds) } }
+        settings.tcpEstablishedTimeout = seconds(conntrackTCPEstablished) ?? file.conntrackTCPEstablishedTimeout ?? 86400
+        settings.tcpCloseWaitTimeout = seconds(conntrackTCPCloseWait) ?? file.conntrackTCPCloseWaitTimeout ?? 3600
+        settings.tcpBeLiberal = families.contains { $0.conntrackTCPBeLiberal }
+        settings.udpTimeout = seconds(conntrackUDPTimeout) ?? file.conntrackUDPTimeout
+        settings.udpStreamTimeout = seconds(conntrackUDPStreamTimeout) ?? file.conntrackUDPStreamTimeout
+        settings.routeLocalnet = families.contains { $0.effectiveLocalhostNodePorts }
+        settings.raiseHashsize = hostNamespace
+        return settings
     }
 
     static func addresses(_ text: String, flag: String) throws -> [IPAddress] {

@@ -1,3 +1,4 @@
+import NatsyncKernel
 import Testing
 
 @testable import natsync
@@ -22,5 +23,14 @@ struct GoDurationTests {
         #expect(Natsync.Run.address("[::1]:80")! == ("::1", 80))
         #expect(Natsync.Run.address("localhost") == nil)
         #expect(Natsync.Run.address("host:99999") == nil)
+    }
+}
+
+/// kube-proxy's conntrack limit: per-core times the CPUs, never below the minimum; 0 leaves it.
+struct ConntrackLimitTests {
+    @Test func theLimitScalesWithTheCPUsAboveTheFloor() {
+        #expect(HostSettings.conntrackMax(perCore: 32768, minimum: 131072, cpus: 2) == 131072)
+        #expect(HostSettings.conntrackMax(perCore: 32768, minimum: 131072, cpus: 8) == 262144)
+        #expect(HostSettings.conntrackMax(perCore: 0, minimum: 131072, cpus: 8) == nil)
     }
 }

@@ -223,6 +223,10 @@ struct LoadingTests {
         #expect(config.masqueradeBit == 15)
         #expect(config.localhostNodePorts == false)
         #expect(config.nodePortAddresses == [CIDR("192.168.0.0/24")!])
+        #expect(config.conntrackMaxPerCore == 65536 && config.conntrackMin == 262144)
+        #expect(config.conntrackTCPEstablishedTimeout == 86400 && config.conntrackTCPCloseWaitTimeout == 3600)
+        #expect(config.conntrackTCPBeLiberal == false)
+        #expect(config.conntrackUDPTimeout == 0 && config.conntrackUDPStreamTimeout == 150)
     }
 }
 

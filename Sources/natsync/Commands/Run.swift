@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import NatsyncDaemon
 import NatsyncKubernetes
+import NatsyncManifest
 import NatsyncRules
 
 extension Natsync {
@@ -96,6 +97,14 @@ extension Natsync {
                 logger.info("watching the Kubernetes API", metadata: ["server": "\(connection)"])
                 source = .kubernetes(try APIClient(connection: connection))
             }
+            // After the input is known to be usable: a bad kubeconfig fails before anything changes.
+            try kernel.applyHostSettings(try proxy.hostSettings(families, hostNamespace: kernel.netns == nil)) { outcome in
+                if case .failed = outcome.result {
+                    logger.warning("kernel setting not made", metadata: ["setting": "\(outcome)"])
+                } else {
+                    logger.info("kernel setting made", metadata: ["setting": "\(outcome)"])
+                }
+            }
             let daemon = Daemon(
                 proxier: proxiers.count == 1 ? proxiers[0] : MetaProxier(proxiers), runner: runner, source: source,
                 healthAddress: Self.address(healthz), metricsAddress: Self.address(metrics),
@@ -112,29 +121,8 @@ struct GoDuration: ExpressibleByArgument {
     init(_ duration: Duration) { self.duration = duration }
 
     init?(argument: String) {
-        var total = 0.0
-        var number = ""
-        var rest = Substring(argument)
-        guard !rest.isEmpty else { return nil }
-        while !rest.isEmpty {
-            number = String(rest.prefix { $0.isNumber || $0 == "." })
-            rest = rest.dropFirst(number.count)
-            let unit = String(rest.prefix { $0.isLetter || $0 == "µ" })
-            rest = rest.dropFirst(unit.count)
-            guard let value = Double(number) else { return nil }
-            let scale: Double
-            switch unit {
-            case "h": scale = 3600
-            case "m": scale = 60
-            case "s": scale = 1
-            case "ms": scale = 1e-3
-            case "us", "µs": scale = 1e-6
-            case "ns": scale = 1e-9
-            default: return nil
-            }
-            total += value * scale
-        }
-        duration = .nanoseconds(Int64(total * 1e9))
+        guard let seconds = ProxyConfigurationFile.goDuration(argument) else { return nil }
+        duration = .nanoseconds(Int64(seconds * 1e9))
     }
 }
 

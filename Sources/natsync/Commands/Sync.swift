@@ -40,6 +40,10 @@ extension Natsync {
                 }
                 return
             }
+            try kernel.applyHostSettings(try proxy.hostSettings(families.map(\.options), hostNamespace: kernel.netns == nil)) { outcome in
+                let failed = if case .failed = outcome.result { true } else { false }
+                FileDescriptorOutput.standardError.write("natsync: \(failed ? "warning: " : "")sysctl \(outcome)\n")
+            }
             for desired in families {
                 try kernel.perform(family: desired.options.family) { tables in
                     let report = try tables.sync(desired.rules.tables)
@@ -142,6 +146,18 @@ struct Desired {
 }
 
 extension KernelFlags {
+    /// Makes kube-proxy's kernel settings in the chosen namespace; `report` hears of each one set
+    /// or refused (one left as it was is not news).
+    func applyHostSettings(_ settings: HostSettings, report: (HostSettings.Outcome) -> Void) throws {
+        do {
+            let outcomes = try NetworkNamespace.run(in: netns) { settings.apply() }
+            for outcome in outcomes where outcome.result != .unchanged { report(outcome) }
+        } catch let error as KernelError {
+            FileDescriptorOutput.standardError.write("natsync: \(error)\n")
+            throw ExitCode(1)
+        }
+    }
+
     /// Chooses the backend (saying which on stderr when it was detected), then runs `body` in the
     /// chosen namespace; kernel failures exit 1.
     func perform(family: IPFamily, _ body: (any TableBackend) throws -> Void) throws {
