@@ -3,10 +3,23 @@ import NatsyncModel
 import Yams
 
 /// The settings natsync takes from a `kubeproxy.config.k8s.io/v1alpha1 KubeProxyConfiguration`,
-/// so that an existing kube-proxy config file carries over. Absent fields stay `nil`; command-line
-/// flags win over the file.
+/// so that an existing kube-proxy config file carries over. Absent fields, and the zero values
+/// kubeadm writes for "default" (`0s`, `null`, `""`), stay `nil`. As for kube-proxy, the file's
+/// values win over the flags bound to the same settings.
 public struct ProxyConfigurationFile: Sendable, Equatable {
     public var hostnameOverride: String?
+    /// `bindAddress`: kube-proxy's idea of the node's primary IP (nil when unset or unspecified).
+    public var bindAddress: IPAddress?
+    public var healthzBindAddress: String?
+    public var metricsBindAddress: String?
+    /// `clientConnection.kubeconfig`.
+    public var kubeconfig: String?
+    /// `iptables.syncPeriod` and `iptables.minSyncPeriod`, in seconds.
+    public var syncPeriod: Double?
+    public var minSyncPeriod: Double?
+    /// Fields natsync does not know (`conntrack.maxPerCor`, a later version's field): warnings,
+    /// errors with `--strict`, never silently dropped.
+    public var unknownFields: [String] = []
     public var clusterCIDRs: [CIDR]?
     public var masqueradeAll: Bool?
     public var masqueradeBit: Int?
@@ -46,9 +59,19 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
             var masqueradeBit: Int?
             var localhostNodePorts: Bool?
             var serviceDispatch: String?
+            var syncPeriod: String?
+            var minSyncPeriod: String?
+        }
+        struct ClientConnection: Decodable {
+            var kubeconfig: String?
         }
         var apiVersion: String?
         var kind: String?
+        var mode: String?
+        var bindAddress: String?
+        var healthzBindAddress: String?
+        var metricsBindAddress: String?
+        var clientConnection: ClientConnection?
         struct Conntrack: Decodable {
             var maxPerCore: Int?
             var min: Int?
@@ -95,8 +118,26 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
         if let version = wire.apiVersion, version != "kubeproxy.config.k8s.io/v1alpha1" {
             throw LoadError(file: path, field: "apiVersion", message: "unsupported version \(quote(version))")
         }
+        if let mode = wire.mode, !mode.isEmpty, mode != "iptables" {
+            throw LoadError(file: path, field: "mode", message: "natsync is an iptables-mode proxy; found \(quote(mode))")
+        }
         var config = ProxyConfigurationFile()
+        config.unknownFields = ((try? Yams.load(yaml: text)).map { Self.unknown($0, Self.schema, "") }) ?? []
         config.hostnameOverride = wire.hostnameOverride.flatMap { $0.isEmpty ? nil : $0 }
+        if let text = wire.bindAddress, !text.isEmpty {
+            guard let address = IPAddress(text) else { throw LoadError(file: path, field: "bindAddress", message: "invalid IP address \(quote(text))") }
+            // 0.0.0.0 and :: (kubeadm's default) say nothing about the node.
+            config.bindAddress = address == IPAddress("0.0.0.0") || address == IPAddress("::") ? nil : address
+        }
+        config.healthzBindAddress = wire.healthzBindAddress.flatMap { $0.isEmpty ? nil : $0 }
+        config.metricsBindAddress = wire.metricsBindAddress.flatMap { $0.isEmpty ? nil : $0 }
+        config.kubeconfig = wire.clientConnection?.kubeconfig.flatMap { $0.isEmpty ? nil : $0 }
+        config.syncPeriod = try seconds(wire.iptables?.syncPeriod, path, "iptables.syncPeriod").flatMap { $0 > 0 ? Double($0) : nil }
+        config.minSyncPeriod = try wire.iptables?.minSyncPeriod.flatMap { text throws(LoadError) in
+            guard let value = goDuration(text) else { throw LoadError(file: path, field: "iptables.minSyncPeriod", message: "invalid duration \(quote(text))") }
+            // kube-proxy's defaulting takes 0 (kubeadm writes 0s) as unset.
+            return value > 0 ? value : nil
+        }
         if let text = wire.clusterCIDR, !text.isEmpty {
             config.clusterCIDRs = try cidrs(text.split(separator: ",").map(String.init), path, "clusterCIDR")
         }
@@ -130,6 +171,51 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
         config.bridgeInterface = wire.detectLocal?.bridgeInterface.flatMap { $0.isEmpty ? nil : $0 }
         config.interfaceNamePrefix = wire.detectLocal?.interfaceNamePrefix.flatMap { $0.isEmpty ? nil : $0 }
         return config
+    }
+
+    /// What a field may hold: anything (maps such as `featureGates`, `logging`'s options), or an
+    /// object with these fields.
+    indirect enum Schema {
+        case any
+        case object([String: Schema])
+    }
+
+    /// Every field of v1alpha1 (kube-proxy 1.31-1.35), whether natsync uses it or not, plus
+    /// natsync's `iptables.serviceDispatch`.
+    static let schema = Schema.object([
+        "apiVersion": .any, "kind": .any, "featureGates": .any, "logging": .any,
+        "clientConnection": .object(["kubeconfig": .any, "acceptContentTypes": .any, "contentType": .any, "qps": .any, "burst": .any]),
+        "hostnameOverride": .any, "bindAddress": .any, "healthzBindAddress": .any, "metricsBindAddress": .any,
+        "bindAddressHardFail": .any, "enableProfiling": .any, "showHiddenMetricsForVersion": .any, "mode": .any,
+        "iptables": .object([
+            "masqueradeAll": .any, "masqueradeBit": .any, "localhostNodePorts": .any, "syncPeriod": .any, "minSyncPeriod": .any,
+            "serviceDispatch": .any,
+        ]),
+        "ipvs": .object([
+            "scheduler": .any, "excludeCIDRs": .any, "strictARP": .any, "tcpTimeout": .any, "tcpFinTimeout": .any, "udpTimeout": .any,
+            "syncPeriod": .any, "minSyncPeriod": .any,
+        ]),
+        "nftables": .object(["masqueradeAll": .any, "masqueradeBit": .any, "syncPeriod": .any, "minSyncPeriod": .any]),
+        "winkernel": .object([
+            "networkName": .any, "sourceVip": .any, "enableDSR": .any, "rootHnsEndpointName": .any, "forwardHealthCheckVip": .any,
+        ]),
+        "detectLocalMode": .any, "detectLocal": .object(["bridgeInterface": .any, "interfaceNamePrefix": .any]),
+        "clusterCIDR": .any, "nodePortAddresses": .any, "oomScoreAdj": .any,
+        "conntrack": .object([
+            "maxPerCore": .any, "min": .any, "tcpEstablishedTimeout": .any, "tcpCloseWaitTimeout": .any, "tcpBeLiberal": .any,
+            "udpTimeout": .any, "udpStreamTimeout": .any,
+        ]),
+        "configSyncPeriod": .any, "portRange": .any, "windowsRunAsService": .any,
+    ])
+
+    /// The paths of the fields of `value` that `schema` does not know.
+    static func unknown(_ value: Any, _ schema: Schema, _ path: String) -> [String] {
+        guard case .object(let fields) = schema, let mapping = value as? [String: Any] else { return [] }
+        return mapping.keys.sorted().flatMap { key -> [String] in
+            let field = path.isEmpty ? key : "\(path).\(key)"
+            guard let inner = fields[key] else { return [field] }
+            return unknown(mapping[key] as Any, inner, field)
+        }
     }
 
     /// A Go duration (`24h0m0s`, `1h`, `30s`) in whole seconds.

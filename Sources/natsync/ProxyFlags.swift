@@ -132,7 +132,9 @@ struct ProxyFlags: ParsableArguments {
 
     /// The local detector from the flags, then the file (kube-proxy's names and checks).
     func localDetection(_ file: ProxyConfigurationFile) throws -> LocalDetection {
-        let mode = detectLocalMode ?? file.detectLocalMode ?? "ClusterCIDR"
+        func flag<T>(_ value: T?) -> T? { configFile == nil ? value : nil }
+        let (podBridgeInterface, podInterfaceNamePrefix) = (flag(podBridgeInterface), flag(podInterfaceNamePrefix))
+        let mode = flag(detectLocalMode) ?? file.detectLocalMode ?? "ClusterCIDR"
         switch mode {
         case "ClusterCIDR": return .clusterCIDR
         case "NodeCIDR": return .nodeCIDR
@@ -157,6 +159,7 @@ struct ProxyFlags: ParsableArguments {
     /// then kube-proxy's defaults and the host.
     func resolveFamilies(host: HostFacts) throws -> [ProxyOptions] {
         let file = try configuration()
+        func flag<T>(_ value: T?) -> T? { configFile == nil ? value : nil }
         let addresses = try nodeAddresses.map { try Self.addresses($0, flag: "--node-addresses") } ?? host.addresses()
         let nodeIPs = try nodeIP.map { try Self.addresses($0, flag: "--node-ip") } ?? []
         let families: [IPFamily]
@@ -168,26 +171,54 @@ struct ProxyFlags: ParsableArguments {
             let global = IPFamily.allCases.filter { family in addresses.contains { $0.family == family && $0.isGlobal } }
             families = global.isEmpty ? [.ipv4] : global
         }
-        let clusterCIDRs = try clusterCIDR.map { try Self.cidrs($0, flag: "--cluster-cidr") } ?? file.clusterCIDRs ?? []
-        let nodePortCIDRs = try nodePortAddresses.map { try Self.cidrs($0, flag: "--nodeport-addresses") } ?? file.nodePortAddresses ?? []
+        let clusterCIDRs = try flag(clusterCIDR).map { try Self.cidrs($0, flag: "--cluster-cidr") } ?? file.clusterCIDRs ?? []
+        let nodePortCIDRs = try flag(nodePortAddresses).map { try Self.cidrs($0, flag: "--nodeport-addresses") } ?? file.nodePortAddresses ?? []
         let detection = try localDetection(file)
         return families.map { family in
             var options = ProxyOptions(
                 family: family,
                 nodeName: hostnameOverride ?? file.hostnameOverride ?? host.hostname(),
-                nodeIP: nodeIPs.first { $0.family == family } ?? addresses.first { $0.family == family && $0.isGlobal },
+                nodeIP: nodeIPs.first { $0.family == family } ?? file.bindAddress.flatMap { $0.family == family ? $0 : nil }
+                    ?? addresses.first { $0.family == family && $0.isGlobal },
                 nodeAddresses: addresses,
                 clusterCIDRs: clusterCIDRs,
-                masqueradeAll: masqueradeAll || (file.masqueradeAll ?? false),
-                masqueradeBit: masqueradeBit ?? file.masqueradeBit ?? 14,
+                masqueradeAll: flag(masqueradeAll) ?? file.masqueradeAll ?? false,
+                masqueradeBit: flag(masqueradeBit) ?? file.masqueradeBit ?? 14,
                 nodePortAddresses: nodePortCIDRs,
-                localhostNodePorts: localhostNodePorts ?? file.localhostNodePorts ?? true,
+                localhostNodePorts: flag(localhostNodePorts) ?? file.localhostNodePorts ?? true,
                 serviceDispatch: serviceDispatch ?? file.serviceDispatch.flatMap(ServiceDispatch.init) ?? .linear
             )
             options.localDetection = detection
-            options.conntrackTCPBeLiberal = conntrackTCPBeLiberal || (file.conntrackTCPBeLiberal ?? false)
+            options.conntrackTCPBeLiberal = flag(conntrackTCPBeLiberal) ?? file.conntrackTCPBeLiberal ?? false
             return options
         }
+    }
+
+    /// The flags given that `--config` overrides: kube-proxy reads the file in place of every
+    /// flag bound to the same setting (`--hostname-override` aside), so natsync does too, and says
+    /// which it ignored.
+    var ignoredByConfig: [String] {
+        guard configFile != nil else { return [] }
+        let given: [(String, Bool)] = [
+            ("--cluster-cidr", clusterCIDR != nil), ("--masquerade-all", masqueradeAll), ("--iptables-masquerade-bit", masqueradeBit != nil),
+            ("--nodeport-addresses", nodePortAddresses != nil), ("--iptables-localhost-nodeports", localhostNodePorts != nil),
+            ("--detect-local-mode", detectLocalMode != nil), ("--pod-bridge-interface", podBridgeInterface != nil),
+            ("--pod-interface-name-prefix", podInterfaceNamePrefix != nil), ("--conntrack-max-per-core", conntrackMaxPerCore != nil),
+            ("--conntrack-min", conntrackMin != nil), ("--conntrack-tcp-timeout-established", conntrackTCPEstablished != nil),
+            ("--conntrack-tcp-timeout-close-wait", conntrackTCPCloseWait != nil), ("--conntrack-tcp-be-liberal", conntrackTCPBeLiberal),
+            ("--conntrack-udp-timeout", conntrackUDPTimeout != nil), ("--conntrack-udp-timeout-stream", conntrackUDPStreamTimeout != nil),
+        ]
+        return given.filter(\.1).map(\.0)
+    }
+
+    /// `warning: FILE: FIELD: ...` for each field of the config file natsync does not know.
+    func configurationWarnings() throws -> [String] {
+        guard let configFile else { return [] }
+        return try configuration().unknownFields.map { "warning: \(configFile): \($0): unknown field; ignored" }
+    }
+
+    static func ignoredNote(_ flag: String) -> String {
+        "note: \(flag) ignored: --config is given, and kube-proxy reads the file in place of that flag"
     }
 
     /// The config file's settings (empty without `--config`).
@@ -203,6 +234,10 @@ struct ProxyFlags: ParsableArguments {
     /// The kernel settings kube-proxy makes at start, with kube-proxy's defaults, for `families`.
     func hostSettings(_ families: [ProxyOptions], hostNamespace: Bool) throws -> HostSettings {
         let file = try configuration()
+        func flag<T>(_ value: T?) -> T? { configFile == nil ? value : nil }
+        let (conntrackMaxPerCore, conntrackMin) = (flag(conntrackMaxPerCore), flag(conntrackMin))
+        let (conntrackTCPEstablished, conntrackTCPCloseWait) = (flag(conntrackTCPEstablished), flag(conntrackTCPCloseWait))
+        let (conntrackUDPTimeout, conntrackUDPStreamTimeout) = (flag(conntrackUDPTimeout), flag(conntrackUDPStreamTimeout))
         var settings = HostSettings()
         // The conntrack limit and its hash table are the host's (read-only in another namespace).
         if hostNamespace {

@@ -83,25 +83,56 @@ struct CommandTests {
         #expect(output.standardError.contains(message), "\(output.standardError)")
     }
 
+    /// kubeadm's `kube-proxy` ConfigMap (`config.conf`, every field kubeadm writes, zero values
+    /// meaning "default") loads without a word and gives the rules of the equivalent flags.
+    @Test func kubeadmsConfigFileLoadsQuietlyAndMatchesTheFlags() throws {
+        let seed = ["sync", "--dry-run", "-f", "Fixtures/seed/service-test.yaml", "--hostname-override", "node-1", "--node-ip", "192.168.0.2"]
+        let fromFile = try NatsyncRunner.run(seed + ["--config", "Fixtures/config/kubeadm-config.conf"])
+        #expect(fromFile.status == 0 && fromFile.standardError.isEmpty, "\(fromFile.standardError)")
+        let fromFlags = try NatsyncRunner.run(seed + ["--cluster-cidr", "10.244.0.0/16"])
+        #expect(fromFile.standardOutput == fromFlags.standardOutput)
+    }
+
+    @Test func unknownConfigFieldsAreWarningsAndErrorsWithStrict() throws {
+        let base = ["sync", "--dry-run", "-f", "Fixtures/seed/service-test.yaml", "--config", "Fixtures/config/unknown-fields.yaml"]
+        let lenient = try NatsyncRunner.run(base)
+        #expect(lenient.status == 0)
+        #expect(lenient.standardError.contains("warning: Fixtures/config/unknown-fields.yaml: conntrack.maxPerCor: unknown field; ignored"))
+        #expect(lenient.standardError.contains("warning: Fixtures/config/unknown-fields.yaml: newField: unknown field; ignored"))
+        let strict = try NatsyncRunner.run(base + ["--strict"])
+        #expect(strict.status == 2 && strict.standardOutput.isEmpty)
+        #expect(strict.standardError.contains("natsync: 2 warning(s) with --strict; nothing applied"), "\(strict.standardError)")
+        let ipvs = try NatsyncRunner.run(["sync", "--dry-run", "-f", "Fixtures/seed/service-test.yaml", "--config", "Fixtures/config/ipvs-mode.yaml"])
+        #expect(ipvs.status == 2)
+        #expect(ipvs.standardError.contains("mode: natsync is an iptables-mode proxy; found \"ipvs\""), "\(ipvs.standardError)")
+    }
+
     /// `detectLocalMode` and `detectLocal` from the config file shape the masquerade rule.
     @Test func theConfigFileChoosesHowLocalTrafficIsDetected() throws {
         let base = ["sync", "--dry-run", "-f", "Fixtures/seed/service-test.yaml", "--config", "Fixtures/config/detect-local.yaml"]
         let bridge = try NatsyncRunner.run(base)
         #expect(bridge.status == 0, "\(bridge.standardError)")
         #expect(bridge.standardOutput.contains("--dport 80 ! -i cbr0 -j KUBE-MARK-MASQ"), "\(bridge.standardOutput)")
-        let prefix = try NatsyncRunner.run(base + ["--detect-local-mode", "InterfaceNamePrefix"])
-        #expect(prefix.standardOutput.contains("--dport 80 ! -i veth+ -j KUBE-MARK-MASQ"), "\(prefix.standardOutput)")
+        let flags = try NatsyncRunner.run(
+            ["sync", "--dry-run", "-f", "Fixtures/seed/service-test.yaml", "--detect-local-mode", "InterfaceNamePrefix", "--pod-interface-name-prefix", "veth"])
+        #expect(flags.standardOutput.contains("--dport 80 ! -i veth+ -j KUBE-MARK-MASQ"), "\(flags.standardOutput)")
     }
 
-    @Test func configFileSettingsApplyAndFlagsWin() throws {
+    /// As kube-proxy: with --config the file's values win, and the flags bound to the same
+    /// settings are ignored (and said to be); --hostname-override still applies.
+    @Test func configFileSettingsWinOverTheirFlags() throws {
         let base = ["sync", "--dry-run", "-f", "Fixtures/seed/service-test.yaml", "--config", "Fixtures/config/kube-proxy.yaml"]
         let fromFile = try NatsyncRunner.run(base)
         #expect(fromFile.status == 0)
         // masqueradeBit 15 and masqueradeAll from the file.
         #expect(fromFile.standardOutput.contains("-A KUBE-MARK-MASQ -j MARK --or-mark 0x8000\n"))
         #expect(fromFile.standardOutput.contains(#"--dport 80 -j KUBE-MARK-MASQ"#))
-        let overridden = try NatsyncRunner.run(base + ["--iptables-masquerade-bit", "14"])
-        #expect(overridden.standardOutput.contains("-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n"))
+        let overridden = try NatsyncRunner.run(base + ["--iptables-masquerade-bit", "14", "--hostname-override", "node-9"])
+        #expect(overridden.standardOutput == fromFile.standardOutput.replacingOccurrences(of: "node-1", with: "node-9"))
+        #expect(
+            overridden.standardError.contains(
+                "note: --iptables-masquerade-bit ignored: --config is given, and kube-proxy reads the file in place of that flag"),
+            "\(overridden.standardError)")
         let badConfig = try NatsyncRunner.run(base.dropLast(2) + ["--config", "Fixtures/seed/service-test.yaml"])
         #expect(badConfig.status == 2)
         #expect(badConfig.standardError.contains("kind: expected KubeProxyConfiguration"))

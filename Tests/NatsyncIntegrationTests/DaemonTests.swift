@@ -44,6 +44,35 @@ struct DaemonTests {
         #expect(try Self.matches(scene, folder.path), "rules stay in place after a graceful stop")
     }
 
+    /// With --config, the daemon takes its addresses, periods and cluster CIDR from the file, and
+    /// says which flags the file overrode (kube-proxy's precedence).
+    @Test func aConfigFileSetsTheDaemonsAddressesAndPeriods() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let config = try scene.manifest(
+            "config.yaml",
+            """
+            apiVersion: kubeproxy.config.k8s.io/v1alpha1
+            kind: KubeProxyConfiguration
+            healthzBindAddress: 127.0.0.1:0
+            metricsBindAddress: 127.0.0.1:0
+            clusterCIDR: 10.0.0.0/16
+            iptables: {minSyncPeriod: 200ms, syncPeriod: 2s}
+
+            """)
+        let manifest = try scene.manifest("web.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1"]))
+        let daemon = try DaemonProcess(scene: scene, manifests: manifest, extra: ["--config", config])
+        defer { _ = daemon.stop() }
+        try waitUntil(seconds: 5) { try Self.matches(scene, manifest) }
+        #expect(daemon.logText.contains("--healthz-bind-address ignored: --config is given"), "\(daemon.logText)")
+        #expect(daemon.logText.contains("--iptables-min-sync-period ignored"), "\(daemon.logText)")
+        #expect(try httpGet(port: daemon.healthPort, path: "/healthz").status == 200)
+        // The file's 2 s sync period: a flushed chain is repaired within it.
+        let sep = try scene.save().split(separator: "\n").first { $0.hasPrefix(":KUBE-SEP-") }.map { String($0.dropFirst().prefix { $0 != " " }) }!
+        try run(["ip", "netns", "exec", scene.node, "iptables-legacy", "-t", "nat", "-F", sep])
+        try waitUntil(seconds: 4) { try Self.matches(scene, manifest) }
+    }
+
     @Test(arguments: ["legacy", "nft"])
     func repairsTablesChangedBehindItsBackWithinOneSyncPeriod(backend: String) throws {
         let scene = try Scene(backend: backend)

@@ -23,26 +23,26 @@ extension Natsync {
         @Option(name: [.customShort("f"), .customLong("filename")], help: "A manifest file or directory to watch (repeatable).")
         var paths: [String] = []
 
-        @Option(help: "A kubeconfig to watch the cluster through (default without -f: the pod's service account).")
+        @Option(help: "A kubeconfig to watch the cluster through (default without -f: the pod's service account; with --config, its clientConnection.kubeconfig).")
         var kubeconfig: String?
 
         @OptionGroup var proxy: ProxyFlags
         @OptionGroup var kernel: KernelFlags
 
         @Option(name: .customLong("iptables-min-sync-period"), help: "The least time between two syncs (default 1s).")
-        var minSyncPeriod: GoDuration = GoDuration(.seconds(1))
+        var minSyncPeriod: GoDuration?
 
         @Option(name: .customLong("iptables-sync-period"), help: "Retry and drift-check period (default 30s).")
-        var syncPeriod: GoDuration = GoDuration(.seconds(30))
+        var syncPeriod: GoDuration?
 
         @Option(name: .customLong("manifest-poll-interval"), help: "How often to look for manifest changes (default 1s).")
         var pollInterval: GoDuration = GoDuration(.seconds(1))
 
         @Option(name: .customLong("healthz-bind-address"), help: "host:port for /healthz and /livez; empty to disable.")
-        var healthz = "0.0.0.0:10256"
+        var healthz: String?
 
         @Option(name: .customLong("metrics-bind-address"), help: "host:port for /metrics; empty to disable.")
-        var metrics = "127.0.0.1:10249"
+        var metrics: String?
 
         @Flag(help: "Do not delete stale UDP conntrack flows after the rules change.")
         var noConntrack = false
@@ -52,7 +52,8 @@ extension Natsync {
 
         func validate() throws {
             if !paths.isEmpty && kubeconfig != nil { throw ValidationError("give either -f PATH or --kubeconfig, not both") }
-            for (flag, value) in [("--healthz-bind-address", healthz), ("--metrics-bind-address", metrics)] where !value.isEmpty {
+            for (flag, value) in [("--healthz-bind-address", healthz), ("--metrics-bind-address", metrics)] {
+                guard let value, !value.isEmpty else { continue }
                 guard Self.address(value) != nil else { throw ValidationError("\(flag): expected host:port, got \"\(value)\"") }
             }
         }
@@ -74,6 +75,23 @@ extension Natsync {
             }
             let logger = Logger(label: "natsync")
             let families = try proxy.resolveFamilies(host: HostFacts())
+            // With --config, kube-proxy reads the file in place of the flags bound to its fields.
+            let file = try proxy.configuration()
+            let fromFlags = proxy.configFile == nil
+            var ignored = proxy.ignoredByConfig
+            if !fromFlags {
+                let given: [(String, Bool)] = [
+                    ("--kubeconfig", kubeconfig != nil), ("--healthz-bind-address", healthz != nil),
+                    ("--metrics-bind-address", metrics != nil), ("--iptables-sync-period", syncPeriod != nil),
+                    ("--iptables-min-sync-period", minSyncPeriod != nil),
+                ]
+                ignored += given.filter(\.1).map(\.0)
+            }
+            for warning in try proxy.configurationWarnings() { logger.warning("\(warning)") }
+            for flag in ignored { logger.notice("\(ProxyFlags.ignoredNote(flag))") }
+            let kubeconfig = fromFlags ? self.kubeconfig : file.kubeconfig
+            let healthz = (fromFlags ? self.healthz : file.healthzBindAddress) ?? "0.0.0.0:10256"
+            let metrics = (fromFlags ? self.metrics : file.metricsBindAddress) ?? "127.0.0.1:10249"
             let proxiers = families.map { options in
                 let (tables, reason) = kernel.tables(options.family)
                 logger.info("\(options.family): iptables backend \(reason)")
@@ -81,8 +99,8 @@ extension Natsync {
                 return Proxier(generator: RuleGenerator(options: options), applier: applier)
             }
             var runner = SyncRunner.Configuration()
-            runner.minInterval = minSyncPeriod.duration
-            runner.syncPeriod = syncPeriod.duration
+            runner.minInterval = (fromFlags ? minSyncPeriod?.duration : file.minSyncPeriod.map { .milliseconds(Int64($0 * 1000)) }) ?? .seconds(1)
+            runner.syncPeriod = (fromFlags ? syncPeriod?.duration : file.syncPeriod.map { .milliseconds(Int64($0 * 1000)) }) ?? .seconds(30)
             let source: DesiredStateSource
             if !paths.isEmpty {
                 source = .manifests(paths, interval: pollInterval.duration)

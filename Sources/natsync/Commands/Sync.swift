@@ -94,6 +94,10 @@ struct InputFlags: ParsableArguments {
 
     static func desired(paths: [String], strict: Bool, _ proxy: ProxyFlags) throws -> [Desired] {
         let families = try proxy.resolveFamilies(host: HostFacts())
+        let configWarnings = try proxy.configurationWarnings()
+        for line in configWarnings + proxy.ignoredByConfig.map(ProxyFlags.ignoredNote) {
+            FileDescriptorOutput.standardError.write(line + "\n")
+        }
         let loaded = ManifestLoader.load(paths: paths)
         for diagnostic in loaded.diagnostics {
             FileDescriptorOutput.standardError.write("\(diagnostic)\n")
@@ -105,9 +109,9 @@ struct InputFlags: ParsableArguments {
                 "natsync: \(loaded.errors.count) input error(s): a path or file could not be read; nothing applied\n")
             throw ExitCode(2)
         }
-        if strict && !loaded.warnings.isEmpty {
+        if strict && !(loaded.warnings.isEmpty && configWarnings.isEmpty) {
             FileDescriptorOutput.standardError.write(
-                "natsync: \(loaded.warnings.count) warning(s) with --strict; nothing applied\n")
+                "natsync: \(loaded.warnings.count + configWarnings.count) warning(s) with --strict; nothing applied\n")
             throw ExitCode(2)
         }
         let planned = families.map { options in
