@@ -5,7 +5,9 @@ import NIOPosix
 
 /// A Kubernetes API server emulator speaking the real list and watch wire protocol over HTTP, for
 /// Services and EndpointSlices: resource versions, chunked watch streams, bookmarks, `410 Gone`
-/// for versions it no longer holds, and controls to drop watches or go down.
+/// for versions it no longer holds, label selectors applied server-side (an object that stops
+/// matching is DELETED for that watch, one that starts matching ADDED), and controls to drop
+/// watches or go down.
 final class APIEmulator: @unchecked Sendable {
     static let paths = [
         "/api/v1/services": "Service", "/apis/discovery.k8s.io/v1/endpointslices": "EndpointSlice", "/api/v1/nodes": "Node",
@@ -16,7 +18,7 @@ final class APIEmulator: @unchecked Sendable {
     private var history: [(version: Int, path: String, type: String, object: [String: Any])] = []
     private var version = 100
     private var oldestKept = 0
-    private var watchers: [(channel: any Channel, path: String)] = []
+    private var watchers: [(channel: any Channel, path: String, selector: String?)] = []
     private var server: (any Channel)?
     private(set) var port = 0
     private(set) var requests: [String] = []
@@ -95,14 +97,39 @@ final class APIEmulator: @unchecked Sendable {
             version += 1
             metadata["resourceVersion"] = "\(version)"
             object["metadata"] = metadata
-            let existed = objects[path]?[key] != nil
+            let old = objects[path]?[key]
             if deleted { objects[path]?[key] = nil } else { objects[path, default: [:]][key] = object }
-            let type = deleted ? "DELETED" : existed ? "MODIFIED" : "ADDED"
+            let type = deleted ? "DELETED" : old != nil ? "MODIFIED" : "ADDED"
             history.append((version, path, type, object))
-            let line = Self.line(type, object)
-            return watchers.filter { $0.path == path }.map { ($0.channel, line) }
+            return watchers.filter { $0.path == path }.compactMap { watcher in
+                let was = old.map { Self.matches($0, watcher.selector) } ?? false
+                let now = !deleted && Self.matches(object, watcher.selector)
+                switch (was, now) {
+                case (false, false): return nil
+                case (false, true): return (watcher.channel, Self.line("ADDED", object))
+                case (true, false): return (watcher.channel, Self.line("DELETED", object))
+                case (true, true): return (watcher.channel, Self.line(type, object))
+                }
+            }
         }
         for (channel, line) in pending { write(line, to: channel) }
+    }
+
+    /// Whether `object`'s labels satisfy a label selector: requirements `key`, `!key`, `key=value`
+    /// and `key!=value`, comma-separated (the forms clients send).
+    static func matches(_ object: [String: Any], _ selector: String?) -> Bool {
+        guard let selector, !selector.isEmpty else { return true }
+        let labels = ((object["metadata"] as? [String: Any])?["labels"] as? [String: String]) ?? [:]
+        return selector.split(separator: ",").allSatisfy { requirement in
+            if let range = requirement.range(of: "!=") {
+                return labels[String(requirement[..<range.lowerBound])] != String(requirement[range.upperBound...])
+            }
+            if let range = requirement.range(of: "=") {
+                return labels[String(requirement[..<range.lowerBound])] == String(requirement[range.upperBound...])
+            }
+            if requirement.hasPrefix("!") { return labels[String(requirement.dropFirst())] == nil }
+            return labels[String(requirement)] != nil
+        }
     }
 
     static func line(_ type: String, _ object: [String: Any]) -> String {
@@ -125,7 +152,8 @@ final class APIEmulator: @unchecked Sendable {
             return
         }
         guard query["watch"] == "1" || query["watch"] == "true" else {
-            let (items, current) = lock.withLock { (Array((objects[path] ?? [:]).values), version) }
+            let (all, current) = lock.withLock { (Array((objects[path] ?? [:]).values), version) }
+            let items = all.filter { Self.matches($0, query["labelSelector"]) }
             // List items carry no kind, as the real API's do not.
             let stripped = items.map { item -> [String: Any] in
                 var copy = item
@@ -140,8 +168,9 @@ final class APIEmulator: @unchecked Sendable {
         let from = Int(query["resourceVersion"] ?? "") ?? 0
         let (gone, backlog) = lock.withLock { () -> (Bool, [String]) in
             if from < oldestKept { return (true, []) }
-            let lines = history.filter { $0.path == path && $0.version > from }.map { Self.line($0.type, $0.object) }
-            watchers.append((channel, path))
+            let lines = history.filter { $0.path == path && $0.version > from && Self.matches($0.object, query["labelSelector"]) }
+                .map { Self.line($0.type, $0.object) }
+            watchers.append((channel, path, query["labelSelector"]))
             return (false, lines)
         }
         var headers = HTTPHeaders()

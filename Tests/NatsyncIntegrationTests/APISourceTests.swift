@@ -5,6 +5,51 @@ import Testing
 /// watches, and a server that goes away for a while.
 @Suite(.serialized, liveKernel)
 struct APISourceTests {
+    /// Services another proxy serves are never asked for: lists and watches carry kube-proxy's
+    /// selector, and a Service that gains the label leaves the node's rules (the server's watch
+    /// says DELETED), one that loses it comes back.
+    @Test func servicesOfAnotherProxyAreLeftToIt() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let api = try APIEmulator()
+        defer { api.stop() }
+        let kubeconfig = try scene.manifest(
+            "kubeconfig",
+            """
+            apiVersion: v1
+            kind: Config
+            current-context: test
+            contexts: [{name: test, context: {cluster: emulator, user: natsync}}]
+            clusters: [{name: emulator, cluster: {server: "http://127.0.0.1:\(api.port)"}}]
+            users: [{name: natsync, user: {token: "t"}}]
+            """)
+        func labelled(_ object: [String: Any]) -> [String: Any] {
+            var copy = object
+            var metadata = copy["metadata"] as! [String: Any]
+            var labels = (metadata["labels"] as? [String: String]) ?? [:]
+            labels["service.kubernetes.io/service-proxy-name"] = "mesh"
+            metadata["labels"] = labels
+            copy["metadata"] = metadata
+            return copy
+        }
+        api.put(APIObjects.service("web", clusterIP: "10.96.0.5"))
+        api.put(APIObjects.slice("web", ["10.0.9.1"]))
+        api.put(labelled(APIObjects.service("mesh", clusterIP: "10.96.0.6")))
+        api.put(labelled(APIObjects.slice("mesh", ["10.0.9.2"])))
+        let daemon = try DaemonProcess(scene: scene, manifests: "", extra: ["--kubeconfig", kubeconfig])
+        defer { _ = daemon.stop() }
+        try waitUntil(seconds: 5) { try scene.save().contains("10.96.0.5") }
+        #expect(!(try scene.save()).contains("10.96.0.6"), "another proxy's service")
+        let selector = "labelSelector=%21service.kubernetes.io%2Fservice-proxy-name%2C%21service.kubernetes.io%2Fheadless"
+        let asked = api.requests.filter { $0.hasPrefix("/api/v1/services") || $0.hasPrefix("/apis/discovery.k8s.io/v1/endpointslices") }
+        #expect(!asked.isEmpty && asked.allSatisfy { $0.contains(selector) }, "\(asked)")
+
+        api.put(labelled(APIObjects.service("web", clusterIP: "10.96.0.5")))
+        try waitUntil(seconds: 3) { !(try scene.save()).contains("10.96.0.5") }
+        api.put(APIObjects.service("web", clusterIP: "10.96.0.5"))
+        try waitUntil(seconds: 3) { try scene.save().contains("10.96.0.5") }
+    }
+
     @Test func followsTheAPIThroughDroppedWatchesGoneAndDowntimeWithoutWipingRules() throws {
         let scene = try Scene()
         defer { scene.close() }
