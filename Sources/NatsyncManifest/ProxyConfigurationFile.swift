@@ -25,6 +25,8 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
     public var masqueradeBit: Int?
     public var localhostNodePorts: Bool?
     public var nodePortAddresses: [CIDR]?
+    /// `nodePortAddresses: [primary]`: NodePorts on the node's primary IP of each family only.
+    public var nodePortAddressesPrimary = false
     /// natsync's `iptables.serviceDispatch`: `linear` or `tree` (see `--service-dispatch`).
     public var serviceDispatch: String?
     /// `conntrack.*`: durations in seconds.
@@ -155,7 +157,9 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
             }
             config.serviceDispatch = dispatch
         }
-        if let addresses = wire.nodePortAddresses {
+        if wire.nodePortAddresses == ["primary"] {
+            config.nodePortAddressesPrimary = true
+        } else if let addresses = wire.nodePortAddresses {
             config.nodePortAddresses = try cidrs(addresses, path, "nodePortAddresses")
         }
         if let conntrack = wire.conntrack {

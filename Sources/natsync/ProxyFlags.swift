@@ -30,7 +30,7 @@ struct ProxyFlags: ParsableArguments {
 
     @Option(
         name: .customLong("nodeport-addresses"),
-        help: "CIDRs of the node addresses NodePorts answer on, comma-separated (default: all).")
+        help: "CIDRs of the node addresses NodePorts answer on, comma-separated, or primary: the node's primary IP of each family (default: all).")
     var nodePortAddresses: String?
 
     @Option(
@@ -116,7 +116,7 @@ struct ProxyFlags: ParsableArguments {
             throw ValidationError("--iptables-masquerade-bit: \(masqueradeBit) is out of range (0-31)")
         }
         if let clusterCIDR { _ = try Self.cidrs(clusterCIDR, flag: "--cluster-cidr") }
-        if let nodePortAddresses { _ = try Self.cidrs(nodePortAddresses, flag: "--nodeport-addresses") }
+        if let nodePortAddresses, nodePortAddresses != "primary" { _ = try Self.cidrs(nodePortAddresses, flag: "--nodeport-addresses") }
         if let nodeIP {
             let parsed = try Self.addresses(nodeIP, flag: "--node-ip")
             guard Set(parsed.map(\.family)).count == parsed.count else {
@@ -172,19 +172,24 @@ struct ProxyFlags: ParsableArguments {
             families = global.isEmpty ? [.ipv4] : global
         }
         let clusterCIDRs = try flag(clusterCIDR).map { try Self.cidrs($0, flag: "--cluster-cidr") } ?? file.clusterCIDRs ?? []
-        let nodePortCIDRs = try flag(nodePortAddresses).map { try Self.cidrs($0, flag: "--nodeport-addresses") } ?? file.nodePortAddresses ?? []
+        let primaryNodePorts = flag(nodePortAddresses).map { $0 == "primary" } ?? file.nodePortAddressesPrimary
+        let nodePortCIDRs =
+            try flag(nodePortAddresses).flatMap { $0 == "primary" ? nil : try Self.cidrs($0, flag: "--nodeport-addresses") }
+            ?? file.nodePortAddresses ?? []
         let detection = try localDetection(file)
         return families.map { family in
+            let nodeIP = nodeIPs.first { $0.family == family } ?? file.bindAddress.flatMap { $0.family == family ? $0 : nil }
+                ?? addresses.first { $0.family == family && $0.isGlobal }
             var options = ProxyOptions(
                 family: family,
                 nodeName: hostnameOverride ?? file.hostnameOverride ?? host.hostname(),
-                nodeIP: nodeIPs.first { $0.family == family } ?? file.bindAddress.flatMap { $0.family == family ? $0 : nil }
-                    ?? addresses.first { $0.family == family && $0.isGlobal },
+                nodeIP: nodeIP,
                 nodeAddresses: addresses,
                 clusterCIDRs: clusterCIDRs,
                 masqueradeAll: flag(masqueradeAll) ?? file.masqueradeAll ?? false,
                 masqueradeBit: flag(masqueradeBit) ?? file.masqueradeBit ?? 14,
-                nodePortAddresses: nodePortCIDRs,
+                // kube-proxy's `primary`: the node's primary IP of the family, nothing else.
+                nodePortAddresses: primaryNodePorts ? nodeIP.map { [CIDR(host: $0)] } ?? [] : nodePortCIDRs,
                 localhostNodePorts: flag(localhostNodePorts) ?? file.localhostNodePorts ?? true,
                 serviceDispatch: serviceDispatch ?? file.serviceDispatch.flatMap(ServiceDispatch.init) ?? .linear
             )

@@ -93,6 +93,19 @@ struct CommandTests {
         #expect(fromFile.standardOutput == fromFlags.standardOutput)
     }
 
+    /// `nodePortAddresses: [primary]` (and `--nodeport-addresses primary`): NodePorts on the
+    /// node's primary IP only, so no localhost NodePorts either.
+    @Test func primaryNodePortAddressesAreTheNodesPrimaryIP() throws {
+        let base = ["sync", "--dry-run", "-f", "Fixtures/rules/nodeport-addresses/input.yaml", "--hostname-override", "test-node",
+                    "--node-ip", "192.168.0.2", "--node-addresses", "192.168.0.2,192.168.1.2,127.0.0.1"]
+        let fromFile = try NatsyncRunner.run(base + ["--config", "Fixtures/config/nodeport-primary.yaml"])
+        #expect(fromFile.status == 0, "\(fromFile.standardError)")
+        let nodePortJumps = fromFile.standardOutput.split(separator: "\n").filter { $0.hasSuffix("-j KUBE-NODEPORTS") && $0.hasPrefix("-A KUBE-SERVICES") }
+        #expect(nodePortJumps.count == 1 && nodePortJumps[0].contains("-d 192.168.0.2 "), "\(nodePortJumps)")
+        let fromFlag = try NatsyncRunner.run(base + ["--nodeport-addresses", "primary"])
+        #expect(fromFlag.standardOutput == fromFile.standardOutput)
+    }
+
     @Test func unknownConfigFieldsAreWarningsAndErrorsWithStrict() throws {
         let base = ["sync", "--dry-run", "-f", "Fixtures/seed/service-test.yaml", "--config", "Fixtures/config/unknown-fields.yaml"]
         let lenient = try NatsyncRunner.run(base)

@@ -5,6 +5,20 @@ import Testing
 /// watches, and a server that goes away for a while.
 @Suite(.serialized, liveKernel)
 struct APISourceTests {
+    /// A kubeconfig in the scene's folder for the emulator, with a bearer token.
+    static func kubeconfig(_ scene: Scene, _ api: APIEmulator, token: String) throws -> String {
+        try scene.manifest(
+            "kubeconfig",
+            """
+            apiVersion: v1
+            kind: Config
+            current-context: test
+            contexts: [{name: test, context: {cluster: emulator, user: natsync}}]
+            clusters: [{name: emulator, cluster: {server: "http://127.0.0.1:\(api.port)"}}]
+            users: [{name: natsync, user: {token: "\(token)"}}]
+            """)
+    }
+
     /// Services another proxy serves are never asked for: lists and watches carry kube-proxy's
     /// selector, and a Service that gains the label leaves the node's rules (the server's watch
     /// says DELETED), one that loses it comes back.
@@ -13,16 +27,7 @@ struct APISourceTests {
         defer { scene.close() }
         let api = try APIEmulator()
         defer { api.stop() }
-        let kubeconfig = try scene.manifest(
-            "kubeconfig",
-            """
-            apiVersion: v1
-            kind: Config
-            current-context: test
-            contexts: [{name: test, context: {cluster: emulator, user: natsync}}]
-            clusters: [{name: emulator, cluster: {server: "http://127.0.0.1:\(api.port)"}}]
-            users: [{name: natsync, user: {token: "t"}}]
-            """)
+        let kubeconfig = try Self.kubeconfig(scene, api, token: "t")
         func labelled(_ object: [String: Any]) -> [String: Any] {
             var copy = object
             var metadata = copy["metadata"] as! [String: Any]
@@ -56,16 +61,7 @@ struct APISourceTests {
         let api = try APIEmulator()
         defer { api.stop() }
         let token = "s3cr3t-token-\(UUID().uuidString)"
-        let kubeconfig = try scene.manifest(
-            "kubeconfig",
-            """
-            apiVersion: v1
-            kind: Config
-            current-context: test
-            contexts: [{name: test, context: {cluster: emulator, user: natsync}}]
-            clusters: [{name: emulator, cluster: {server: "http://127.0.0.1:\(api.port)"}}]
-            users: [{name: natsync, user: {token: "\(token)"}}]
-            """)
+        let kubeconfig = try Self.kubeconfig(scene, api, token: token)
         let expected = scene.folder.appendingPathComponent("expected.json")
         func converged() throws -> Bool {
             try api.listManifest().write(to: expected)
@@ -129,14 +125,7 @@ struct APISourceTests {
         api.put(APIObjects.service("web", clusterIP: "10.96.0.5"))
         api.put(APIObjects.slice("web", ["10.0.9.1"]))
         api.stop()
-        let kubeconfig = try scene.manifest(
-            "kubeconfig",
-            """
-            current-context: t
-            contexts: [{name: t, context: {cluster: c, user: u}}]
-            clusters: [{name: c, cluster: {server: "http://127.0.0.1:\(api.port)"}}]
-            users: [{name: u, user: {}}]
-            """)
+        let kubeconfig = try APISourceTests.kubeconfig(scene, api, token: "t")
         let daemon = try DaemonProcess(scene: scene, manifests: "", extra: ["--kubeconfig", kubeconfig])
         defer { _ = daemon.stop() }
         usleep(2_000_000)

@@ -71,14 +71,7 @@ struct ChurnTests {
             api.put(APIObjects.service("s\(index)", clusterIP: Self.clusterIP(index)))
             api.put(Self.slice(index, generation: 0))
         }
-        let kubeconfig = try scene.manifest(
-            "kubeconfig",
-            """
-            current-context: t
-            contexts: [{name: t, context: {cluster: c, user: u}}]
-            clusters: [{name: c, cluster: {server: "http://127.0.0.1:\(api.port)"}}]
-            users: [{name: u, user: {}}]
-            """)
+        let kubeconfig = try APISourceTests.kubeconfig(scene, api, token: "t")
         let expected = scene.folder.appendingPathComponent("expected.json")
         func converged() throws -> Bool {
             try api.listManifest().write(to: expected)

@@ -180,17 +180,8 @@ struct UnreadableInputTests {
         defer { _ = daemon.stop() }
         try waitUntil(seconds: 5) { try DaemonTests.matches(scene, volume) }
 
-        let answers = Answers()
-        let (external, echo) = (scene.external, buildFolder.appendingPathComponent("natsync-echo").path)
-        let client = Thread {
-            while !answers.stopped {
-                let batch = (try? run(["ip", "netns", "exec", external, echo, "get", "10.96.0.5:80", "20"]))
-                    .map { $0.standardOutput.split(separator: "\n").map(String.init) } ?? ["client failed"]
-                answers.add(batch)
-            }
-            answers.finish()
-        }
-        client.start()
+        let traffic = TrafficLoop(scene: scene, namespace: scene.external, target: "10.96.0.5:80")
+        traffic.start()
         for round in 1...100 {
             // Pauses between kubelet's steps, wider than the daemon's look interval, so that a
             // look falls between them.
@@ -198,48 +189,12 @@ struct UnreadableInputTests {
             usleep(70_000)
         }
         usleep(500_000)
-        let all = answers.stop()
+        let all = traffic.stop()
         let failed = all.filter { !$0.hasPrefix("Hello from") }
         #expect(all.count >= 200, "too few requests to tell: \(all.count)")
         #expect(failed.isEmpty, "\(failed.count) of \(all.count) connections failed: \(Set(failed))")
         try waitUntil(seconds: 3) { try DaemonTests.matches(scene, volume) }
         #expect(daemon.logText.contains("manifest deleted"), "key renames are real deletions once confirmed")
-    }
-}
-
-/// Answers a client thread collects until told to stop.
-final class Answers: @unchecked Sendable {
-    private let lock = NSCondition()
-    private var answers: [String] = []
-    private var stopping = false
-    private var done = false
-
-    var stopped: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return stopping
-    }
-
-    func add(_ batch: [String]) {
-        lock.lock()
-        answers += batch
-        lock.unlock()
-    }
-
-    func finish() {
-        lock.lock()
-        done = true
-        lock.broadcast()
-        lock.unlock()
-    }
-
-    /// Asks the client to stop and waits for its last batch.
-    func stop() -> [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        stopping = true
-        while !done { lock.wait() }
-        return answers
     }
 }
 
