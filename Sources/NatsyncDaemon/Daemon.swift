@@ -12,9 +12,13 @@ public struct DaemonObserver: SyncObserver {
     let healthChecks: HealthCheckServers
     let logger: Logger
 
-    public func queued() {
+    public func queued(_ changes: ChangeCounts) {
         health.queued()
         metrics.lastQueued.set(Date().timeIntervalSince1970)
+        metrics.serviceChangesPending.set(Double(changes.pendingServices))
+        metrics.endpointChangesPending.set(Double(changes.pendingEndpoints))
+        metrics.serviceChangesTotal.increment(by: Int64(changes.newServiceChanges))
+        metrics.endpointChangesTotal.increment(by: Int64(changes.newEndpointChanges))
     }
 
     public func synced(_ outcome: SyncOutcome, elapsed: Duration) {
@@ -27,6 +31,11 @@ public struct DaemonObserver: SyncObserver {
         metrics.syncDuration.record(elapsed)
         (outcome.full ? metrics.fullSyncDuration : metrics.partialSyncDuration).record(elapsed)
         metrics.lastSync.set(Date().timeIntervalSince1970)
+        // Nothing waits once a sync has taken every change (the runner takes them between syncs).
+        metrics.serviceChangesPending.set(Double(0))
+        metrics.endpointChangesPending.set(Double(0))
+        metrics.noLocalEndpoints["internal"]?.set(Double(outcome.noLocalEndpoints.internal))
+        metrics.noLocalEndpoints["external"]?.set(Double(outcome.noLocalEndpoints.external))
         for (table, count) in outcome.rules { metrics.rulesTotal[table]?.set(Double(count)) }
         for plan in outcome.report.plans { metrics.rulesLast[plan.table]?.set(Double(plan.rulesWritten)) }
         var metadata: Logger.Metadata = [

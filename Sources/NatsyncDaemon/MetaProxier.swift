@@ -15,6 +15,8 @@ public protocol ProxyProvider: AnyObject, Sendable {
     /// True when the tables changed behind natsync's back; the next sync is then full.
     func checkDrift() -> Bool
     func requestFullSync()
+    /// The changes taken since the last call, and what waits for a sync (the metrics' counts).
+    func takeChangeCounts() -> ChangeCounts
 }
 
 extension Proxier: ProxyProvider {
@@ -69,6 +71,11 @@ public final class MetaProxier: ProxyProvider, @unchecked Sendable {
     public func requestFullSync() {
         for proxier in proxiers { proxier.requestFullSync() }
     }
+
+    /// Every family takes the same changes: the first one's counts are the node's.
+    public func takeChangeCounts() -> ChangeCounts {
+        proxiers.map { $0.takeChangeCounts() }[0]
+    }
 }
 
 extension SyncOutcome {
@@ -102,6 +109,7 @@ extension SyncOutcome {
             full: outcomes.contains { $0.full }, report: report, conntrack: conntrack,
             services: outcomes.map(\.services).max() ?? 0, endpoints: outcomes.reduce(0) { $0 + $1.endpoints },
             rules: rules, triggerTimes: outcomes.flatMap(\.triggerTimes),
-            healthChecks: checks.values.sorted { $0.service < $1.service })
+            healthChecks: checks.values.sorted { $0.service < $1.service },
+            noLocalEndpoints: outcomes.reduce((0, 0)) { ($0.0 + $1.noLocalEndpoints.internal, $0.1 + $1.noLocalEndpoints.external) })
     }
 }

@@ -64,6 +64,20 @@ public struct SyncOutcome: Sendable {
     public var triggerTimes: [Double] = []
     /// The services with a health-check node port, and their ready endpoints on this node.
     public var healthChecks: [HealthCheck] = []
+    /// Service ports with endpoints but none on this node for their `Local` internal and external
+    /// traffic policies.
+    public var noLocalEndpoints: (internal: Int, external: Int) = (0, 0)
+}
+
+/// Changes taken since the last report: kube-proxy's `service_changes` and `endpoint_changes`
+/// (`_pending`: services waiting for a sync; `_total`: every change taken).
+public struct ChangeCounts: Sendable, Equatable {
+    public var pendingServices = 0
+    public var pendingEndpoints = 0
+    public var newServiceChanges = 0
+    public var newEndpointChanges = 0
+
+    public init() {}
 }
 
 /// A service's health-check node port and how many ready endpoints it has on this node.
@@ -97,6 +111,10 @@ public final class Proxier: @unchecked Sendable {
     private var portRules: [NamespacedName: [ServicePortRules]] = [:]
     private var largeClusterMode = false
     private var changed: Set<NamespacedName> = []
+    /// The services whose Service, and whose endpoints, changed since the last sync.
+    private var pendingServices: Set<NamespacedName> = []
+    private var pendingEndpoints: Set<NamespacedName> = []
+    private var unreported = ChangeCounts()
     private var pendingTriggers: [Double] = []
     private var needsFullSync = true
     private var lastFullSync: ContinuousClock.Instant?
@@ -146,10 +164,14 @@ public final class Proxier: @unchecked Sendable {
                     orderedServices.insert(name, at: position)
                 }
                 changed.insert(name)
+                pendingServices.insert(name)
+                unreported.newServiceChanges += 1
             case .endpointSlice(let name, let slice):
                 let old = slicesByName[name]
                 guard old != slice else { continue }
                 slicesByName[name] = slice
+                unreported.newEndpointChanges += 1
+                for service in [old?.service, slice?.service].compactMap({ $0 }) { pendingEndpoints.insert(service) }
                 if let old {
                     slicesByService[old.service]?.removeAll { $0.name == name }
                     if slicesByService[old.service]?.isEmpty == true { slicesByService[old.service] = nil }
@@ -176,6 +198,15 @@ public final class Proxier: @unchecked Sendable {
             touched = true
         }
         return touched
+    }
+
+    /// The changes taken since the last call, and what waits for a sync.
+    public func takeChangeCounts() -> ChangeCounts {
+        var counts = unreported
+        counts.pendingServices = pendingServices.count
+        counts.pendingEndpoints = pendingEndpoints.count
+        unreported = ChangeCounts()
+        return counts
     }
 
     /// The next sync must compare everything (after drift or a failure).
@@ -230,6 +261,8 @@ public final class Proxier: @unchecked Sendable {
         do {
             let (report, conntrack) = try applier.apply(rules.tables, scope: scope, servicePorts: allPorts)
             changed = []
+            pendingServices = []
+            pendingEndpoints = []
             needsFullSync = false
             if full { lastFullSync = .now }
             fingerprints = (try? applier.fingerprints()) ?? [:]
@@ -240,10 +273,15 @@ public final class Proxier: @unchecked Sendable {
                 healthChecks[port.name.service] = HealthCheck(service: port.name.service, port: healthCheck, localEndpoints: local)
             }
             defer { pendingTriggers = [] }
+            var noLocal = (internal: 0, external: 0)
+            for rules in portRules.values.joined() {
+                if rules.noLocalInternalEndpoints { noLocal.internal += 1 }
+                if rules.noLocalExternalEndpoints { noLocal.external += 1 }
+            }
             return SyncOutcome(
                 full: full, report: report, conntrack: conntrack, services: servicesByName.count, endpoints: endpointCount,
                 rules: [.filter: rules.filter.ruleCount, .nat: rules.nat.ruleCount + rules.omittedNatRules], triggerTimes: pendingTriggers,
-                healthChecks: healthChecks.values.sorted { $0.service < $1.service })
+                healthChecks: healthChecks.values.sorted { $0.service < $1.service }, noLocalEndpoints: noLocal)
         } catch {
             needsFullSync = true
             throw error

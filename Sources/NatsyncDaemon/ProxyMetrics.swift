@@ -19,6 +19,12 @@ public final class ProxyMetrics: Sendable {
     let conntrackDuration: DurationHistogram
     let driftRepairs: Counter
     let networkProgramming: ValueHistogram
+    let serviceChangesPending: Gauge
+    let serviceChangesTotal: Counter
+    let endpointChangesPending: Gauge
+    let endpointChangesTotal: Counter
+    /// By `traffic_policy`: internal, external.
+    let noLocalEndpoints: [String: Gauge]
     let healthz: [Int: Counter]
     let livez: [Int: Counter]
 
@@ -57,6 +63,13 @@ public final class ProxyMetrics: Sendable {
         let latencyBuckets = [0.25, 0.5] + (1...59).map(Double.init) + stride(from: 60.0, through: 115, by: 5) + stride(from: 120.0, through: 300, by: 30)
         networkProgramming = registry.makeValueHistogram(
             name: "kubeproxy_network_programming_duration_seconds", labels: ipFamily, buckets: latencyBuckets)
+        serviceChangesPending = registry.makeGauge(name: "kubeproxy_sync_proxy_rules_service_changes_pending", labels: ipFamily)
+        serviceChangesTotal = registry.makeCounter(name: "kubeproxy_sync_proxy_rules_service_changes_total", labels: ipFamily)
+        endpointChangesPending = registry.makeGauge(name: "kubeproxy_sync_proxy_rules_endpoint_changes_pending", labels: ipFamily)
+        endpointChangesTotal = registry.makeCounter(name: "kubeproxy_sync_proxy_rules_endpoint_changes_total", labels: ipFamily)
+        noLocalEndpoints = Dictionary(uniqueKeysWithValues: ["internal", "external"].map {
+            ($0, registry.makeGauge(name: "kubeproxy_sync_proxy_rules_no_local_endpoints_total", labels: [("traffic_policy", $0)] + ipFamily))
+        })
         healthz = Dictionary(uniqueKeysWithValues: [200, 503].map {
             ($0, registry.makeCounter(name: "kubeproxy_proxy_healthz_total", labels: [("code", "\($0)")]))
         })

@@ -80,7 +80,7 @@ public final class SyncRunner: ServiceLifecycle.Service, Sendable {
         do {
             while !Task.isCancelled {
                 if self.takeInbox() {
-                    self.observer.queued()
+                    self.observer.queued(self.proxier.withLock { $0!.takeChangeCounts() })
                     pending = true
                 }
                 let now = clock.now
@@ -124,8 +124,8 @@ public final class SyncRunner: ServiceLifecycle.Service, Sendable {
 
 /// What the runner reports to health, metrics and logs.
 public protocol SyncObserver: Sendable {
-    /// A change is waiting for a sync.
-    func queued()
+    /// A change is waiting for a sync; `changes` counts what came in.
+    func queued(_ changes: ChangeCounts)
     func synced(_ outcome: SyncOutcome, elapsed: Duration)
     func failed(_ error: any Error, elapsed: Duration)
     func driftDetected()

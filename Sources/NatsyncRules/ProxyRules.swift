@@ -33,4 +33,8 @@ public struct ServicePortRules: Hashable, Sendable {
     public var natNodePorts: [Rule] = []
     /// The service's own nat chains, in kube-proxy's order: EXT, FW, SVC, SVL, then SEP chains.
     public var natChains: [Chain] = []
+    /// The port has endpoints, but none on this node for its `Local` internal or external traffic
+    /// policy (kube-proxy's `no_local_endpoints_total` counts these).
+    public var noLocalInternalEndpoints = false
+    public var noLocalExternalEndpoints = false
 }

@@ -52,6 +52,8 @@ struct ServicePortWriter {
         let hasInternalEndpoints = hasEndpoints && !(port.internalPolicyLocal && endpoints.local.isEmpty)
         let externalPolicyChain = port.externalPolicyLocal ? svl : svc
         let hasExternalEndpoints = hasEndpoints && !(port.externalPolicyLocal && endpoints.local.isEmpty)
+        out.noLocalInternalEndpoints = hasEndpoints && !hasInternalEndpoints
+        out.noLocalExternalEndpoints = hasEndpoints && !hasExternalEndpoints
         let usesCluster = !endpoints.cluster.isEmpty && port.usesClusterEndpoints
         let usesLocal = !endpoints.local.isEmpty && port.usesLocalEndpoints
         let usesExternal = hasEndpoints && port.externallyAccessible

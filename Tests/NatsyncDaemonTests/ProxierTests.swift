@@ -83,6 +83,27 @@ struct ProxierTests {
         return ClusterState(services: all, endpointSlices: slices)
     }
 
+    /// kube-proxy's change counts: services and endpoints waiting for a sync, and every change.
+    @Test func changesAreCountedAndNothingWaitsAfterASync() throws {
+        let proxier = Proxier(generator: RuleGenerator(options: options), applier: FakeApplier())
+        proxier.update(state(["a": ["10.0.1.1"], "b": ["10.0.2.1"]]))
+        var counts = proxier.takeChangeCounts()
+        #expect(counts.newServiceChanges == 2 && counts.newEndpointChanges == 2)
+        #expect(counts.pendingServices == 2 && counts.pendingEndpoints == 2)
+        _ = try proxier.sync()
+        proxier.update(state(["a": ["10.0.1.1", "10.0.1.2"], "b": ["10.0.2.1"]]))
+        counts = proxier.takeChangeCounts()
+        #expect(counts == {
+            var expected = ChangeCounts()
+            expected.pendingEndpoints = 1
+            expected.newEndpointChanges = 1
+            return expected
+        }())
+        #expect(proxier.takeChangeCounts().newEndpointChanges == 0, "each change is reported once")
+        _ = try proxier.sync()
+        #expect(proxier.takeChangeCounts() == ChangeCounts())
+    }
+
     @Test func nothingSyncsBeforeTheFirstState() {
         let proxier = Proxier(generator: RuleGenerator(options: options), applier: FakeApplier())
         #expect(!proxier.hasPendingWork)

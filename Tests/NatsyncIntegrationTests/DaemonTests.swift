@@ -173,5 +173,12 @@ struct DaemonTests {
         let metrics = try httpGet(port: daemon.metricsPort, path: "/metrics").body
         let count = metricValue(metrics, "kubeproxy_network_programming_duration_seconds_count")
         #expect((count ?? 0) > 0, "latency samples: \(count.map { "\($0)" } ?? "no metric")")
+        // kube-proxy's change and no-local-endpoint series: the slice changed twice, the service
+        // once, and its endpoint is now on another node.
+        #expect(metricValue(metrics, "kubeproxy_sync_proxy_rules_endpoint_changes_total") == 2, "\(metrics)")
+        #expect(metricValue(metrics, "kubeproxy_sync_proxy_rules_service_changes_total") == 1, "\(metrics)")
+        #expect(metricValue(metrics, "kubeproxy_sync_proxy_rules_endpoint_changes_pending") == 0, "\(metrics)")
+        #expect(metricValue(metrics, #"kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy="external""#) == 1, "\(metrics)")
+        #expect(metricValue(metrics, #"kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy="internal""#) == 0, "\(metrics)")
     }
 }
