@@ -8,6 +8,9 @@ import NIOSSL
 public final class APIClient: Sendable {
     let connection: APIConnection
     let http: HTTPClient
+    /// `natsync/VERSION (linux/ARCH)`, as client-go's `NAME/VERSION (OS/ARCH)`, so the API
+    /// server's audit log and priority-and-fairness rules can tell natsync.
+    let userAgent: String
 
     /// A response the client cannot use. Carries the status and the API's own message only.
     public struct StatusError: Error, CustomStringConvertible {
@@ -16,8 +19,9 @@ public final class APIClient: Sendable {
         public var description: String { "the API server answered \(status): \(message)" }
     }
 
-    public init(connection: APIConnection) throws {
+    public init(connection: APIConnection, version: String) throws {
         self.connection = connection
+        self.userAgent = "natsync/\(version) (linux/\(Self.architecture))"
         var tls = TLSConfiguration.makeClientConfiguration()
         if let ca = connection.certificateAuthorityPEM {
             tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca))
@@ -43,7 +47,7 @@ public final class APIClient: Sendable {
     private func request(_ pathAndQuery: String) throws -> HTTPClientRequest {
         var request = HTTPClientRequest(url: connection.server + pathAndQuery)
         request.headers.add(name: "Accept", value: "application/json")
-        request.headers.add(name: "User-Agent", value: "natsync")
+        request.headers.add(name: "User-Agent", value: userAgent)
         switch connection.credential {
         case .token(let token):
             request.headers.add(name: "Authorization", value: "Bearer \(token)")
@@ -98,6 +102,14 @@ public final class APIClient: Sendable {
             }
             continuation.onTermination = { _ in task.cancel() }
         }
+    }
+
+    /// The machine's architecture under Go's names (`GOARCH`), as client-go reports it.
+    static var architecture: String {
+        var names = utsname()
+        uname(&names)
+        let machine = withUnsafeBytes(of: names.machine) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        return ["x86_64": "amd64", "aarch64": "arm64", "i686": "386", "armv7l": "arm"][machine] ?? machine
     }
 
     /// The `message` of an API `Status` body, cut short; never the request's headers.

@@ -118,7 +118,7 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
         let store = Store()
         var versions: [APIKind: String] = [:]
         for kind in APIKind.allCases {
-            versions[kind] = try await retrying("list \(kind.rawValue)s") { try await self.list(kind, into: store) }
+            versions[kind] = try await retrying("list \(kind.rawValue)s") { try await self.list(kind, into: store, fromCache: true) }
         }
         logger.info("initial lists done", metadata: ["services": "\(store.objects.withLock { $0.services.count })"])
         store.handOnState(onState)
@@ -189,12 +189,16 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
     }
 
     /// Lists every page of `kind` and replaces it in the store; returns the list's resource version.
-    func list(_ kind: APIKind, into store: Store) async throws -> String {
+    /// The first list of a run asks for `resourceVersion=0`, served from the API server's watch
+    /// cache as client-go's reflector does (a node's start, or every node's at once after an API
+    /// server restart, then costs the server no etcd read); relists after `410` ask for the latest.
+    func list(_ kind: APIKind, into store: Store, fromCache: Bool = false) async throws -> String {
         var objects: [APIObject] = []
         var token: String?
         var version = ""
         repeat {
             var query = "\(kind.path)?limit=\(pageSize)&\(Self.selector)"
+            if fromCache && token == nil { query += "&resourceVersion=0" }
             if let token { query += "&continue=\(token.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? token)" }
             let page = try APIDecoder.list(try await client.get(query), kind: kind)
             objects += page.objects
@@ -220,7 +224,9 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
         var backoff: Duration = .zero
         while !Task.isCancelled {
             do {
-                let query = "\(kind.path)?watch=1&allowWatchBookmarks=true&\(Self.selector)&resourceVersion=\(version)&timeoutSeconds=600"
+                // Between 5 and 10 minutes, as client-go's reflector: nodes do not all reconnect at once.
+                let query =
+                    "\(kind.path)?watch=1&allowWatchBookmarks=true&\(Self.selector)&resourceVersion=\(version)&timeoutSeconds=\(Int.random(in: 300...600))"
                 for try await line in try await client.lines(query) {
                     let event = try APIDecoder.event(line, kind: kind)
                     switch event {

@@ -22,6 +22,8 @@ final class APIEmulator: @unchecked Sendable {
     private var server: (any Channel)?
     private(set) var port = 0
     private(set) var requests: [String] = []
+    /// The User-Agent of each request, in order.
+    private(set) var userAgents: [String] = []
 
     init() throws { try start() }
 
@@ -146,7 +148,10 @@ final class APIEmulator: @unchecked Sendable {
     fileprivate func respond(_ head: HTTPRequestHead, on channel: any Channel) {
         let components = URLComponents(string: head.uri)!
         let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }) { $1 }
-        lock.withLock { requests.append(head.uri) }
+        lock.withLock {
+            requests.append(head.uri)
+            userAgents.append(head.headers.first(name: "User-Agent") ?? "")
+        }
         guard let path = Optional(components.path), Self.paths[path] != nil else {
             reply(channel, status: .notFound, body: #"{"kind":"Status","code":404,"message":"not found"}"#)
             return

@@ -55,6 +55,27 @@ struct APISourceTests {
         try waitUntil(seconds: 3) { try scene.save().contains("10.96.0.5") }
     }
 
+    /// The client asks as client-go's reflector does: the first list from the watch cache
+    /// (`resourceVersion=0`), watches that end after 5 to 10 minutes, a User-Agent that names it.
+    @Test func theClientAsksAsClientGoDoes() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let api = try APIEmulator()
+        defer { api.stop() }
+        api.put(APIObjects.service("web", clusterIP: "10.96.0.5"))
+        api.put(APIObjects.slice("web", ["10.0.9.1"]))
+        let daemon = try DaemonProcess(scene: scene, manifests: "", extra: ["--kubeconfig", try Self.kubeconfig(scene, api, token: "t")])
+        defer { _ = daemon.stop() }
+        try waitUntil(seconds: 5) { try scene.save().contains("10.96.0.5") }
+        let lists = api.requests.filter { !$0.contains("watch=1") && !$0.hasPrefix("/api/v1/nodes") }
+        #expect(lists.count == 2 && lists.allSatisfy { $0.contains("&resourceVersion=0") }, "\(lists)")
+        let watches = api.requests.filter { $0.contains("watch=1") && !$0.hasPrefix("/api/v1/nodes") }
+        let timeouts = watches.compactMap { $0.split(separator: "&").first { $0.hasPrefix("timeoutSeconds=") }.flatMap { Int($0.dropFirst(15)) } }
+        #expect(timeouts.count == watches.count && timeouts.allSatisfy { (300...600).contains($0) }, "\(watches)")
+        #expect(api.userAgents.allSatisfy { $0.range(of: #"^natsync/[0-9.]+ \(linux/[a-z0-9]+\)$"#, options: .regularExpression) != nil },
+                "\(Set(api.userAgents))")
+    }
+
     @Test func followsTheAPIThroughDroppedWatchesGoneAndDowntimeWithoutWipingRules() throws {
         let scene = try Scene()
         defer { scene.close() }

@@ -113,7 +113,7 @@ extension Natsync {
                     throw ExitCode(2)
                 }
                 logger.info("watching the Kubernetes API", metadata: ["server": "\(connection)"])
-                source = .kubernetes(try APIClient(connection: connection))
+                source = .kubernetes(try APIClient(connection: connection, version: Natsync.configuration.version))
             }
             // After the input is known to be usable: a bad kubeconfig fails before anything changes.
             try kernel.applyHostSettings(try proxy.hostSettings(families, hostNamespace: kernel.netns == nil)) { outcome in
