@@ -16,7 +16,15 @@ public final class APIClient: Sendable {
     public struct StatusError: Error, CustomStringConvertible {
         public var status: Int
         public var message: String
+        /// A `429` or `503`'s `Retry-After`: the server's word on when to come back.
+        public var retryAfter: Duration?
         public var description: String { "the API server answered \(status): \(message)" }
+
+        public init(status: Int, message: String, retryAfter: Duration? = nil) {
+            self.status = status
+            self.message = message
+            self.retryAfter = retryAfter
+        }
     }
 
     public init(connection: APIConnection, version: String) throws {
@@ -70,7 +78,7 @@ public final class APIClient: Sendable {
         let response = try await http.execute(try request(pathAndQuery), timeout: .seconds(60))
         let body = try await response.body.collect(upTo: 1 << 30)
         let data = Data(body.readableBytesView)
-        guard response.status == .ok else { throw StatusError(status: Int(response.status.code), message: Self.message(data)) }
+        guard response.status == .ok else { throw Self.error(response, data) }
         return data
     }
 
@@ -79,7 +87,7 @@ public final class APIClient: Sendable {
         let response = try await http.execute(try request(pathAndQuery), timeout: .hours(1))
         guard response.status == .ok else {
             let body = try await response.body.collect(upTo: 1 << 20)
-            throw StatusError(status: Int(response.status.code), message: Self.message(Data(body.readableBytesView)))
+            throw Self.error(response, Data(body.readableBytesView))
         }
         let body = response.body
         return AsyncThrowingStream { continuation in
@@ -110,6 +118,13 @@ public final class APIClient: Sendable {
         uname(&names)
         let machine = withUnsafeBytes(of: names.machine) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
         return ["x86_64": "amd64", "aarch64": "arm64", "i686": "386", "armv7l": "arm"][machine] ?? machine
+    }
+
+    static func error(_ response: HTTPClientResponse, _ body: Data) -> StatusError {
+        let code = Int(response.status.code)
+        // Seconds, as the API server writes it (an HTTP date is not used by it).
+        let retryAfter = [429, 503].contains(code) ? response.headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds($0) } : nil
+        return StatusError(status: code, message: message(body), retryAfter: retryAfter)
     }
 
     /// The `message` of an API `Status` body, cut short; never the request's headers.

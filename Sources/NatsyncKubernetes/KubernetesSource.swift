@@ -138,8 +138,10 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
     /// topology hints.
     func watchNode(_ name: String, into store: Store) async throws {
         let selector = "fieldSelector=metadata.name%3D\(name)"
-        var backoff: Duration = .seconds(1)
+        var backoff = Backoff(limit: backoffLimit)
         while !Task.isCancelled {
+            let started = ContinuousClock.now
+            var events = 0
             do {
                 let list = try JSONSerialization.jsonObject(with: try await client.get("/api/v1/nodes?\(selector)")) as? [String: Any]
                 let items = (list?["items"] as? [[String: Any]]) ?? []
@@ -149,6 +151,7 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                 }
                 let version = ((list?["metadata"] as? [String: Any])?["resourceVersion"] as? String) ?? ""
                 for try await line in try await client.lines("/api/v1/nodes?watch=1&\(selector)&resourceVersion=\(version)") {
+                    events += 1
                     guard let event = try JSONSerialization.jsonObject(with: line) as? [String: Any],
                         let object = event["object"] as? [String: Any]
                     else { continue }
@@ -163,13 +166,13 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                     default:
                         break
                     }
-                    backoff = .seconds(1)
                 }
+                if events == 0 && ContinuousClock.now - started < .seconds(1) { throw VeryShortWatch() }
+                backoff.reset()
             } catch is CancellationError {
                 return
             } catch {
-                try await Task.sleep(for: backoff + .milliseconds(Int.random(in: 0...250)))
-                backoff = min(backoff * 2, backoffLimit)
+                try await Task.sleep(for: backoff.next(retryAfter: (error as? APIClient.StatusError)?.retryAfter))
             }
         }
     }
@@ -220,14 +223,16 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
     /// Watches `kind` forever: events update the store, 410 relists, errors back off and resume.
     func watch(_ kind: APIKind, from start: String, into store: Store) async throws {
         var version = start
-        // A dropped watch is resumed at once; only repeated failures back off.
-        var backoff: Duration = .zero
+        var backoff = Backoff(limit: backoffLimit)
         while !Task.isCancelled {
+            let started = ContinuousClock.now
+            var events = 0
             do {
                 // Between 5 and 10 minutes, as client-go's reflector: nodes do not all reconnect at once.
                 let query =
                     "\(kind.path)?watch=1&allowWatchBookmarks=true&\(Self.selector)&resourceVersion=\(version)&timeoutSeconds=\(Int.random(in: 300...600))"
                 for try await line in try await client.lines(query) {
+                    events += 1
                     let event = try APIDecoder.event(line, kind: kind)
                     switch event {
                     case .added(let object, let rv), .modified(let object, let rv):
@@ -246,8 +251,11 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                     case .error(let code, let message):
                         throw APIClient.StatusError(status: code, message: message)
                     }
-                    backoff = .zero
                 }
+                // A watch that ends at once with nothing in it is a server in trouble, not a
+                // timeout (client-go's "very short watch"): back off rather than ask again at once.
+                if events == 0 && ContinuousClock.now - started < .seconds(1) { throw VeryShortWatch() }
+                backoff.reset()
             } catch is Gone {
                 logger.info("watch expired (410 Gone); listing again", metadata: ["kind": "\(kind.rawValue)"])
                 version = try await retrying("list \(kind.rawValue)s") { try await self.list(kind, into: store) }
@@ -258,28 +266,52 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
             } catch is CancellationError {
                 return
             } catch {
+                // A watch that had been working resumes at once; one that fails again backs off.
+                if events > 0 || ContinuousClock.now - started >= .seconds(1) { backoff.reset() }
+                let wait = events > 0 ? .zero : backoff.next(retryAfter: (error as? APIClient.StatusError)?.retryAfter)
                 logger.warning(
                     "watch interrupted; resuming after backoff",
-                    metadata: ["kind": "\(kind.rawValue)", "error": "\(error)", "backoff": "\(backoff)"])
-                if backoff > .zero { try await Task.sleep(for: backoff + .milliseconds(Int.random(in: 0...250))) }
-                backoff = backoff == .zero ? .seconds(1) : min(backoff * 2, backoffLimit)
+                    metadata: ["kind": "\(kind.rawValue)", "error": "\(error)", "backoff": "\(wait)"])
+                if wait > .zero { try await Task.sleep(for: wait) }
             }
         }
     }
 
+    struct VeryShortWatch: Error, CustomStringConvertible {
+        var description: String { "the watch closed at once with no event" }
+    }
+
     /// Runs `body` until it succeeds, backing off between failures (the server may be down).
     func retrying<T: Sendable>(_ what: String, _ body: () async throws -> T) async throws -> T {
-        var backoff: Duration = .seconds(1)
+        var backoff = Backoff(limit: backoffLimit)
         while true {
             do {
                 return try await body()
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
-                logger.warning("\(what) failed; retrying", metadata: ["error": "\(error)", "backoff": "\(backoff)"])
-                try await Task.sleep(for: backoff + .milliseconds(Int.random(in: 0...250)))
-                backoff = min(backoff * 2, backoffLimit)
+                let wait = backoff.next(retryAfter: (error as? APIClient.StatusError)?.retryAfter)
+                logger.warning("\(what) failed; retrying", metadata: ["error": "\(error)", "backoff": "\(wait)"])
+                try await Task.sleep(for: wait)
             }
         }
     }
+}
+
+/// client-go's backoff for its reflector: 0.8 s doubling up to the limit (30 s), each wait
+/// stretched by a random factor between 1 and 2 (jitter 1.0), so a thousand nodes that lost the
+/// same API server do not come back in step; never sooner than the server's `Retry-After`.
+struct Backoff {
+    static let initial: Duration = .milliseconds(800)
+    let limit: Duration
+    private var step: Duration = .zero
+
+    init(limit: Duration) { self.limit = limit }
+
+    mutating func next(retryAfter: Duration? = nil) -> Duration {
+        step = step == .zero ? Self.initial : min(step * 2, limit)
+        return max(step * Double.random(in: 1..<2), retryAfter ?? .zero)
+    }
+
+    mutating func reset() { step = .zero }
 }

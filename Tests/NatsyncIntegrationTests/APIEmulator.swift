@@ -24,6 +24,24 @@ final class APIEmulator: @unchecked Sendable {
     private(set) var requests: [String] = []
     /// The User-Agent of each request, in order.
     private(set) var userAgents: [String] = []
+    /// When each request came, in order.
+    private(set) var requestTimes: [(uri: String, at: ContinuousClock.Instant)] = []
+    /// Watches answered and ended at once, with no event: a server in trouble.
+    var closeWatchesAtOnce: Bool {
+        get { lock.withLock { closesWatches } }
+        set { lock.withLock { closesWatches = newValue } }
+    }
+    private var closesWatches = false
+    /// The next this many lists are answered `429 Too Many Requests` with `Retry-After`.
+    private var throttledLists = 0
+    private var retryAfterSeconds = 0
+
+    func throttleLists(_ count: Int, retryAfter seconds: Int) {
+        lock.withLock {
+            throttledLists = count
+            retryAfterSeconds = seconds
+        }
+    }
 
     init() throws { try start() }
 
@@ -148,9 +166,19 @@ final class APIEmulator: @unchecked Sendable {
     fileprivate func respond(_ head: HTTPRequestHead, on channel: any Channel) {
         let components = URLComponents(string: head.uri)!
         let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }) { $1 }
-        lock.withLock {
+        let (throttle, closeAtOnce) = lock.withLock { () -> (Int?, Bool) in
             requests.append(head.uri)
             userAgents.append(head.headers.first(name: "User-Agent") ?? "")
+            requestTimes.append((head.uri, .now))
+            let isList = !head.uri.contains("watch=1")
+            guard isList, throttledLists > 0 else { return (nil, closesWatches) }
+            throttledLists -= 1
+            return (retryAfterSeconds, closesWatches)
+        }
+        if let throttle {
+            reply(channel, status: .tooManyRequests, body: #"{"kind":"Status","code":429,"message":"too many requests"}"#,
+                  extra: [("Retry-After", "\(throttle)")])
+            return
         }
         guard let path = Optional(components.path), Self.paths[path] != nil else {
             reply(channel, status: .notFound, body: #"{"kind":"Status","code":404,"message":"not found"}"#)
@@ -168,6 +196,13 @@ final class APIEmulator: @unchecked Sendable {
             }
             let list: [String: Any] = ["kind": "List", "apiVersion": "v1", "metadata": ["resourceVersion": "\(current)"], "items": stripped]
             reply(channel, status: .ok, body: String(decoding: try! JSONSerialization.data(withJSONObject: list), as: UTF8.self))
+            return
+        }
+        if closeAtOnce {
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: "application/json")
+            channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)), promise: nil)
+            channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in channel.close(promise: nil) }
             return
         }
         let from = Int(query["resourceVersion"] ?? "") ?? 0
@@ -192,9 +227,10 @@ final class APIEmulator: @unchecked Sendable {
         channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: backlog.joined() + bookmark))), promise: nil)
     }
 
-    private func reply(_ channel: any Channel, status: HTTPResponseStatus, body: String) {
+    private func reply(_ channel: any Channel, status: HTTPResponseStatus, body: String, extra: [(String, String)] = []) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
+        for (name, value) in extra { headers.add(name: name, value: value) }
         headers.add(name: "Content-Length", value: "\(body.utf8.count)")
         channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)), promise: nil)
         channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil)

@@ -76,6 +76,28 @@ struct APISourceTests {
                 "\(Set(api.userAgents))")
     }
 
+    /// A server in trouble is not hammered: watches that close at once with nothing in them are
+    /// asked for again after a growing backoff, and a `429`'s `Retry-After` is waited out.
+    @Test func aServerInTroubleIsNotHammered() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let api = try APIEmulator()
+        defer { api.stop() }
+        api.put(APIObjects.service("web", clusterIP: "10.96.0.5"))
+        api.put(APIObjects.slice("web", ["10.0.9.1"]))
+        api.throttleLists(1, retryAfter: 2)
+        api.closeWatchesAtOnce = true
+        let daemon = try DaemonProcess(scene: scene, manifests: "", extra: ["--kubeconfig", try Self.kubeconfig(scene, api, token: "t")])
+        defer { _ = daemon.stop() }
+        try waitUntil(seconds: 8) { try scene.save().contains("10.96.0.5") }
+        let services = api.requestTimes.filter { $0.uri.hasPrefix("/api/v1/services") && !$0.uri.contains("watch=1") }
+        #expect(services.count >= 2 && services[1].at - services[0].at >= .seconds(2), "Retry-After: \(services)")
+        usleep(4_000_000)
+        let watches = api.requestTimes.filter { $0.uri.hasPrefix("/api/v1/services") && $0.uri.contains("watch=1") }
+        // 0.8 s doubling, each stretched by up to 2x: a handful in these seconds, not hundreds.
+        #expect(watches.count >= 2 && watches.count <= 6, "\(watches.count) watches of services")
+    }
+
     @Test func followsTheAPIThroughDroppedWatchesGoneAndDowntimeWithoutWipingRules() throws {
         let scene = try Scene()
         defer { scene.close() }

@@ -84,3 +84,22 @@ struct KubernetesStoreTests {
             == "labelSelector=%21service.kubernetes.io%2Fservice-proxy-name%2C%21service.kubernetes.io%2Fheadless")
     }
 }
+
+/// client-go's reflector backoff: 0.8 s doubling to the limit, jittered up to 2x, never under
+/// the server's Retry-After.
+struct BackoffTests {
+    @Test func growsWithJitterToItsLimitAndHonoursRetryAfter() {
+        var backoff = Backoff(limit: .seconds(30))
+        var previousStep = Duration.milliseconds(400)
+        for _ in 0..<8 {
+            let wait = backoff.next()
+            let step = min(previousStep * 2, .seconds(30))
+            #expect(wait >= step && wait < step * 2, "\(wait) for a step of \(step)")
+            previousStep = step
+        }
+        #expect(backoff.next(retryAfter: .seconds(120)) == .seconds(120))
+        backoff.reset()
+        let first = backoff.next()
+        #expect(first >= .milliseconds(800) && first < .milliseconds(1600))
+    }
+}
