@@ -5,6 +5,15 @@ import Testing
 /// watches, and a server that goes away for a while.
 @Suite(.serialized, liveKernel)
 struct APISourceTests {
+    /// `run --kubeconfig` following `api`, once it has programmed the Service `web` it serves.
+    static func followWeb(_ scene: Scene, _ api: APIEmulator, within seconds: Double = 5) throws -> DaemonProcess {
+        api.put(APIObjects.service("web", clusterIP: "10.96.0.5"))
+        api.put(APIObjects.slice("web", ["10.0.9.1"]))
+        let daemon = try DaemonProcess(scene: scene, manifests: "", extra: ["--kubeconfig", try kubeconfig(scene, api, token: "t")])
+        try waitUntil(seconds: seconds) { try scene.save().contains("10.96.0.5") }
+        return daemon
+    }
+
     /// A kubeconfig in the scene's folder for the emulator, with a bearer token.
     static func kubeconfig(_ scene: Scene, _ api: APIEmulator, token: String) throws -> String {
         try scene.manifest(
@@ -62,11 +71,8 @@ struct APISourceTests {
         defer { scene.close() }
         let api = try APIEmulator()
         defer { api.stop() }
-        api.put(APIObjects.service("web", clusterIP: "10.96.0.5"))
-        api.put(APIObjects.slice("web", ["10.0.9.1"]))
-        let daemon = try DaemonProcess(scene: scene, manifests: "", extra: ["--kubeconfig", try Self.kubeconfig(scene, api, token: "t")])
+        let daemon = try Self.followWeb(scene, api)
         defer { _ = daemon.stop() }
-        try waitUntil(seconds: 5) { try scene.save().contains("10.96.0.5") }
         let lists = api.requests.filter { !$0.contains("watch=1") && !$0.hasPrefix("/api/v1/nodes") }
         #expect(lists.count == 2 && lists.allSatisfy { $0.contains("&resourceVersion=0") }, "\(lists)")
         let watches = api.requests.filter { $0.contains("watch=1") && !$0.hasPrefix("/api/v1/nodes") }
@@ -83,13 +89,10 @@ struct APISourceTests {
         defer { scene.close() }
         let api = try APIEmulator()
         defer { api.stop() }
-        api.put(APIObjects.service("web", clusterIP: "10.96.0.5"))
-        api.put(APIObjects.slice("web", ["10.0.9.1"]))
         api.throttleLists(1, retryAfter: 2)
         api.closeWatchesAtOnce = true
-        let daemon = try DaemonProcess(scene: scene, manifests: "", extra: ["--kubeconfig", try Self.kubeconfig(scene, api, token: "t")])
+        let daemon = try Self.followWeb(scene, api, within: 8)
         defer { _ = daemon.stop() }
-        try waitUntil(seconds: 8) { try scene.save().contains("10.96.0.5") }
         let services = api.requestTimes.filter { $0.uri.hasPrefix("/api/v1/services") && !$0.uri.contains("watch=1") }
         #expect(services.count >= 2 && services[1].at - services[0].at >= .seconds(2), "Retry-After: \(services)")
         usleep(4_000_000)
