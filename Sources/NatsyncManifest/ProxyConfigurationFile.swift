@@ -134,12 +134,9 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
         config.healthzBindAddress = wire.healthzBindAddress.flatMap { $0.isEmpty ? nil : $0 }
         config.metricsBindAddress = wire.metricsBindAddress.flatMap { $0.isEmpty ? nil : $0 }
         config.kubeconfig = wire.clientConnection?.kubeconfig.flatMap { $0.isEmpty ? nil : $0 }
-        config.syncPeriod = try seconds(wire.iptables?.syncPeriod, path, "iptables.syncPeriod").flatMap { $0 > 0 ? Double($0) : nil }
-        config.minSyncPeriod = try wire.iptables?.minSyncPeriod.flatMap { text throws(LoadError) in
-            guard let value = goDuration(text) else { throw LoadError(file: path, field: "iptables.minSyncPeriod", message: "invalid duration \(quote(text))") }
-            // kube-proxy's defaulting takes 0 (kubeadm writes 0s) as unset.
-            return value > 0 ? value : nil
-        }
+        // kube-proxy's defaulting takes 0 (kubeadm writes 0s) as unset.
+        config.syncPeriod = try seconds(wire.iptables?.syncPeriod, path, "iptables.syncPeriod").flatMap { $0 > 0 ? $0 : nil }
+        config.minSyncPeriod = try seconds(wire.iptables?.minSyncPeriod, path, "iptables.minSyncPeriod").flatMap { $0 > 0 ? $0 : nil }
         if let text = wire.clusterCIDR, !text.isEmpty {
             config.clusterCIDRs = try cidrs(text.split(separator: ",").map(String.init), path, "clusterCIDR")
         }
@@ -166,10 +163,10 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
             config.conntrackMaxPerCore = conntrack.maxPerCore
             config.conntrackMin = conntrack.min
             config.conntrackTCPBeLiberal = conntrack.tcpBeLiberal
-            config.conntrackTCPEstablishedTimeout = try seconds(conntrack.tcpEstablishedTimeout, path, "conntrack.tcpEstablishedTimeout")
-            config.conntrackTCPCloseWaitTimeout = try seconds(conntrack.tcpCloseWaitTimeout, path, "conntrack.tcpCloseWaitTimeout")
-            config.conntrackUDPTimeout = try seconds(conntrack.udpTimeout, path, "conntrack.udpTimeout")
-            config.conntrackUDPStreamTimeout = try seconds(conntrack.udpStreamTimeout, path, "conntrack.udpStreamTimeout")
+            config.conntrackTCPEstablishedTimeout = try seconds(conntrack.tcpEstablishedTimeout, path, "conntrack.tcpEstablishedTimeout").map { Int($0) }
+            config.conntrackTCPCloseWaitTimeout = try seconds(conntrack.tcpCloseWaitTimeout, path, "conntrack.tcpCloseWaitTimeout").map { Int($0) }
+            config.conntrackUDPTimeout = try seconds(conntrack.udpTimeout, path, "conntrack.udpTimeout").map { Int($0) }
+            config.conntrackUDPStreamTimeout = try seconds(conntrack.udpStreamTimeout, path, "conntrack.udpStreamTimeout").map { Int($0) }
         }
         config.detectLocalMode = wire.detectLocalMode.flatMap { $0.isEmpty ? nil : $0 }
         config.bridgeInterface = wire.detectLocal?.bridgeInterface.flatMap { $0.isEmpty ? nil : $0 }
@@ -222,11 +219,11 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
         }
     }
 
-    /// A Go duration (`24h0m0s`, `1h`, `30s`) in whole seconds.
-    private static func seconds(_ text: String?, _ path: String, _ field: String) throws(LoadError) -> Int? {
+    /// A Go duration field (`24h0m0s`, `1h`, `200ms`) in seconds.
+    private static func seconds(_ text: String?, _ path: String, _ field: String) throws(LoadError) -> Double? {
         guard let text else { return nil }
         guard let value = goDuration(text) else { throw LoadError(file: path, field: field, message: "invalid duration \(quote(text))") }
-        return Int(value)
+        return value
     }
 
     /// Go's `time.ParseDuration` for the units a config file uses (h, m, s, ms, us, ns).

@@ -132,7 +132,6 @@ struct ProxyFlags: ParsableArguments {
 
     /// The local detector from the flags, then the file (kube-proxy's names and checks).
     func localDetection(_ file: ProxyConfigurationFile) throws -> LocalDetection {
-        func flag<T>(_ value: T?) -> T? { configFile == nil ? value : nil }
         let (podBridgeInterface, podInterfaceNamePrefix) = (flag(podBridgeInterface), flag(podInterfaceNamePrefix))
         let mode = flag(detectLocalMode) ?? file.detectLocalMode ?? "ClusterCIDR"
         switch mode {
@@ -159,7 +158,6 @@ struct ProxyFlags: ParsableArguments {
     /// then kube-proxy's defaults and the host.
     func resolveFamilies(host: HostFacts) throws -> [ProxyOptions] {
         let file = try configuration()
-        func flag<T>(_ value: T?) -> T? { configFile == nil ? value : nil }
         let addresses = try nodeAddresses.map { try Self.addresses($0, flag: "--node-addresses") } ?? host.addresses()
         let nodeIPs = try nodeIP.map { try Self.addresses($0, flag: "--node-ip") } ?? []
         let families: [IPFamily]
@@ -198,6 +196,10 @@ struct ProxyFlags: ParsableArguments {
             return options
         }
     }
+
+    /// A flag bound to a config field: its value without `--config`, ignored with it (kube-proxy
+    /// reads the file in place of such flags).
+    private func flag<T>(_ value: T?) -> T? { configFile == nil ? value : nil }
 
     /// The flags given that `--config` overrides: kube-proxy reads the file in place of every
     /// flag bound to the same setting (`--hostname-override` aside), so natsync does too, and says
@@ -239,7 +241,6 @@ struct ProxyFlags: ParsableArguments {
     /// The kernel settings kube-proxy makes at start, with kube-proxy's defaults, for `families`.
     func hostSettings(_ families: [ProxyOptions], hostNamespace: Bool) throws -> HostSettings {
         let file = try configuration()
-        func flag<T>(_ value: T?) -> T? { configFile == nil ? value : nil }
         let (conntrackMaxPerCore, conntrackMin) = (flag(conntrackMaxPerCore), flag(conntrackMin))
         let (conntrackTCPEstablished, conntrackTCPCloseWait) = (flag(conntrackTCPEstablished), flag(conntrackTCPCloseWait))
         let (conntrackUDPTimeout, conntrackUDPStreamTimeout) = (flag(conntrackUDPTimeout), flag(conntrackUDPStreamTimeout))
