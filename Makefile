@@ -1,6 +1,6 @@
 # natsync: build, test, demo and benchmark entry points.
 SWIFT ?= swift
-DEB_PACKAGES := libiptc-dev libnetfilter-conntrack-dev iptables conntrack iproute2
+DEB_PACKAGES := libiptc-dev libnetfilter-conntrack-dev iptables conntrack iproute2 prometheus openssl
 SEED := Fixtures/seed/service-test.yaml
 
 .PHONY: build test test-asan stress fuzz demo dry-run deps bench clean
@@ -43,7 +43,7 @@ test-asan:
 # daemon under churn.
 stress: fuzz
 	$(SWIFT) build --build-tests
-	NATSYNC_STRESS=1 $(SWIFT) test --skip-build --disable-xctest --no-parallel --filter 'CrashConsistencyTests|ChurnTests'
+	NATSYNC_STRESS=1 $(SWIFT) test --skip-build --disable-xctest --no-parallel --filter 'CrashConsistencyTests|ChurnTests|APIOutageTests'
 
 
 # libFuzzer on the manifest loader and the restore-text parser for FUZZ_SECONDS, starting from the

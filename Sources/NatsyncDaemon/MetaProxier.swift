@@ -1,26 +1,50 @@
 import NatsyncIPTables
 import NatsyncKernel
 import NatsyncModel
+import NatsyncRules
 
 /// What the sync runner drives: one family's ``Proxier``, or a ``MetaProxier`` over both.
 public protocol ProxyProvider: AnyObject, Sendable {
     /// The node whose endpoints are local.
     var nodeName: String { get }
+    /// The families programmed, IPv4 first.
+    var families: [IPFamily] { get }
     /// Takes a new cluster state; returns whether anything changed.
     @discardableResult func update(_ state: ClusterState) -> Bool
     /// Takes changes of single objects; returns whether anything changed.
     @discardableResult func apply(_ changes: [ClusterChange]) -> Bool
-    var hasPendingWork: Bool { get }
-    func sync() throws -> SyncOutcome
+    /// The families with changes waiting for a sync, or a full sync due.
+    var pendingFamilies: [IPFamily] { get }
+    /// Syncs every family with work; one family's failure does not hold the others back.
+    func syncFamilies() -> [FamilySync]
     /// True when the tables changed behind natsync's back; the next sync is then full.
     func checkDrift() -> Bool
     func requestFullSync()
+    /// Takes the options of each family resolved again from the host; true if the rules change.
+    @discardableResult func reconfigure(_ options: [ProxyOptions]) -> Bool
     /// The changes taken since the last call, and what waits for a sync (the metrics' counts).
     func takeChangeCounts() -> ChangeCounts
 }
 
+/// One family's part of a sync: its outcome or why it failed, and how long it took.
+public struct FamilySync: Sendable {
+    public var family: IPFamily
+    public var result: Result<SyncOutcome, any Error>
+    public var elapsed: Duration
+}
+
 extension Proxier: ProxyProvider {
     public var nodeName: String { generator.options.nodeName }
+    public var families: [IPFamily] { [generator.options.family] }
+    public var pendingFamilies: [IPFamily] { hasPendingWork ? families : [] }
+
+    public func syncFamilies() -> [FamilySync] {
+        guard hasPendingWork else { return [] }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result = Result { try sync() }
+        return [FamilySync(family: generator.options.family, result: result, elapsed: clock.now - start)]
+    }
 }
 
 /// A dual-stack node: one proxier per family, fed the same state, each with its own tables, as
@@ -37,6 +61,7 @@ public final class MetaProxier: ProxyProvider, @unchecked Sendable {
     }
 
     public var nodeName: String { proxiers[0].nodeName }
+    public var families: [IPFamily] { proxiers.flatMap(\.families) }
 
     @discardableResult
     public func update(_ state: ClusterState) -> Bool {
@@ -48,20 +73,10 @@ public final class MetaProxier: ProxyProvider, @unchecked Sendable {
         proxiers.map { $0.apply(changes) }.contains(true)
     }
 
-    public var hasPendingWork: Bool { proxiers.contains { $0.hasPendingWork } }
+    public var pendingFamilies: [IPFamily] { proxiers.flatMap(\.pendingFamilies) }
 
-    public func sync() throws -> SyncOutcome {
-        var outcomes: [SyncOutcome] = []
-        var failure: (any Error)?
-        for proxier in proxiers where proxier.hasPendingWork {
-            do {
-                outcomes.append(try proxier.sync())
-            } catch {
-                failure = failure ?? error
-            }
-        }
-        if let failure { throw failure }
-        return SyncOutcome(merging: outcomes)
+    public func syncFamilies() -> [FamilySync] {
+        proxiers.flatMap { $0.syncFamilies() }
     }
 
     public func checkDrift() -> Bool {
@@ -72,44 +87,14 @@ public final class MetaProxier: ProxyProvider, @unchecked Sendable {
         for proxier in proxiers { proxier.requestFullSync() }
     }
 
-    /// Every family takes the same changes: the first one's counts are the node's.
+    @discardableResult
+    public func reconfigure(_ options: [ProxyOptions]) -> Bool {
+        proxiers.map { $0.reconfigure(options) }.contains(true)
+    }
+
+    /// Every family takes the same changes, and kube-proxy counts changes per node, not per
+    /// family: the first one's counts are the node's.
     public func takeChangeCounts() -> ChangeCounts {
         proxiers.map { $0.takeChangeCounts() }[0]
-    }
-}
-
-extension SyncOutcome {
-    /// The outcomes of one sync per family as one: work added up, the same services counted once.
-    init(merging outcomes: [SyncOutcome]) {
-        var report = SyncReport()
-        var conntrack: ConntrackReport?
-        var rules: [TableName: Int] = [:]
-        var checks: [NamespacedName: HealthCheck] = [:]
-        for outcome in outcomes {
-            report.plans += outcome.report.plans
-            report.committed += outcome.report.committed
-            report.attempts += outcome.report.attempts
-            report.elapsed += outcome.report.elapsed
-            if let cleaned = outcome.conntrack {
-                var total = conntrack ?? ConntrackReport()
-                total.visited += cleaned.visited
-                total.deleted += cleaned.deleted
-                total.vanished += cleaned.vanished
-                total.failed += cleaned.failed
-                total.elapsed += cleaned.elapsed
-                conntrack = total
-            }
-            rules.merge(outcome.rules, uniquingKeysWith: +)
-            for check in outcome.healthChecks {
-                if let known = checks[check.service], known.localEndpoints >= check.localEndpoints { continue }
-                checks[check.service] = check
-            }
-        }
-        self.init(
-            full: outcomes.contains { $0.full }, report: report, conntrack: conntrack,
-            services: outcomes.map(\.services).max() ?? 0, endpoints: outcomes.reduce(0) { $0 + $1.endpoints },
-            rules: rules, triggerTimes: outcomes.flatMap(\.triggerTimes),
-            healthChecks: checks.values.sorted { $0.service < $1.service },
-            noLocalEndpoints: outcomes.reduce((0, 0)) { ($0.0 + $1.noLocalEndpoints.internal, $0.1 + $1.noLocalEndpoints.external) })
     }
 }

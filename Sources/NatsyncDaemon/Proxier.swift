@@ -67,6 +67,9 @@ public struct SyncOutcome: Sendable {
     /// Service ports with endpoints but none on this node for their `Local` internal and external
     /// traffic policies.
     public var noLocalEndpoints: (internal: Int, external: Int) = (0, 0)
+    /// Where health-check node ports listen for this family: its node-port addresses, or nil for
+    /// every address.
+    public var healthCheckAddresses: [IPAddress]?
 }
 
 /// Changes taken since the last report: kube-proxy's `service_changes` and `endpoint_changes`
@@ -212,6 +215,22 @@ public final class Proxier: @unchecked Sendable {
     /// The next sync must compare everything (after drift or a failure).
     public func requestFullSync() { needsFullSync = true }
 
+    /// Takes options resolved again from the host (its addresses changed): the node's addresses,
+    /// its primary IP and the node-port addresses `primary` stands for. What comes from the Node
+    /// object (zone, pod CIDRs) stays. Returns whether the rules change; the next sync is then full.
+    @discardableResult
+    public func reconfigure(_ candidates: [ProxyOptions]) -> Bool {
+        guard let resolved = candidates.first(where: { $0.family == generator.options.family }) else { return false }
+        var options = generator.options
+        options.nodeAddresses = resolved.nodeAddresses
+        options.nodeIP = resolved.nodeIP
+        options.nodePortAddresses = resolved.nodePortAddresses
+        guard options != generator.options else { return false }
+        generator.options = options
+        needsFullSync = true
+        return true
+    }
+
     /// Whether a sync has work: pending changes or a full sync due.
     public var hasPendingWork: Bool { initialized && (!changed.isEmpty || needsFullSync || fullSyncDue) }
 
@@ -281,7 +300,8 @@ public final class Proxier: @unchecked Sendable {
             return SyncOutcome(
                 full: full, report: report, conntrack: conntrack, services: servicesByName.count, endpoints: endpointCount,
                 rules: [.filter: rules.filter.ruleCount, .nat: rules.nat.ruleCount + rules.omittedNatRules], triggerTimes: pendingTriggers,
-                healthChecks: healthChecks.values.sorted { $0.service < $1.service }, noLocalEndpoints: noLocal)
+                healthChecks: healthChecks.values.sorted { $0.service < $1.service }, noLocalEndpoints: noLocal,
+                healthCheckAddresses: generator.options.nodePortIPs)
         } catch {
             needsFullSync = true
             throw error

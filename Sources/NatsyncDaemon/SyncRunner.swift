@@ -24,6 +24,7 @@ public final class SyncRunner: ServiceLifecycle.Service, Sendable {
     private enum Input {
         case state(ClusterState)
         case change(ClusterChange)
+        case options([ProxyOptions])
     }
     private let logger: Logger
     private let observer: SyncObserver
@@ -46,6 +47,11 @@ public final class SyncRunner: ServiceLifecycle.Service, Sendable {
         inbox.withLock { $0.append(.change(change)) }
     }
 
+    /// Hands the proxier options resolved again from the host (its addresses changed).
+    public func reconfigure(_ options: [ProxyOptions]) {
+        inbox.withLock { $0.append(.options(options)) }
+    }
+
     /// Gives the proxier what came in since the last look; true if anything changed.
     private func takeInbox() -> Bool {
         let inputs = inbox.withLock { inputs in
@@ -60,6 +66,7 @@ public final class SyncRunner: ServiceLifecycle.Service, Sendable {
                 switch input {
                 case .state(let state): changed = proxier!.update(state) || changed
                 case .change(let change): changes.append(change)
+                case .options(let options): changed = proxier!.reconfigure(options) || changed
                 }
             }
             return proxier!.apply(changes) || changed
@@ -80,17 +87,18 @@ public final class SyncRunner: ServiceLifecycle.Service, Sendable {
         do {
             while !Task.isCancelled {
                 if self.takeInbox() {
-                    self.observer.queued(self.proxier.withLock { $0!.takeChangeCounts() })
+                    let (counts, families) = self.proxier.withLock { ($0!.takeChangeCounts(), $0!.pendingFamilies) }
+                    self.observer.queued(counts, families: families)
                     pending = true
                 }
                 let now = clock.now
                 var run = false
                 if now >= lastEnd + self.configuration.minInterval {
                     if pending {
-                        run = self.proxier.withLock { $0!.hasPendingWork }
+                        run = self.proxier.withLock { !$0!.pendingFamilies.isEmpty }
                     } else if let retry = retryAt, now >= retry {
                         run = true
-                    } else if self.proxier.withLock({ $0!.hasPendingWork }) && retryAt == nil {
+                    } else if self.proxier.withLock({ !$0!.pendingFamilies.isEmpty }) && retryAt == nil {
                         run = true
                     }
                 }
@@ -107,14 +115,16 @@ public final class SyncRunner: ServiceLifecycle.Service, Sendable {
                     continue
                 }
                 pending = false
-                let start = clock.now
-                do {
-                    let outcome = try self.proxier.withLock { try $0!.sync() }
-                    retryAt = nil
-                    self.observer.synced(outcome, elapsed: clock.now - start)
-                } catch {
-                    retryAt = clock.now + self.configuration.syncPeriod
-                    self.observer.failed(error, elapsed: clock.now - start)
+                let synced = self.proxier.withLock { $0!.syncFamilies() }
+                retryAt = nil
+                for part in synced {
+                    switch part.result {
+                    case .success(let outcome):
+                        self.observer.synced(outcome, family: part.family, elapsed: part.elapsed)
+                    case .failure(let error):
+                        retryAt = clock.now + self.configuration.syncPeriod
+                        self.observer.failed(error, family: part.family, elapsed: part.elapsed)
+                    }
                 }
                 lastEnd = clock.now
             }
@@ -124,11 +134,12 @@ public final class SyncRunner: ServiceLifecycle.Service, Sendable {
 
 /// What the runner reports to health, metrics and logs.
 public protocol SyncObserver: Sendable {
-    /// A change is waiting for a sync; `changes` counts what came in.
-    func queued(_ changes: ChangeCounts)
-    func synced(_ outcome: SyncOutcome, elapsed: Duration)
-    func failed(_ error: any Error, elapsed: Duration)
+    /// A change is waiting for a sync of `families`; `changes` counts what came in.
+    func queued(_ changes: ChangeCounts, families: [IPFamily])
+    func synced(_ outcome: SyncOutcome, family: IPFamily, elapsed: Duration)
+    func failed(_ error: any Error, family: IPFamily, elapsed: Duration)
     func driftDetected()
 }
 
 import NatsyncModel
+import NatsyncRules

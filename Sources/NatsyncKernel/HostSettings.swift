@@ -21,6 +21,10 @@ public struct HostSettings: Sendable, Equatable {
     /// kube-proxy does. The hash size is one for the whole host (a module parameter), so natsync
     /// changes it only when it programs the host's own namespace.
     public var raiseHashsize = false
+    /// The process's `oom_score_adj` (kube-proxy's `--oom-score-adj`, -999 by default, so the
+    /// OOM killer takes the node's rules keeper last); nil: left alone, as for one-shot commands.
+    /// Written by ``applyToProcess()``, outside any network namespace.
+    public var oomScoreAdj: Int?
 
     public init() {}
 
@@ -93,6 +97,20 @@ public struct HostSettings: Sendable, Equatable {
             guard Self.write(full, value) else { return Outcome(name: name, value: value, result: .failed(Self.lastError())) }
             return Outcome(name: name, value: value, result: .set(from: current))
         }
+    }
+
+    /// Writes the process's own settings. Call it from a thread that has not entered another
+    /// network namespace: the kernel refuses `/proc/self/oom_score_adj` to such a thread.
+    public func applyToProcess() -> [Outcome] {
+        guard let oomScoreAdj else { return [] }
+        let path = "/proc/self/oom_score_adj"
+        let result: Outcome.Result =
+            if let current = Self.read(path) {
+                current == oomScoreAdj ? .unchanged : Self.write(path, oomScoreAdj) ? .set(from: current) : .failed(Self.lastError())
+            } else {
+                .failed(Self.lastError())
+            }
+        return [Outcome(name: "oom_score_adj", value: oomScoreAdj, result: result)]
     }
 
     static func read(_ path: String) -> Int? {

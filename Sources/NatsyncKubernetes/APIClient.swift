@@ -8,6 +8,10 @@ import NIOSSL
 public final class APIClient: Sendable {
     let connection: APIConnection
     let http: HTTPClient
+    let credentials: CredentialStore
+    /// The trust every request starts from; a client certificate is added per request, so a
+    /// renewed one is used as soon as it is on disk.
+    let tls: TLSConfiguration
     /// `natsync/VERSION (linux/ARCH)`, as client-go's `NAME/VERSION (OS/ARCH)`, so the API
     /// server's audit log and priority-and-fairness rules can tell natsync.
     let userAgent: String
@@ -27,7 +31,14 @@ public final class APIClient: Sendable {
         }
     }
 
-    public init(connection: APIConnection, version: String) throws {
+    /// How long a response may stay silent before the client gives up on it: the API server
+    /// sends a watch a bookmark every minute, so a watch silent for longer is a dead connection
+    /// (a load balancer that failed over, a lost control-plane node, a NAT entry that expired),
+    /// dropped and resumed from its last resource version, as client-go's HTTP/2 health check
+    /// does.
+    public static let defaultIdleTimeout: Duration = .seconds(70)
+
+    public init(connection: APIConnection, version: String, idleTimeout: Duration = defaultIdleTimeout) throws {
         self.connection = connection
         self.userAgent = "natsync/\(version) (linux/\(Self.architecture))"
         var tls = TLSConfiguration.makeClientConfiguration()
@@ -37,14 +48,20 @@ public final class APIClient: Sendable {
         if connection.insecureSkipTLSVerify {
             tls.certificateVerification = .none
         }
-        if case .clientCertificate(let certificate, let key) = connection.credential {
-            tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(certificate).map { .certificate($0) }
-            tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: key, format: .pem))
+        self.tls = tls
+        credentials = CredentialStore(connection: connection)
+        // A kubeconfig's own certificate and key fail now, before anything starts, not at every
+        // request; a plugin's credentials are only known when it runs.
+        if connection.clientCertificate != nil, let identity = try credentials.current().clientCertificate {
+            _ = try Self.tls(tls, presenting: identity)
         }
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
-        configuration.timeout = .init(connect: .seconds(10), read: nil)
+        configuration.timeout = .init(connect: .seconds(10), read: .nanoseconds(Int64(idleTimeout.components.seconds) * 1_000_000_000 + idleTimeout.components.attoseconds / 1_000_000_000))
         // The API server is reached directly; a proxy from the environment is not for it.
         configuration.proxy = nil
+        // Lists of a large cluster shrink several times over in gzip, which the API server
+        // sends when asked (as client-go asks); the limit matches the largest body read.
+        configuration.decompression = .enabled(limit: .size(1 << 30))
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
@@ -55,39 +72,69 @@ public final class APIClient: Sendable {
     private func request(_ pathAndQuery: String) throws -> HTTPClientRequest {
         var request = HTTPClientRequest(url: connection.server + pathAndQuery)
         request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "Accept-Encoding", value: "gzip")
         request.headers.add(name: "User-Agent", value: userAgent)
-        switch connection.credential {
-        case .token(let token):
+        let current: RequestCredentials
+        do {
+            current = try credentials.current()
+        } catch {
+            throw StatusError(status: 0, message: error.description)
+        }
+        if let token = current.bearerToken {
             request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        case .tokenFile(let path):
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw StatusError(status: 0, message: "cannot read the token file \(path)")
-            }
-            let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        case .basic(let username, let password):
-            request.headers.add(name: "Authorization", value: "Basic \(Data("\(username):\(password)".utf8).base64EncodedString())")
-        case .none, .clientCertificate:
-            break
+        } else if let basic = current.basic {
+            request.headers.add(name: "Authorization", value: "Basic \(Data("\(basic.username):\(basic.password)".utf8).base64EncodedString())")
+        }
+        if let identity = current.clientCertificate {
+            request.tlsConfiguration = try Self.tls(tls, presenting: identity)
         }
         return request
     }
 
-    /// GET of a whole (non-streaming) response.
+    /// `base` with a client certificate and its key.
+    static func tls(_ base: TLSConfiguration, presenting identity: (certificatePEM: [UInt8], keyPEM: [UInt8])) throws -> TLSConfiguration {
+        var tls = base
+        do {
+            tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(identity.certificatePEM).map { .certificate($0) }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: identity.keyPEM, format: .pem))
+        } catch {
+            throw StatusError(status: 0, message: "the client certificate or its key is not PEM")
+        }
+        return tls
+    }
+
+    /// Runs `body` once more after a 401 when an exec plugin gives the credentials: its cached
+    /// one may have been revoked before it expired, and client-go runs the plugin again then.
+    private func refreshingOn401<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as StatusError where error.status == 401 && connection.exec != nil {
+            credentials.refused()
+            return try await body()
+        }
+    }
+
+    /// GET of a whole (non-streaming) response, within a minute (a list that takes longer is
+    /// asked for again).
     public func get(_ pathAndQuery: String) async throws -> Data {
-        let response = try await http.execute(try request(pathAndQuery), timeout: .seconds(60))
-        let body = try await response.body.collect(upTo: 1 << 30)
-        let data = Data(body.readableBytesView)
-        guard response.status == .ok else { throw Self.error(response, data) }
-        return data
+        try await refreshingOn401 {
+            let response = try await http.execute(try request(pathAndQuery), timeout: .seconds(60))
+            let body = try await response.body.collect(upTo: 1 << 30)
+            let data = Data(body.readableBytesView)
+            guard response.status == .ok else { throw Self.error(response, data) }
+            return data
+        }
     }
 
     /// GET of a streaming response (a watch): the body's lines as they arrive.
     public func lines(_ pathAndQuery: String) async throws -> AsyncThrowingStream<Data, any Error> {
-        let response = try await http.execute(try request(pathAndQuery), timeout: .hours(1))
-        guard response.status == .ok else {
-            let body = try await response.body.collect(upTo: 1 << 20)
-            throw Self.error(response, Data(body.readableBytesView))
+        let response = try await refreshingOn401 {
+            let response = try await http.execute(try request(pathAndQuery), timeout: .hours(1))
+            guard response.status == .ok else {
+                let body = try await response.body.collect(upTo: 1 << 20)
+                throw Self.error(response, Data(body.readableBytesView))
+            }
+            return response
         }
         let body = response.body
         return AsyncThrowingStream { continuation in

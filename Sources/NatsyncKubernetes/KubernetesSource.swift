@@ -150,7 +150,8 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                     store.apply(node: Self.node(node, name), named: name, handOn: onChange)
                 }
                 let version = ((list?["metadata"] as? [String: Any])?["resourceVersion"] as? String) ?? ""
-                for try await line in try await client.lines("/api/v1/nodes?watch=1&\(selector)&resourceVersion=\(version)") {
+                for try await line in try await client.lines(
+                    "/api/v1/nodes?watch=1&allowWatchBookmarks=true&\(selector)&resourceVersion=\(version)&timeoutSeconds=\(Int.random(in: 300...600))") {
                     events += 1
                     guard let event = try JSONSerialization.jsonObject(with: line) as? [String: Any],
                         let object = event["object"] as? [String: Any]
@@ -168,7 +169,6 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                     }
                 }
                 if events == 0 && ContinuousClock.now - started < .seconds(1) { throw VeryShortWatch() }
-                backoff.reset()
             } catch is CancellationError {
                 return
             } catch {
@@ -255,7 +255,6 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                 // A watch that ends at once with nothing in it is a server in trouble, not a
                 // timeout (client-go's "very short watch"): back off rather than ask again at once.
                 if events == 0 && ContinuousClock.now - started < .seconds(1) { throw VeryShortWatch() }
-                backoff.reset()
             } catch is Gone {
                 logger.info("watch expired (410 Gone); listing again", metadata: ["kind": "\(kind.rawValue)"])
                 version = try await retrying("list \(kind.rawValue)s") { try await self.list(kind, into: store) }
@@ -267,7 +266,6 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                 return
             } catch {
                 // A watch that had been working resumes at once; one that fails again backs off.
-                if events > 0 || ContinuousClock.now - started >= .seconds(1) { backoff.reset() }
                 let wait = events > 0 ? .zero : backoff.next(retryAfter: (error as? APIClient.StatusError)?.retryAfter)
                 logger.warning(
                     "watch interrupted; resuming after backoff",
@@ -300,18 +298,22 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
 
 /// client-go's backoff for its reflector: 0.8 s doubling up to the limit (30 s), each wait
 /// stretched by a random factor between 1 and 2 (jitter 1.0), so a thousand nodes that lost the
-/// same API server do not come back in step; never sooner than the server's `Retry-After`.
+/// same API server do not come back in step; never sooner than the server's `Retry-After`. As
+/// client-go's backoff manager, it starts over only after two minutes without a failure: an
+/// attempt that fails slowly (a connect that times out) does not reset it.
 struct Backoff {
     static let initial: Duration = .milliseconds(800)
+    static let resetAfter: Duration = .seconds(120)
     let limit: Duration
     private var step: Duration = .zero
+    private var lastFailure: ContinuousClock.Instant?
 
     init(limit: Duration) { self.limit = limit }
 
-    mutating func next(retryAfter: Duration? = nil) -> Duration {
+    mutating func next(retryAfter: Duration? = nil, now: ContinuousClock.Instant = .now) -> Duration {
+        if let lastFailure, now - lastFailure > Self.resetAfter { step = .zero }
+        lastFailure = now
         step = step == .zero ? Self.initial : min(step * 2, limit)
         return max(step * Double.random(in: 1..<2), retryAfter ?? .zero)
     }
-
-    mutating func reset() { step = .zero }
 }

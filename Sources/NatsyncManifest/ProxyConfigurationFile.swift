@@ -41,6 +41,11 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
     public var detectLocalMode: String?
     public var bridgeInterface: String?
     public var interfaceNamePrefix: String?
+    /// `oomScoreAdj`: the daemon's `/proc/self/oom_score_adj`.
+    public var oomScoreAdj: Int?
+    /// `logging.verbosity` (klog's `-v`) and `logging.format` (`text` or `json`).
+    public var loggingVerbosity: Int?
+    public var loggingFormat: String?
 
     public init() {}
 
@@ -94,6 +99,12 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
         var detectLocalMode: String?
         var detectLocal: DetectLocal?
         var conntrack: Conntrack?
+        struct Logging: Decodable {
+            var verbosity: Int?
+            var format: String?
+        }
+        var logging: Logging?
+        var oomScoreAdj: Int?
     }
 
     /// Reads and checks a config file.
@@ -171,6 +182,19 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
         config.detectLocalMode = wire.detectLocalMode.flatMap { $0.isEmpty ? nil : $0 }
         config.bridgeInterface = wire.detectLocal?.bridgeInterface.flatMap { $0.isEmpty ? nil : $0 }
         config.interfaceNamePrefix = wire.detectLocal?.interfaceNamePrefix.flatMap { $0.isEmpty ? nil : $0 }
+        if let score = wire.oomScoreAdj {
+            guard (-1000...1000).contains(score) else {
+                throw LoadError(file: path, field: "oomScoreAdj", message: "\(score) is out of range (-1000-1000)")
+            }
+            config.oomScoreAdj = score
+        }
+        config.loggingVerbosity = wire.logging?.verbosity
+        if let format = wire.logging?.format, !format.isEmpty {
+            guard ["text", "json"].contains(format) else {
+                throw LoadError(file: path, field: "logging.format", message: "expected text or json, found \(quote(format))")
+            }
+            config.loggingFormat = format
+        }
         return config
     }
 

@@ -66,14 +66,8 @@ struct FixedRules {
     /// The last rules of nat `KUBE-SERVICES`: hand local destinations to `KUBE-NODEPORTS`.
     var nodePortsTail: [Rule] {
         let comment = Match.comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain")
-        let prefixes = options.familyNodePortAddresses
-        guard prefixes.isEmpty else {
-            let addresses = Set(
-                options.nodeAddresses.filter { address in
-                    address.family == options.family && prefixes.contains { $0.contains(address) }
-                        && (!address.isLoopback || options.effectiveLocalhostNodePorts)
-                }
-            ).sorted()
+        if let nodePortIPs = options.nodePortIPs {
+            let addresses = nodePortIPs.filter { !$0.isLoopback || options.effectiveLocalhostNodePorts }
             return addresses.map {
                 Rule(destination: AddressMatch($0), matches: [comment], target: .jump(ChainNames.nodePorts))
             }

@@ -86,6 +86,15 @@ public struct ProxyOptions: Hashable, Sendable {
     /// The NodePort address prefixes of this family.
     var familyNodePortAddresses: [CIDR] { nodePortAddresses.filter { $0.family == family } }
 
+    /// The node's addresses of this family that NodePorts and health-check node ports answer on,
+    /// or nil for every address (no `--nodeport-addresses` of this family), as kube-proxy's
+    /// `GetNodeIPs`.
+    public var nodePortIPs: [IPAddress]? {
+        let prefixes = familyNodePortAddresses
+        guard !prefixes.isEmpty else { return nil }
+        return Set(nodeAddresses.filter { address in address.family == family && prefixes.contains { $0.contains(address) } }).sorted()
+    }
+
     /// Whether NodePorts answer on 127.0.0.1: IPv4 only, and off when `--nodeport-addresses`
     /// excludes 127.0.0.1 (as kube-proxy forces it).
     public var effectiveLocalhostNodePorts: Bool {

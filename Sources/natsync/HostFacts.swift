@@ -1,3 +1,4 @@
+import NatsyncKernel
 import NatsyncModel
 
 #if canImport(Glibc)
@@ -6,6 +7,9 @@ import Glibc
 
 /// What natsync reads from the host it runs on: its name and its addresses.
 struct HostFacts {
+    /// The network namespace whose interfaces are the node's (`--netns`), or nil for natsync's own.
+    var netns: String?
+
     /// The host name, as kube-proxy's default node name.
     func hostname() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
@@ -13,8 +17,13 @@ struct HostFacts {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).lowercased()
     }
 
-    /// Every address on the host's interfaces, loopback included, in interface order.
+    /// Every address on the node's interfaces, loopback included, in interface order; none if
+    /// the namespace cannot be entered (the sync that follows reports why).
     func addresses() -> [IPAddress] {
+        (try? NetworkNamespace.run(in: netns) { Self.interfaceAddresses() }) ?? []
+    }
+
+    private static func interfaceAddresses() -> [IPAddress] {
         var list: UnsafeMutablePointer<ifaddrs>?
         guard getifaddrs(&list) == 0, let first = list else { return [] }
         defer { freeifaddrs(list) }

@@ -27,6 +27,8 @@ struct SecretsTests {
     @Test(arguments: [
         ("server: \"https://127.0.0.1:6443\", certificate-authority-data: \"SECRET-CA-not-base64!\"", "token: SECRET-TOKEN-1"),
         ("server: \"https://127.0.0.1:6443\"", "client-certificate-data: \"U0VDUkVU\", client-key-data: \"SECRET-KEY!\""),
+        // Base64 that is not PEM ("SECRET-CERT", "SECRET-KEY").
+        ("server: \"https://127.0.0.1:6443\"", "client-certificate-data: \"U0VDUkVULUNFUlQ=\", client-key-data: \"U0VDUkVULUtFWQ==\""),
         ("certificate-authority-data: \"SECRET-CA\"", "username: admin, password: SECRET-PASSWORD"),
     ])
     func badKubeconfigsFailWithoutTheirSecrets(cluster: String, user: String) throws {

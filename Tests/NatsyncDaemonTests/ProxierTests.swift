@@ -244,16 +244,47 @@ struct ProxierTests {
 
     @Test func healthTurnsUnhealthyOnlyWhenAnUpdateWaitsTooLong() {
         let clock = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
-        let health = HealthState(timeout: .seconds(60)) { clock.withLock { $0 } }
+        let health = HealthState(families: [.ipv4], timeout: .seconds(60)) { clock.withLock { $0 } }
         #expect(health.response(includeNodeEligibility: true).status == 200)
-        health.queued()
+        health.queued(.ipv4)
         clock.withLock { $0 += 59 }
         #expect(health.response(includeNodeEligibility: true).status == 200)
         clock.withLock { $0 += 2 }
         let unhealthy = health.response(includeNodeEligibility: true)
         #expect(unhealthy.status == 503)
-        #expect(unhealthy.body == #"{"lastUpdated": "2027-01-15 08:00:00 +0000 UTC","currentTime": "2027-01-15 08:01:01 +0000 UTC", "nodeEligible": true}"#)
-        health.updated()
+        #expect(unhealthy.body == #"{"lastUpdated":"0001-01-01T00:00:00Z","currentTime":"2027-01-15T08:01:01Z","nodeEligible":true,"healthy":false}"#)
+        health.updated(.ipv4)
+        clock.withLock { $0 += 0.25 }
+        let healthy = health.response(includeNodeEligibility: false)
+        #expect(healthy.status == 200)
+        #expect(
+            healthy.body
+                == #"{"lastUpdated":"2027-01-15T08:01:01.25Z","currentTime":"2027-01-15T08:01:01.25Z","healthy":true,"status":{"IPv4":{"lastUpdated":"2027-01-15T08:01:01Z","healthy":true}}}"#)
+    }
+
+    /// As kube-proxy 1.33+: each family is judged on its own and `/healthz` fails when either is
+    /// stale, naming which in `status`.
+    @Test func dualStackHealthFailsWhenEitherFamilyIsStale() {
+        let clock = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+        let health = HealthState(families: [.ipv4, .ipv6], timeout: .seconds(60)) { clock.withLock { $0 } }
+        health.updated(.ipv4)
+        health.updated(.ipv6)
+        health.queued(.ipv4)
+        health.queued(.ipv6)
+        clock.withLock { $0 += 30 }
+        health.updated(.ipv4)
+        clock.withLock { $0 += 31 }
+        let response = health.response(includeNodeEligibility: true)
+        #expect(response.status == 503)
+        #expect(!health.proxyHealthy)
+        #expect(response.body.contains(#""status":{"IPv4":{"lastUpdated":"2027-01-15T08:00:30Z","healthy":true},"IPv6":{"lastUpdated":"2027-01-15T08:00:00Z","healthy":false}}"#))
+        #expect(response.body.hasPrefix(#"{"lastUpdated":"2027-01-15T08:00:30Z""#), "the latest sync of any family")
+        #expect(health.response(includeNodeEligibility: false).status == 503, "livez fails too")
+        health.updated(.ipv6)
+        #expect(health.response(includeNodeEligibility: true).status == 200)
+        health.waitingForInput(true)
+        let waiting = health.response(includeNodeEligibility: true)
+        #expect(waiting.status == 503 && waiting.body.hasSuffix(#","waitingForInput":true}"#))
         #expect(health.response(includeNodeEligibility: false).status == 200)
     }
 }
@@ -346,9 +377,14 @@ struct MetaProxierTests {
         }
         let meta = MetaProxier(proxiers)
         #expect(meta.update(dualState(endpoints: 2)))
-        let first = try meta.sync()
-        #expect(first.full && first.services == 1 && first.endpoints == 4)
-        #expect(first.report.committed == [.filter, .nat, .filter, .nat])
+        #expect(meta.pendingFamilies == [.ipv4, .ipv6])
+        let first = meta.syncFamilies()
+        #expect(first.map(\.family) == [.ipv4, .ipv6])
+        for part in first {
+            let outcome = try part.result.get()
+            #expect(outcome.full && outcome.services == 1 && outcome.endpoints == 2)
+            #expect(outcome.report.committed == [.filter, .nat])
+        }
         let v6Rules = six.live[.nat]!.chains.flatMap { $0.rules ?? [] }.compactMap(\.rule)
         #expect(v6Rules.contains { $0.destination?.cidr == CIDR("fd00:96::1/128") })
         #expect(!four.live[.nat]!.chains.flatMap { $0.rules ?? [] }.compactMap(\.rule).contains { $0.destination?.cidr.family == .ipv6 })
@@ -356,11 +392,16 @@ struct MetaProxierTests {
         // IPv6 fails once: IPv4 still lands, and IPv6's next sync is full.
         six.failNext = true
         meta.update(dualState(endpoints: 1))
-        #expect(throws: KernelError.self) { try meta.sync() }
-        #expect(!proxiers[0].hasPendingWork && proxiers[1].hasPendingWork)
-        let retry = try meta.sync()
-        #expect(retry.full, "the failed family resyncs fully")
-        #expect(retry.report.committed.contains(.nat))
-        #expect(!meta.hasPendingWork)
+        let failing = meta.syncFamilies()
+        #expect(failing.count == 2)
+        #expect((try? failing[0].result.get()) != nil, "IPv4 lands")
+        #expect(throws: KernelError.self) { try failing[1].result.get() }
+        #expect(meta.pendingFamilies == [.ipv6])
+        let retry = meta.syncFamilies()
+        #expect(retry.map(\.family) == [.ipv6], "only the failed family syncs again")
+        let outcome = try retry[0].result.get()
+        #expect(outcome.full, "the failed family resyncs fully")
+        #expect(outcome.report.committed.contains(.nat))
+        #expect(meta.pendingFamilies.isEmpty)
     }
 }

@@ -1,13 +1,17 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOHTTPCompression
 import NIOPosix
+import NIOSSL
 
 /// A Kubernetes API server emulator speaking the real list and watch wire protocol over HTTP, for
 /// Services and EndpointSlices: resource versions, chunked watch streams, bookmarks, `410 Gone`
 /// for versions it no longer holds, label selectors applied server-side (an object that stops
-/// matching is DELETED for that watch, one that starts matching ADDED), and controls to drop
-/// watches or go down.
+/// matching is DELETED for that watch, one that starts matching ADDED), periodic bookmarks for
+/// watches that ask for them (as the real server's watch cache sends one a minute), and controls
+/// to drop watches, silence them (the connection stays open and nothing more arrives: a lost
+/// load balancer) or go down.
 final class APIEmulator: @unchecked Sendable {
     static let paths = [
         "/api/v1/services": "Service", "/apis/discovery.k8s.io/v1/endpointslices": "EndpointSlice", "/api/v1/nodes": "Node",
@@ -18,7 +22,15 @@ final class APIEmulator: @unchecked Sendable {
     private var history: [(version: Int, path: String, type: String, object: [String: Any])] = []
     private var version = 100
     private var oldestKept = 0
-    private var watchers: [(channel: any Channel, path: String, selector: String?)] = []
+    private var watchers: [(channel: any Channel, path: String, selector: String?, bookmarks: Bool)] = []
+    /// Watches that went silent: open, never written to again.
+    private var silenced: [any Channel] = []
+    private var bookmarkTask: RepeatedTask?
+    /// False between stop() and start(): a request that raced the stop gets its connection
+    /// closed, never a watch that outlives the "outage".
+    private var serving = false
+    /// Kept across a restart: the server sends bookmarks again once it is back.
+    private var bookmarkInterval: TimeAmount?
     private var server: (any Channel)?
     private(set) var port = 0
     private(set) var requests: [String] = []
@@ -32,39 +44,183 @@ final class APIEmulator: @unchecked Sendable {
         set { lock.withLock { closesWatches = newValue } }
     }
     private var closesWatches = false
-    /// The next this many lists are answered `429 Too Many Requests` with `Retry-After`.
-    private var throttledLists = 0
-    private var retryAfterSeconds = 0
+    /// The next this many lists are answered with this status (`429` or `5xx`), with `Retry-After`.
+    private var failedLists = 0
+    private var failure: (status: HTTPResponseStatus, retryAfter: Int?) = (.tooManyRequests, nil)
 
-    func throttleLists(_ count: Int, retryAfter seconds: Int) {
+    func failLists(_ count: Int, status: HTTPResponseStatus, retryAfter seconds: Int? = nil) {
         lock.withLock {
-            throttledLists = count
-            retryAfterSeconds = seconds
+            failedLists = count
+            failure = (status, seconds)
         }
     }
 
-    init() throws { try start() }
+    /// Pages hold at most this many items, whatever `limit` asks for (the real server may send
+    /// fewer than asked), with a `continue` token for the rest.
+    var maxPageSize: Int? {
+        get { lock.withLock { pageCap } }
+        set { lock.withLock { pageCap = newValue } }
+    }
+    private var pageCap: Int?
+    /// The continue tokens handed out so far expire: the next page asked for gets `410`.
+    func expireContinueTokens() { lock.withLock { continueExpired = true } }
+    private var continueExpired = false
+    /// Pages refused with `410` because their token had expired.
+    private(set) var expiredContinues = 0
+    /// Each watch ends after its `timeoutSeconds` times this (the real server ends it after
+    /// `timeoutSeconds`; tests cannot wait minutes).
+    var watchTimeoutScale: Double? {
+        get { lock.withLock { timeoutScale } }
+        set { lock.withLock { timeoutScale = newValue } }
+    }
+    private var timeoutScale: Double?
+    /// Every watch event is written in two pieces, split inside the line, flushed apart.
+    var splitEvents: Bool {
+        get { lock.withLock { splits } }
+        set { lock.withLock { splits = newValue } }
+    }
+    private var splits = false
+
+    /// HTTPS with this certificate and key; with `clientCA`, every client must show a
+    /// certificate it signed (as an API server started with `--client-ca-file` asks for one).
+    struct TLS {
+        var certificate: String
+        var key: String
+        var clientCA: String?
+    }
+    private let tls: NIOSSLContext?
+    /// Bearer tokens the server accepts (nil: no token needed); a request without one of them
+    /// gets `401`, one with a token in `forbiddenTokens` gets `403`.
+    var acceptedTokens: Set<String>? {
+        get { lock.withLock { tokens } }
+        set { lock.withLock { tokens = newValue } }
+    }
+    private var tokens: Set<String>?
+    var forbiddenTokens: Set<String> {
+        get { lock.withLock { forbidden } }
+        set { lock.withLock { forbidden = newValue } }
+    }
+    private var forbidden: Set<String> = []
+    /// The common name of each request's client certificate, in order ("" without one).
+    private(set) var clientNames: [String] = []
+    /// Requests answered 401 or 403.
+    private(set) var refusals = 0
+    /// Responses sent gzip-compressed.
+    private(set) var compressed = 0
+
+    /// The CA that signed the serving certificate, for kubeconfigs (nil over plain HTTP).
+    private(set) var certificateAuthority: String?
+
+    /// An emulator serving HTTPS with a certificate from a CA made for `scene`; with
+    /// `clientCertificates`, clients must show a certificate from that CA.
+    static func https(in scene: Scene, clientCertificates: Bool = false) throws -> (APIEmulator, TestPKI) {
+        let pki = try TestPKI(in: scene.folder)
+        let server = try pki.issue("apiserver", client: false)
+        let api = try APIEmulator(
+            tls: .init(certificate: server.certificate, key: server.key, clientCA: clientCertificates ? pki.caCertificate : nil))
+        api.certificateAuthority = pki.caCertificate
+        return (api, pki)
+    }
+
+    /// A kubeconfig in `scene`'s folder for this emulator, its user's fields given as YAML flow.
+    func kubeconfig(in scene: Scene, user: String) throws -> String {
+        let cluster =
+            certificateAuthority.map { "{server: \"https://127.0.0.1:\(port)\", certificate-authority: \"\($0)\"}" }
+            ?? "{server: \"http://127.0.0.1:\(port)\"}"
+        return try scene.manifest(
+            "kubeconfig-\(UUID().uuidString.prefix(6))",
+            """
+            apiVersion: v1
+            kind: Config
+            current-context: test
+            contexts: [{name: test, context: {cluster: emulator, user: natsync}}]
+            clusters: [{name: emulator, cluster: \(cluster)}]
+            users: [{name: natsync, user: \(user)}]
+            """)
+    }
+
+    init(tls: TLS? = nil) throws {
+        if let tls {
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificate).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.key, format: .pem)))
+            if let clientCA = tls.clientCA {
+                configuration.certificateVerification = .noHostnameVerification
+                configuration.trustRoots = .file(clientCA)
+            }
+            self.tls = try NIOSSLContext(configuration: configuration)
+        } else {
+            self.tls = nil
+        }
+        try start()
+    }
 
     /// Starts serving (again, on the same port once it has one).
     func start() throws {
+        let tls = self.tls
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(Handler(emulator: self))
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    // gzip for whole responses (lists) to clients that accept it, never for watch
+                    // streams, as the API server compresses.
+                    try channel.pipeline.syncOperations.addHandler(
+                        HTTPResponseCompressor { head, supported in
+                            guard head.headers["Content-Length"].first != nil else { return .doNotCompress }
+                            if supported { self.lock.withLock { self.compressed += 1 } }
+                            return .compressIfPossible
+                        })
+                    try channel.pipeline.syncOperations.addHandler(Handler(emulator: self))
                 }
             }
         let channel = try bootstrap.bind(host: "127.0.0.1", port: port).wait()
         port = channel.localAddress?.port ?? 0
-        lock.withLock { server = channel }
+        let bookmarks = lock.withLock { () -> TimeAmount? in
+            server = channel
+            serving = true
+            return bookmarkTask == nil ? bookmarkInterval : nil
+        }
+        if let bookmarks { sendBookmarks(every: bookmarks) }
     }
+
+    /// Sends a BOOKMARK with the current version every `interval` to each watch that asked for
+    /// bookmarks (`allowWatchBookmarks=true`).
+    func sendBookmarks(every interval: TimeAmount) {
+        lock.withLock { bookmarkInterval = interval }
+        let task = MultiThreadedEventLoopGroup.singleton.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
+            guard let self else { return }
+            let (targets, current) = self.lock.withLock { (self.watchers.filter(\.bookmarks), self.version) }
+            for watcher in targets {
+                self.write(Self.line("BOOKMARK", ["kind": Self.paths[watcher.path]!, "metadata": ["resourceVersion": "\(current)"]]), to: watcher.channel)
+            }
+        }
+        lock.withLock { bookmarkTask = task }
+    }
+
+    /// Every open watch goes silent: its connection stays open, but nothing is written to it again
+    /// (events and bookmarks go to the watches opened after this).
+    func silenceWatches() {
+        lock.withLock {
+            silenced += watchers.map(\.channel)
+            watchers = []
+        }
+    }
+
+    /// Watch requests served so far.
+    var watchRequests: Int { lock.withLock { requests.filter { $0.contains("watch=1") }.count } }
 
     /// Stops serving and closes every connection: the API server is down.
     func stop() {
         let (channel, open) = lock.withLock { () -> ((any Channel)?, [any Channel]) in
-            let result = (server, watchers.map(\.channel))
+            let result = (server, watchers.map(\.channel) + silenced)
+            serving = false
             server = nil
             watchers = []
+            silenced = []
+            bookmarkTask?.cancel()
+            bookmarkTask = nil
             return result
         }
         for connection in open { try? connection.close().wait() }
@@ -157,27 +313,60 @@ final class APIEmulator: @unchecked Sendable {
     }
 
     private func write(_ text: String, to channel: any Channel) {
+        let split = splitEvents
         channel.eventLoop.execute {
-            channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: text))), promise: nil)
+            let bytes = Array(text.utf8)
+            let pieces = split && bytes.count > 1 ? [Array(bytes[..<(bytes.count / 2)]), Array(bytes[(bytes.count / 2)...])] : [bytes]
+            for piece in pieces {
+                channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: piece))), promise: nil)
+            }
         }
     }
 
+    /// Whether the request may go on: its bearer token is accepted (when tokens are asked for).
+    private func authorized(_ head: HTTPRequestHead, on channel: any Channel, peer: String) -> Bool {
+        let header = head.headers.first(name: "Authorization") ?? ""
+        let token = header.hasPrefix("Bearer ") ? String(header.dropFirst(7)) : nil
+        let (accepted, refused) = lock.withLock { () -> (Bool, Bool) in
+            clientNames.append(peer)
+            let refused = token.map { forbidden.contains($0) } ?? false
+            let accepted = tokens.map { known in token.map(known.contains) ?? false } ?? true
+            if refused || !accepted { refusals += 1 }
+            return (accepted, refused)
+        }
+        if refused {
+            reply(channel, status: .forbidden, body: #"{"kind":"Status","code":403,"reason":"Forbidden","message":"services is forbidden"}"#)
+            return false
+        }
+        if !accepted {
+            reply(channel, status: .unauthorized, body: #"{"kind":"Status","code":401,"reason":"Unauthorized","message":"Unauthorized"}"#)
+            return false
+        }
+        return true
+    }
+
     /// Answers one request: a list, or a watch that stays open.
-    fileprivate func respond(_ head: HTTPRequestHead, on channel: any Channel) {
+    fileprivate func respond(_ head: HTTPRequestHead, on channel: any Channel, peer: String) {
+        guard authorized(head, on: channel, peer: peer) else { return }
         let components = URLComponents(string: head.uri)!
         let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }) { $1 }
-        let (throttle, closeAtOnce) = lock.withLock { () -> (Int?, Bool) in
+        let (failing, closeAtOnce, up) = lock.withLock { () -> ((status: HTTPResponseStatus, retryAfter: Int?)?, Bool, Bool) in
+            guard serving else { return (nil, false, false) }
             requests.append(head.uri)
             userAgents.append(head.headers.first(name: "User-Agent") ?? "")
             requestTimes.append((head.uri, .now))
             let isList = !head.uri.contains("watch=1")
-            guard isList, throttledLists > 0 else { return (nil, closesWatches) }
-            throttledLists -= 1
-            return (retryAfterSeconds, closesWatches)
+            guard isList, failedLists > 0 else { return (nil, closesWatches, true) }
+            failedLists -= 1
+            return (failure, closesWatches, true)
         }
-        if let throttle {
-            reply(channel, status: .tooManyRequests, body: #"{"kind":"Status","code":429,"message":"too many requests"}"#,
-                  extra: [("Retry-After", "\(throttle)")])
+        guard up else {
+            channel.close(promise: nil)
+            return
+        }
+        if let failing {
+            reply(channel, status: failing.status, body: #"{"kind":"Status","code":\#(failing.status.code),"message":"try again later"}"#,
+                  extra: failing.retryAfter.map { [("Retry-After", "\($0)")] } ?? [])
             return
         }
         guard let path = Optional(components.path), Self.paths[path] != nil else {
@@ -185,8 +374,23 @@ final class APIEmulator: @unchecked Sendable {
             return
         }
         guard query["watch"] == "1" || query["watch"] == "true" else {
-            let (all, current) = lock.withLock { (Array((objects[path] ?? [:]).values), version) }
-            let items = all.filter { Self.matches($0, query["labelSelector"]) }
+            let (all, current, cap, expired) = lock.withLock { () -> ([[String: Any]], Int, Int?, Bool) in
+                let expired = query["continue"] != nil && continueExpired
+                if expired {
+                    continueExpired = false
+                    expiredContinues += 1
+                }
+                return ((objects[path] ?? [:]).sorted { $0.key < $1.key }.map(\.value), version, pageCap, expired)
+            }
+            if expired {
+                reply(channel, status: .gone, body: #"{"kind":"Status","code":410,"reason":"Expired","message":"The provided continue parameter is too old"}"#)
+                return
+            }
+            let matching = all.filter { Self.matches($0, query["labelSelector"]) }
+            let offset = Int(query["continue"] ?? "") ?? 0
+            let size = min(Int(query["limit"] ?? "") ?? Int.max, cap ?? Int.max)
+            let items = Array(matching.dropFirst(offset).prefix(size))
+            let next = offset + items.count < matching.count ? "\(offset + items.count)" : nil
             // List items carry no kind, as the real API's do not.
             let stripped = items.map { item -> [String: Any] in
                 var copy = item
@@ -194,7 +398,9 @@ final class APIEmulator: @unchecked Sendable {
                 copy["apiVersion"] = nil
                 return copy
             }
-            let list: [String: Any] = ["kind": "List", "apiVersion": "v1", "metadata": ["resourceVersion": "\(current)"], "items": stripped]
+            var metadata: [String: Any] = ["resourceVersion": "\(current)"]
+            if let next { metadata["continue"] = next }
+            let list: [String: Any] = ["kind": "List", "apiVersion": "v1", "metadata": metadata, "items": stripped]
             reply(channel, status: .ok, body: String(decoding: try! JSONSerialization.data(withJSONObject: list), as: UTF8.self))
             return
         }
@@ -206,12 +412,17 @@ final class APIEmulator: @unchecked Sendable {
             return
         }
         let from = Int(query["resourceVersion"] ?? "") ?? 0
-        let (gone, backlog) = lock.withLock { () -> (Bool, [String]) in
-            if from < oldestKept { return (true, []) }
+        let (gone, backlog, open) = lock.withLock { () -> (Bool, [String], Bool) in
+            guard serving else { return (false, [], false) }
+            if from < oldestKept { return (true, [], true) }
             let lines = history.filter { $0.path == path && $0.version > from && Self.matches($0.object, query["labelSelector"]) }
                 .map { Self.line($0.type, $0.object) }
-            watchers.append((channel, path, query["labelSelector"]))
-            return (false, lines)
+            watchers.append((channel, path, query["labelSelector"], query["allowWatchBookmarks"] == "true"))
+            return (false, lines, true)
+        }
+        guard open else {
+            channel.close(promise: nil)
+            return
         }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
@@ -223,8 +434,18 @@ final class APIEmulator: @unchecked Sendable {
             channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in channel.close(promise: nil) }
             return
         }
-        let bookmark = Self.line("BOOKMARK", ["kind": Self.paths[path]!, "metadata": ["resourceVersion": "\(lock.withLock { version })"]])
-        channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: backlog.joined() + bookmark))), promise: nil)
+        // Bookmarks only for watches that allow them, as the real server.
+        let bookmark =
+            query["allowWatchBookmarks"] == "true"
+            ? Self.line("BOOKMARK", ["kind": Self.paths[path]!, "metadata": ["resourceVersion": "\(lock.withLock { version })"]]) : ""
+        channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: ""))), promise: nil)
+        for line in backlog + [bookmark] where !line.isEmpty { write(line, to: channel) }
+        if let scale = watchTimeoutScale, let seconds = Double(query["timeoutSeconds"] ?? "") {
+            channel.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * scale * 1000))) { [weak self] in
+                self?.lock.withLock { self?.watchers.removeAll { $0.channel === channel } }
+                channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in channel.close(promise: nil) }
+            }
+        }
     }
 
     private func reply(_ channel: any Channel, status: HTTPResponseStatus, body: String, extra: [(String, String)] = []) {
@@ -248,7 +469,11 @@ final class APIEmulator: @unchecked Sendable {
             switch unwrapInboundIn(data) {
             case .head(let head): self.head = head
             case .body: break
-            case .end: if let head { emulator.respond(head, on: context.channel) }
+            case .end:
+                guard let head else { return }
+                let peer = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.peerCertificate
+                let name = peer.flatMap { "\($0)".components(separatedBy: "common_name=").dropFirst().first?.prefix { $0 != ";" && $0 != ">" } }
+                emulator.respond(head, on: context.channel, peer: name.map(String.init) ?? "")
             }
         }
     }

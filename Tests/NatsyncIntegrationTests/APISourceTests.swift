@@ -16,16 +16,7 @@ struct APISourceTests {
 
     /// A kubeconfig in the scene's folder for the emulator, with a bearer token.
     static func kubeconfig(_ scene: Scene, _ api: APIEmulator, token: String) throws -> String {
-        try scene.manifest(
-            "kubeconfig",
-            """
-            apiVersion: v1
-            kind: Config
-            current-context: test
-            contexts: [{name: test, context: {cluster: emulator, user: natsync}}]
-            clusters: [{name: emulator, cluster: {server: "http://127.0.0.1:\(api.port)"}}]
-            users: [{name: natsync, user: {token: "\(token)"}}]
-            """)
+        try api.kubeconfig(in: scene, user: "{token: \"\(token)\"}")
     }
 
     /// Services another proxy serves are never asked for: lists and watches carry kube-proxy's
@@ -80,6 +71,92 @@ struct APISourceTests {
         #expect(timeouts.count == watches.count && timeouts.allSatisfy { (300...600).contains($0) }, "\(watches)")
         #expect(api.userAgents.allSatisfy { $0.range(of: #"^natsync/[0-9.]+ \(linux/[a-z0-9]+\)$"#, options: .regularExpression) != nil },
                 "\(Set(api.userAgents))")
+        #expect(api.compressed >= 2, "lists come gzip-compressed, as the client asks")
+    }
+
+    /// A watch whose connection goes silent without closing is taken for dead after the idle
+    /// timeout and resumed from its last version; a quiet one that gets its bookmarks is left be.
+    @Test func aSilentWatchIsResumedAndAQuietOneIsLeftBe() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let api = try APIEmulator()
+        defer { api.stop() }
+        api.sendBookmarks(every: .milliseconds(300))
+        api.put(APIObjects.service("web", clusterIP: "10.96.0.5"))
+        api.put(APIObjects.slice("web", ["10.0.9.1"]))
+        let daemon = try DaemonProcess(
+            scene: scene, manifests: "", extra: ["--kubeconfig", try Self.kubeconfig(scene, api, token: "t"), "--watch-idle-timeout", "1500ms"])
+        defer { _ = daemon.stop() }
+        try waitUntil(seconds: 5) { try scene.save().contains("10.96.0.5") }
+        let watches = api.watchRequests
+        usleep(4_000_000)
+        #expect(api.watchRequests == watches, "bookmarks keep a quiet watch alive")
+
+        api.silenceWatches()
+        api.put(APIObjects.slice("web", ["10.0.9.2"]))
+        let silenced = ContinuousClock.now
+        try waitUntil(seconds: 6) { try scene.save().contains("10.0.9.2") }
+        #expect(ContinuousClock.now - silenced >= .milliseconds(1000), "the change came through a new watch, not the silent one")
+        #expect(api.watchRequests > watches)
+        #expect(daemon.logText.contains("watch interrupted"), "\(daemon.logText)")
+        #expect(!(try scene.save()).contains("10.0.9.1"))
+    }
+
+    /// The server as a real one behaves under load: pages smaller than asked, continue tokens that
+    /// expire (the list starts over), `500`s, watches it ends after their `timeoutSeconds`, events
+    /// split across chunks and one over 1 MB. Every change arrives and nothing is lost.
+    @Test func pagesExpiringTokensTimeoutsAndSplitEventsLoseNothing() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let api = try APIEmulator()
+        defer { api.stop() }
+        api.maxPageSize = 1
+        api.splitEvents = true
+        // 300-600 s watches end after 1.5-3 s.
+        api.watchTimeoutScale = 0.005
+        let expected = scene.folder.appendingPathComponent("expected.json")
+        func converged() throws -> Bool {
+            try api.listManifest().write(to: expected)
+            return try DaemonTests.matches(scene, expected.path)
+        }
+        for index in 1...3 {
+            api.put(APIObjects.service("s\(index)", clusterIP: "10.96.0.\(10 + index)"))
+            api.put(APIObjects.slice("s\(index)", ["10.0.9.\(index)"]))
+        }
+        let daemon = try DaemonProcess(scene: scene, manifests: "", extra: ["--kubeconfig", try Self.kubeconfig(scene, api, token: "t")])
+        defer { _ = daemon.stop() }
+        try waitUntil(seconds: 10) { try converged() }
+        #expect(api.requests.contains { $0.hasPrefix("/api/v1/services?") && $0.contains("&continue=") }, "pages are followed")
+
+        // An event over 1 MB, in two pieces.
+        var big = APIObjects.service("big", clusterIP: "10.96.0.20")
+        big["metadata"] = ["name": "big", "namespace": "default", "annotations": ["note": String(repeating: "x", count: 1_200_000)]]
+        api.put(big)
+        api.put(APIObjects.slice("big", ["10.0.9.20"]))
+        try waitUntil(seconds: 5) { try converged() }
+
+        // 410 on the watch, then on the relist's second page: the list starts over.
+        api.expireContinueTokens()
+        api.expireHistory()
+        api.put(APIObjects.slice("s2", ["10.0.9.22"]))
+        try waitUntil(seconds: 10) { try converged() }
+        #expect(api.expiredContinues == 1)
+
+        // 500s while relisting are backed off and retried.
+        api.failLists(2, status: .internalServerError)
+        api.expireHistory()
+        api.put(APIObjects.slice("s3", ["10.0.9.33"]))
+        try waitUntil(seconds: 15) { try converged() }
+
+        // Watches end on the server's clock many times over; changes made meanwhile all arrive.
+        let watches = api.watchRequests
+        for round in 1...6 {
+            api.put(APIObjects.slice("s1", ["10.0.9.\(100 + round)"]))
+            usleep(700_000)
+        }
+        try waitUntil(seconds: 5) { try converged() }
+        #expect(api.watchRequests >= watches + 2, "watches ended by the server are opened again")
+        #expect(daemon.logText.contains("500"), "\(daemon.logText)")
     }
 
     /// A server in trouble is not hammered: watches that close at once with nothing in them are
@@ -89,7 +166,7 @@ struct APISourceTests {
         defer { scene.close() }
         let api = try APIEmulator()
         defer { api.stop() }
-        api.throttleLists(1, retryAfter: 2)
+        api.failLists(1, status: .tooManyRequests, retryAfter: 2)
         api.closeWatchesAtOnce = true
         let daemon = try Self.followWeb(scene, api, within: 8)
         defer { _ = daemon.stop() }
@@ -154,7 +231,7 @@ struct APISourceTests {
         #expect(try httpGet(port: daemon.healthPort, path: "/healthz").status == 200)
         api.put(["apiVersion": "v1", "kind": "Node", "metadata": ["name": "node-1", "deletionTimestamp": "2026-11-27T08:00:00Z"]])
         try waitUntil(seconds: 5) { try httpGet(port: daemon.healthPort, path: "/healthz").status == 503 }
-        #expect(try httpGet(port: daemon.healthPort, path: "/healthz").body.hasSuffix("\"nodeEligible\": false}"))
+        #expect(try httpGet(port: daemon.healthPort, path: "/healthz").body.contains("\"nodeEligible\":false,"))
         #expect(try httpGet(port: daemon.healthPort, path: "/livez").status == 200)
         api.put(["apiVersion": "v1", "kind": "Node", "metadata": ["name": "node-1"]])
         try waitUntil(seconds: 5) { try httpGet(port: daemon.healthPort, path: "/healthz").status == 200 }

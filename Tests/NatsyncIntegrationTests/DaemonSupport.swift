@@ -106,3 +106,15 @@ func httpGet(port: Int, path: String) throws -> (status: Int, body: String) {
 func metricValue(_ text: String, _ prefix: String) -> Double? {
     text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Double($0.split(separator: " ").last ?? "") }
 }
+
+/// Whether this process holds `capability` (its bit in `CapEff`).
+func hasCapability(_ capability: Int32) -> Bool {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+        let mask = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16)
+    else { return false }
+    return mask & (1 << UInt64(capability)) != 0
+}
+
+/// `CAP_SYS_RESOURCE` of `linux/capability.h`, which Glibc's module does not export.
+let capSysResource: Int32 = 24

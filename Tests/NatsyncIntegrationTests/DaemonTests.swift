@@ -58,14 +58,22 @@ struct DaemonTests {
             metricsBindAddress: 127.0.0.1:0
             clusterCIDR: 10.0.0.0/16
             iptables: {minSyncPeriod: 200ms, syncPeriod: 2s}
+            oomScoreAdj: 300
+            logging: {format: json, verbosity: 4}
 
             """)
         let manifest = try scene.manifest("web.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1"]))
-        let daemon = try DaemonProcess(scene: scene, manifests: manifest, extra: ["--config", config])
+        let daemon = try DaemonProcess(scene: scene, manifests: manifest, extra: ["--config", config, "--oom-score-adj", "100"])
         defer { _ = daemon.stop() }
         try waitUntil(seconds: 5) { try Self.matches(scene, manifest) }
         #expect(daemon.logText.contains("--healthz-bind-address ignored: --config is given"), "\(daemon.logText)")
         #expect(daemon.logText.contains("--iptables-min-sync-period ignored"), "\(daemon.logText)")
+        #expect(daemon.logText.contains("--oom-score-adj ignored"), "\(daemon.logText)")
+        #expect(try String(contentsOfFile: "/proc/\(daemon.process.processIdentifier)/oom_score_adj", encoding: .utf8) == "300\n")
+        // logging.format json, verbosity 4 (debug): every line one JSON object, debug lines included.
+        let lines = daemon.logText.split(separator: "\n")
+        #expect(!lines.isEmpty && lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) is [String: Any] }, "\(daemon.logText)")
+        #expect(lines.contains { $0.contains(#""msg":"synced""#) && $0.contains(#""v":0"#) }, "\(daemon.logText)")
         #expect(try httpGet(port: daemon.healthPort, path: "/healthz").status == 200)
         // The file's 2 s sync period: a flushed chain is repaired within it.
         let sep = try scene.save().split(separator: "\n").first { $0.hasPrefix(":KUBE-SEP-") }.map { String($0.dropFirst().prefix { $0 != " " }) }!
@@ -111,8 +119,15 @@ struct DaemonTests {
 
         let healthz = try httpGet(port: daemon.healthPort, path: "/healthz")
         #expect(healthz.status == 200)
-        #expect(healthz.body.hasPrefix("{\"lastUpdated\": \""), "\(healthz.body)")
-        #expect(healthz.body.contains("\"currentTime\": \"") && healthz.body.hasSuffix(", \"nodeEligible\": true}"), "\(healthz.body)")
+        // kube-proxy's default; lowering it takes CAP_SYS_RESOURCE, without which it is a warning.
+        if hasCapability(capSysResource) {
+            #expect(try String(contentsOfFile: "/proc/\(daemon.process.processIdentifier)/oom_score_adj", encoding: .utf8) == "-999\n")
+        } else {
+            #expect(daemon.logText.contains("oom_score_adj = -999 not set"), "\(daemon.logText)")
+        }
+        #expect(healthz.body.hasPrefix("{\"lastUpdated\":\""), "\(healthz.body)")
+        #expect(healthz.body.contains(",\"currentTime\":\"") && healthz.body.contains(",\"nodeEligible\":true,\"healthy\":true,"), "\(healthz.body)")
+        #expect(healthz.body.contains(",\"status\":{\"IPv4\":{\"lastUpdated\":\""), "\(healthz.body)")
         let livez = try httpGet(port: daemon.healthPort, path: "/livez")
         #expect(livez.status == 200 && !livez.body.contains("nodeEligible"))
         let metrics = try httpGet(port: daemon.metricsPort, path: "/metrics")
@@ -180,5 +195,31 @@ struct DaemonTests {
         #expect(metricValue(metrics, "kubeproxy_sync_proxy_rules_endpoint_changes_pending") == 0, "\(metrics)")
         #expect(metricValue(metrics, #"kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy="external""#) == 1, "\(metrics)")
         #expect(metricValue(metrics, #"kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy="internal""#) == 0, "\(metrics)")
+    }
+
+    /// With `--nodeport-addresses`, an address added to the node answers NodePorts and health-check
+    /// node ports within a sync period, without a restart.
+    @Test func nodePortsFollowAnAddressAddedToTheNode() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let pod = try scene.addPod("pod-a")
+        let folder = scene.folder.appendingPathComponent("np")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let service = Objects.service(
+            "lb", clusterIP: "10.96.0.70", type: "LoadBalancer", nodePort: 30700,
+            extra: "  externalTrafficPolicy: Local\n  healthCheckNodePort: 32003")
+        try (service + Objects.slice("lb", ["\(pod)@node-1"])).write(to: folder.appendingPathComponent("lb.yaml"), atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(
+            scene: scene, manifests: folder.path, extra: ["--nodeport-addresses", "192.168.0.0/24", "--iptables-sync-period", "1s"])
+        defer { _ = daemon.stop() }
+        try waitUntil(seconds: 10) { try scene.get(from: scene.external, "\(Scene.nodeIP):30700", count: 1).first?.hasPrefix("Hello") == true }
+        #expect(try scene.get(from: scene.node, "127.0.0.1:32003", count: 1) == ["refused"], "listening on the node-port addresses only")
+
+        try run(["ip", "-n", scene.node, "addr", "add", "192.168.0.3/24", "dev", "eth0"])
+        try waitUntil(seconds: 10) { try scene.get(from: scene.external, "192.168.0.3:30700", count: 1).first?.hasPrefix("Hello") == true }
+        let local = #"{"service": {"namespace": "default", "name": "lb"}, "localEndpoints": 1, "serviceProxyHealthy": true}"#
+        try waitUntil(seconds: 5) { try scene.get(from: scene.external, "192.168.0.3:32003", count: 1) == [local] }
+        #expect(try scene.get(from: scene.external, "\(Scene.nodeIP):32003", count: 1) == [local])
+        #expect(daemon.logText.contains("node addresses changed; resyncing"), "\(daemon.logText)")
     }
 }

@@ -76,4 +76,41 @@ struct DualStackTests {
         let health = try httpGet(port: daemon.healthPort, path: "/healthz")
         #expect(health.status == 200, "\(health.body)")
     }
+
+    /// Health-check node ports answer on both families: on every address without
+    /// `--nodeport-addresses` (one socket for both, as kube-proxy's Go listener), on the node-port
+    /// addresses of each family with it (and then not on loopback). `/healthz` and `/metrics`
+    /// report each family.
+    @Test(arguments: [nil, "192.168.0.0/24,fd00:192:168::/64"])
+    func healthCheckNodePortsAnswerOnBothFamilies(nodePortAddresses: String?) throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let a = (try scene.addPod("pod-a"), scene.podIPv6["pod-a"]!)
+        let service = Objects.service(
+            "lb", clusterIP: "10.96.0.60", type: "LoadBalancer", nodePort: 30600,
+            extra: "  clusterIPs: [10.96.0.60, \"fd00:96::60\"]\n  ipFamilies: [IPv4, IPv6]\n  ipFamilyPolicy: RequireDualStack\n"
+                + "  externalTrafficPolicy: Local\n  healthCheckNodePort: 32002")
+        let folder = scene.folder.appendingPathComponent("hc")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try (service + Objects.slice("lb", ["\(a.0)@node-1"], suffix: "v4") + Objects.slice("lb", ["\(a.1)@node-1"], suffix: "v6"))
+            .write(to: folder.appendingPathComponent("lb.yaml"), atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(
+            scene: scene, manifests: folder.path, extra: nodePortAddresses.map { ["--nodeport-addresses", $0] } ?? [], node: Self.flags)
+        defer { _ = daemon.stop() }
+        let local = #"{"service": {"namespace": "default", "name": "lb"}, "localEndpoints": 1, "serviceProxyHealthy": true}"#
+        for target in ["\(Scene.nodeIP):32002", "[\(Scene.nodeIPv6)]:32002"] {
+            try waitUntil(seconds: 10) { try scene.get(from: scene.external, target, count: 1) == [local] }
+        }
+        let loopback = try scene.get(from: scene.node, "127.0.0.1:32002", count: 1)
+        #expect(loopback == (nodePortAddresses == nil ? [local] : ["refused"]), "\(loopback)")
+
+        let healthz = try httpGet(port: daemon.healthPort, path: "/healthz")
+        #expect(healthz.status == 200, "\(healthz.body)")
+        #expect(healthz.body.contains(#""status":{"IPv4":{"lastUpdated":"#) && healthz.body.contains(#"},"IPv6":{"lastUpdated":"#), "\(healthz.body)")
+        let metrics = try httpGet(port: daemon.metricsPort, path: "/metrics").body
+        for family in ["IPv4", "IPv6"] {
+            let series = "kubeproxy_sync_full_proxy_rules_duration_seconds_count{ip_family=\"\(family)\"}"
+            #expect(metricValue(metrics, series).map { $0 >= 1 } == true, "\(series)")
+        }
+    }
 }

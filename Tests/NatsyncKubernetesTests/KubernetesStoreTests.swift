@@ -86,20 +86,22 @@ struct KubernetesStoreTests {
 }
 
 /// client-go's reflector backoff: 0.8 s doubling to the limit, jittered up to 2x, never under
-/// the server's Retry-After.
+/// the server's Retry-After, back to the start only after two minutes without a failure.
 struct BackoffTests {
     @Test func growsWithJitterToItsLimitAndHonoursRetryAfter() {
         var backoff = Backoff(limit: .seconds(30))
         var previousStep = Duration.milliseconds(400)
+        var now = ContinuousClock.now
         for _ in 0..<8 {
-            let wait = backoff.next()
+            // Attempts that each took 10 s to fail (a connect timing out) still back off further.
+            now += .seconds(10)
+            let wait = backoff.next(now: now)
             let step = min(previousStep * 2, .seconds(30))
             #expect(wait >= step && wait < step * 2, "\(wait) for a step of \(step)")
             previousStep = step
         }
-        #expect(backoff.next(retryAfter: .seconds(120)) == .seconds(120))
-        backoff.reset()
-        let first = backoff.next()
-        #expect(first >= .milliseconds(800) && first < .milliseconds(1600))
+        #expect(backoff.next(retryAfter: .seconds(120), now: now) == .seconds(120))
+        let first = backoff.next(now: now + .seconds(121))
+        #expect(first >= .milliseconds(800) && first < .milliseconds(1600), "two quiet minutes start it over")
     }
 }

@@ -227,6 +227,24 @@ struct LoadingTests {
         #expect(config.conntrackTCPEstablishedTimeout == 86400 && config.conntrackTCPCloseWaitTimeout == 3600)
         #expect(config.conntrackTCPBeLiberal == false)
         #expect(config.conntrackUDPTimeout == 0 && config.conntrackUDPStreamTimeout == 150)
+        #expect(config.oomScoreAdj == -500 && config.loggingFormat == "json" && config.loggingVerbosity == 4)
+        #expect(config.unknownFields.isEmpty)
+    }
+
+    @Test(arguments: [
+        ("oomScoreAdj: -1001", "oomScoreAdj: -1001 is out of range (-1000-1000)"),
+        ("logging: {format: xml}", "logging.format: expected text or json, found \"xml\""),
+    ])
+    func configFileValuesOutOfRangeNameTheirField(line: String, message: String) throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("natsync-config-\(UUID().uuidString).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n\(line)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: ProxyConfigurationFile.LoadError.self) { try ProxyConfigurationFile.load(path: path) }
+        do {
+            _ = try ProxyConfigurationFile.load(path: path)
+        } catch {
+            #expect(error.description == "\(path): \(message)")
+        }
     }
 }
 

@@ -17,7 +17,7 @@ extension Natsync {
 
         func run() throws {
             var differs = false
-            for desired in try input.desired(proxy) {
+            for desired in try input.desired(proxy, host: HostFacts(netns: kernel.netns)) {
                 try kernel.perform(family: desired.options.family) { tables in
                     let plans = try tables.plan(desired.rules.tables)
                     differs = differs || plans.contains { !$0.isEmpty }

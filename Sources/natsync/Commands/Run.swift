@@ -26,6 +26,9 @@ extension Natsync {
         @Option(help: "A kubeconfig to watch the cluster through (default without -f: the pod's service account; with --config, its clientConnection.kubeconfig).")
         var kubeconfig: String?
 
+        @Option(help: "The API server's address (overrides the kubeconfig's; without one, with the pod's service account credentials).")
+        var master: String?
+
         @OptionGroup var proxy: ProxyFlags
         @OptionGroup var kernel: KernelFlags
 
@@ -34,6 +37,11 @@ extension Natsync {
 
         @Option(name: .customLong("iptables-sync-period"), help: "Retry and drift-check period (default 30s).")
         var syncPeriod: GoDuration?
+
+        @Option(
+            name: .customLong("watch-idle-timeout"),
+            help: "How long a watch may stay silent before it is taken for a dead connection and resumed (default 70s; the API server sends a bookmark every minute).")
+        var watchIdleTimeout: GoDuration = GoDuration(APIClient.defaultIdleTimeout)
 
         @Option(name: .customLong("manifest-poll-interval"), help: "How often to look for manifest changes (default 1s).")
         var pollInterval: GoDuration = GoDuration(.seconds(1))
@@ -47,11 +55,32 @@ extension Natsync {
         @Flag(help: "Do not delete stale UDP conntrack flows after the rules change.")
         var noConntrack = false
 
-        @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
-        var logLevel: Logger.Level = .info
+        @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default: from -v, else info).")
+        var logLevel: Logger.Level?
+
+        @Option(name: [.customShort("v"), .customLong("v")], help: "kube-proxy's log verbosity: 0-3 info, 4-5 debug, 6 and above trace (config logging.verbosity).")
+        var verbosity: Int?
+
+        @Option(name: .customLong("logging-format"), help: "text or json, as kube-proxy's --logging-format (config logging.format; default text).")
+        var loggingFormat: LoggingFormat?
+
+        @Option(name: .customLong("oom-score-adj"), help: "The daemon's oom_score_adj, in [-1000, 1000] (default -999, as kube-proxy).")
+        var oomScoreAdj: Int?
+
+        enum LoggingFormat: String, ExpressibleByArgument {
+            case text, json
+        }
 
         func validate() throws {
-            if !paths.isEmpty && kubeconfig != nil { throw ValidationError("give either -f PATH or --kubeconfig, not both") }
+            if !paths.isEmpty && (kubeconfig != nil || master != nil) {
+                throw ValidationError("give either -f PATH or --kubeconfig/--master, not both")
+            }
+            if let master, !(master.hasPrefix("https://") || master.hasPrefix("http://")) {
+                throw ValidationError("--master: expected an http or https URL, got \"\(master)\"")
+            }
+            if let oomScoreAdj, !(-1000...1000).contains(oomScoreAdj) {
+                throw ValidationError("--oom-score-adj: \(oomScoreAdj) is out of range (-1000-1000)")
+            }
             for (flag, value) in [("--healthz-bind-address", healthz), ("--metrics-bind-address", metrics)] {
                 guard let value, !value.isEmpty else { continue }
                 guard Self.address(value) != nil else { throw ValidationError("\(flag): expected host:port, got \"\(value)\"") }
@@ -66,24 +95,37 @@ extension Natsync {
             return (host.isEmpty ? "0.0.0.0" : host, port)
         }
 
+        /// The log level: `--log-level`, else kube-proxy's verbosity mapped onto swift-log's.
+        static func level(explicit: Logger.Level?, verbosity: Int?) -> Logger.Level {
+            if let explicit { return explicit }
+            switch verbosity ?? 0 {
+            case ..<4: return .info
+            case 4...5: return .debug
+            default: return .trace
+            }
+        }
+
         func run() async throws {
-            let level = logLevel
+            // With --config, kube-proxy reads the file in place of the flags bound to its fields,
+            // but its logging flags still win over the file's `logging`.
+            let file = try proxy.configuration()
+            let fromFlags = proxy.configFile == nil
+            let level = Self.level(explicit: logLevel, verbosity: verbosity ?? file.loggingVerbosity)
+            let json = (loggingFormat?.rawValue ?? file.loggingFormat) == "json"
             LoggingSystem.bootstrap { label in
+                if json { return JSONLogHandler(logLevel: level, output: .standardError) }
                 var handler = StreamLogHandler.standardError(label: label)
                 handler.logLevel = level
                 return handler
             }
             let logger = Logger(label: "natsync")
-            let families = try proxy.resolveFamilies(host: HostFacts())
-            // With --config, kube-proxy reads the file in place of the flags bound to its fields.
-            let file = try proxy.configuration()
-            let fromFlags = proxy.configFile == nil
+            let families = try proxy.resolveFamilies(host: HostFacts(netns: kernel.netns))
             var ignored = proxy.ignoredByConfig
             if !fromFlags {
                 let given: [(String, Bool)] = [
                     ("--kubeconfig", kubeconfig != nil), ("--healthz-bind-address", healthz != nil),
                     ("--metrics-bind-address", metrics != nil), ("--iptables-sync-period", syncPeriod != nil),
-                    ("--iptables-min-sync-period", minSyncPeriod != nil),
+                    ("--iptables-min-sync-period", minSyncPeriod != nil), ("--oom-score-adj", oomScoreAdj != nil),
                 ]
                 ignored += given.filter(\.1).map(\.0)
             }
@@ -105,28 +147,41 @@ extension Natsync {
             if !paths.isEmpty {
                 source = .manifests(paths, interval: pollInterval.duration)
             } else {
-                let connection: APIConnection
+                var connection: APIConnection
+                let client: APIClient
                 do {
-                    connection = try kubeconfig.map { try APIConnection.kubeconfig(path: $0) } ?? APIConnection.inCluster()
+                    if let kubeconfig {
+                        connection = try APIConnection.kubeconfig(path: kubeconfig)
+                    } else if let master {
+                        connection = APIConnection.serviceAccount(server: master)
+                    } else {
+                        connection = try APIConnection.inCluster()
+                    }
+                    if let master { connection.server = master.hasSuffix("/") ? String(master.dropLast()) : master }
+                    client = try APIClient(connection: connection, version: Natsync.configuration.version, idleTimeout: watchIdleTimeout.duration)
                 } catch {
                     FileDescriptorOutput.standardError.write("natsync: \(error)\n")
                     throw ExitCode(2)
                 }
                 logger.info("watching the Kubernetes API", metadata: ["server": "\(connection)"])
-                source = .kubernetes(try APIClient(connection: connection, version: Natsync.configuration.version))
+                source = .kubernetes(client)
             }
             // After the input is known to be usable: a bad kubeconfig fails before anything changes.
-            try kernel.applyHostSettings(try proxy.hostSettings(families, hostNamespace: kernel.netns == nil)) { outcome in
+            var settings = try proxy.hostSettings(families, hostNamespace: kernel.netns == nil)
+            settings.oomScoreAdj = (fromFlags ? oomScoreAdj : file.oomScoreAdj) ?? -999
+            try kernel.applyHostSettings(settings) { outcome in
                 if case .failed = outcome.result {
                     logger.warning("kernel setting not made", metadata: ["setting": "\(outcome)"])
                 } else {
                     logger.info("kernel setting made", metadata: ["setting": "\(outcome)"])
                 }
             }
-            let daemon = Daemon(
+            var daemon = Daemon(
                 proxier: proxiers.count == 1 ? proxiers[0] : MetaProxier(proxiers), runner: runner, source: source,
                 healthAddress: Self.address(healthz), metricsAddress: Self.address(metrics),
-                family: families[0].family, netns: kernel.netns, logger: logger)
+                netns: kernel.netns, logger: logger)
+            let (proxy, host) = (proxy, HostFacts(netns: kernel.netns))
+            daemon.resolveOptions = { try proxy.resolveFamilies(host: host) }
             try await daemon.run()
         }
     }

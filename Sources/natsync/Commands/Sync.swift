@@ -29,7 +29,7 @@ extension Natsync {
         var noConntrack = false
 
         func run() throws {
-            let families = try input.desired(proxy)
+            let families = try input.desired(proxy, host: HostFacts(netns: kernel.netns))
             if dryRun {
                 for desired in families {
                     // Dual-stack: the IPv6 part is ip6tables-restore input of its own.
@@ -88,12 +88,12 @@ struct InputFlags: ParsableArguments {
     }
 
     /// Loads the manifests, reports what was wrong, and generates the rules of each family.
-    func desired(_ proxy: ProxyFlags) throws -> [Desired] {
-        try Self.desired(paths: paths, strict: strict, proxy)
+    func desired(_ proxy: ProxyFlags, host: HostFacts) throws -> [Desired] {
+        try Self.desired(paths: paths, strict: strict, proxy, host: host)
     }
 
-    static func desired(paths: [String], strict: Bool, _ proxy: ProxyFlags) throws -> [Desired] {
-        let families = try proxy.resolveFamilies(host: HostFacts())
+    static func desired(paths: [String], strict: Bool, _ proxy: ProxyFlags, host: HostFacts) throws -> [Desired] {
+        let families = try proxy.resolveFamilies(host: host)
         let configWarnings = try proxy.configurationWarnings()
         for line in configWarnings + proxy.ignoredByConfig.map(ProxyFlags.ignoredNote) {
             FileDescriptorOutput.standardError.write(line + "\n")
@@ -154,7 +154,7 @@ extension KernelFlags {
     /// or refused (one left as it was is not news).
     func applyHostSettings(_ settings: HostSettings, report: (HostSettings.Outcome) -> Void) throws {
         do {
-            let outcomes = try NetworkNamespace.run(in: netns) { settings.apply() }
+            let outcomes = try settings.applyToProcess() + NetworkNamespace.run(in: netns) { settings.apply() }
             for outcome in outcomes where outcome.result != .unchanged { report(outcome) }
         } catch let error as KernelError {
             FileDescriptorOutput.standardError.write("natsync: \(error)\n")

@@ -127,9 +127,9 @@ extension Natsync {
 
         /// The rules of `family` to walk, the addresses that are local, and the pod ranges.
         func tables(_ family: IPFamily) throws -> (Ruleset, Set<IPAddress>, [CIDR]) {
-            let clusterCIDRs = try proxy.resolveFamilies(host: HostFacts()).first?.clusterCIDRs ?? []
+            let clusterCIDRs = try proxy.resolveFamilies(host: HostFacts(netns: netns)).first?.clusterCIDRs ?? []
             guard live else {
-                let all = try InputFlags.desired(paths: paths, strict: strict, proxy)
+                let all = try InputFlags.desired(paths: paths, strict: strict, proxy, host: HostFacts(netns: netns))
                 guard let desired = all.first(where: { $0.options.family == family }) else {
                     throw ValidationError("--dst is \(family), but the rules are for \(all.map { "\($0.options.family)" }.joined(separator: " and ")) (--ip-family)")
                 }
