@@ -9,6 +9,7 @@ public final class APIClient: Sendable {
     let connection: APIConnection
     let http: HTTPClient
     let credentials: CredentialStore
+    let rateLimit: RequestRateLimit
     /// The trust every request starts from; a client certificate is added per request, so a
     /// renewed one is used as soon as it is on disk.
     let tls: TLSConfiguration
@@ -38,7 +39,10 @@ public final class APIClient: Sendable {
     /// does.
     public static let defaultIdleTimeout: Duration = .seconds(70)
 
-    public init(connection: APIConnection, version: String, idleTimeout: Duration = defaultIdleTimeout) throws {
+    public init(
+        connection: APIConnection, version: String, idleTimeout: Duration = defaultIdleTimeout, qps: Double = 5, burst: Int = 10
+    ) throws {
+        rateLimit = RequestRateLimit(qps: qps, burst: burst)
         self.connection = connection
         self.userAgent = "natsync/\(version) (linux/\(Self.architecture))"
         var tls = TLSConfiguration.makeClientConfiguration()
@@ -118,6 +122,7 @@ public final class APIClient: Sendable {
     /// asked for again).
     public func get(_ pathAndQuery: String) async throws -> Data {
         try await refreshingOn401 {
+            try await rateLimit.acquire()
             let response = try await http.execute(try request(pathAndQuery), timeout: .seconds(60))
             let body = try await response.body.collect(upTo: 1 << 30)
             let data = Data(body.readableBytesView)
@@ -129,6 +134,7 @@ public final class APIClient: Sendable {
     /// GET of a streaming response (a watch): the body's lines as they arrive.
     public func lines(_ pathAndQuery: String) async throws -> AsyncThrowingStream<Data, any Error> {
         let response = try await refreshingOn401 {
+            try await rateLimit.acquire()
             let response = try await http.execute(try request(pathAndQuery), timeout: .hours(1))
             guard response.status == .ok else {
                 let body = try await response.body.collect(upTo: 1 << 20)

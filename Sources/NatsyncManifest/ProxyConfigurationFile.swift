@@ -14,6 +14,9 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
     public var metricsBindAddress: String?
     /// `clientConnection.kubeconfig`.
     public var kubeconfig: String?
+    /// `clientConnection.qps` and `burst`: the API client's request rate limit (0: default).
+    public var apiQPS: Double?
+    public var apiBurst: Int?
     /// `iptables.syncPeriod` and `iptables.minSyncPeriod`, in seconds.
     public var syncPeriod: Double?
     public var minSyncPeriod: Double?
@@ -71,6 +74,8 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
         }
         struct ClientConnection: Decodable {
             var kubeconfig: String?
+            var qps: Double?
+            var burst: Int?
         }
         var apiVersion: String?
         var kind: String?
@@ -145,6 +150,9 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
         config.healthzBindAddress = wire.healthzBindAddress.flatMap { $0.isEmpty ? nil : $0 }
         config.metricsBindAddress = wire.metricsBindAddress.flatMap { $0.isEmpty ? nil : $0 }
         config.kubeconfig = wire.clientConnection?.kubeconfig.flatMap { $0.isEmpty ? nil : $0 }
+        // kubeadm writes 0 for "default", as kube-proxy's defaulting reads it.
+        config.apiQPS = wire.clientConnection?.qps.flatMap { $0 == 0 ? nil : $0 }
+        config.apiBurst = wire.clientConnection?.burst.flatMap { $0 == 0 ? nil : $0 }
         // kube-proxy's defaulting takes 0 (kubeadm writes 0s) as unset.
         config.syncPeriod = try seconds(wire.iptables?.syncPeriod, path, "iptables.syncPeriod").flatMap { $0 > 0 ? $0 : nil }
         config.minSyncPeriod = try seconds(wire.iptables?.minSyncPeriod, path, "iptables.minSyncPeriod").flatMap { $0 > 0 ? $0 : nil }

@@ -105,3 +105,16 @@ struct BackoffTests {
         #expect(first >= .milliseconds(800) && first < .milliseconds(1600), "two quiet minutes start it over")
     }
 }
+
+/// client-go's token bucket: `burst` requests at once, then `qps` a second.
+struct RequestRateLimitTests {
+    @Test func aBurstGoesAtOnceThenRequestsAreSpacedByTheRate() {
+        let start = ContinuousClock.now
+        let limit = RequestRateLimit(qps: 5, burst: 10, now: start)
+        for _ in 0..<10 { #expect(limit.reserve(now: start) == .zero) }
+        #expect(limit.reserve(now: start) == .milliseconds(200))
+        #expect(limit.reserve(now: start) == .milliseconds(400), "each waiting request queues behind the last")
+        #expect(limit.reserve(now: start + .seconds(10)) == .zero, "the bucket refills, up to the burst")
+        #expect(RequestRateLimit(qps: -1, burst: 1, now: start).reserve(now: start) == .zero)
+    }
+}

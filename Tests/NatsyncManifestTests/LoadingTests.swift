@@ -228,6 +228,7 @@ struct LoadingTests {
         #expect(config.conntrackTCPBeLiberal == false)
         #expect(config.conntrackUDPTimeout == 0 && config.conntrackUDPStreamTimeout == 150)
         #expect(config.oomScoreAdj == -500 && config.loggingFormat == "json" && config.loggingVerbosity == 4)
+        #expect(config.apiQPS == 20 && config.apiBurst == 40)
         #expect(config.unknownFields.isEmpty)
     }
 

@@ -38,6 +38,15 @@ extension Natsync {
         @Option(name: .customLong("iptables-sync-period"), help: "Retry and drift-check period (default 30s).")
         var syncPeriod: GoDuration?
 
+        @Option(name: .customLong("kube-api-qps"), help: "Requests per second to the API server, at most (default 5, as kube-proxy).")
+        var apiQPS: Double?
+
+        @Option(name: .customLong("kube-api-burst"), help: "Requests to the API server allowed in a burst (default 10, as kube-proxy).")
+        var apiBurst: Int?
+
+        @Option(name: .customLong("kube-api-content-type"), help: "Accepted for kube-proxy's command lines; natsync asks for JSON.")
+        var apiContentType: String?
+
         @Option(
             name: .customLong("watch-idle-timeout"),
             help: "How long a watch may stay silent before it is taken for a dead connection and resumed (default 70s; the API server sends a bookmark every minute).")
@@ -126,6 +135,7 @@ extension Natsync {
                     ("--kubeconfig", kubeconfig != nil), ("--healthz-bind-address", healthz != nil),
                     ("--metrics-bind-address", metrics != nil), ("--iptables-sync-period", syncPeriod != nil),
                     ("--iptables-min-sync-period", minSyncPeriod != nil), ("--oom-score-adj", oomScoreAdj != nil),
+                    ("--kube-api-qps", apiQPS != nil), ("--kube-api-burst", apiBurst != nil), ("--kube-api-content-type", apiContentType != nil),
                 ]
                 ignored += given.filter(\.1).map(\.0)
             }
@@ -158,7 +168,9 @@ extension Natsync {
                         connection = try APIConnection.inCluster()
                     }
                     if let master { connection.server = master.hasSuffix("/") ? String(master.dropLast()) : master }
-                    client = try APIClient(connection: connection, version: Natsync.configuration.version, idleTimeout: watchIdleTimeout.duration)
+                    client = try APIClient(
+                        connection: connection, version: Natsync.configuration.version, idleTimeout: watchIdleTimeout.duration,
+                        qps: (fromFlags ? apiQPS : file.apiQPS) ?? 5, burst: (fromFlags ? apiBurst : file.apiBurst) ?? 10)
                 } catch {
                     FileDescriptorOutput.standardError.write("natsync: \(error)\n")
                     throw ExitCode(2)
