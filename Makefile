@@ -2,8 +2,9 @@
 SWIFT ?= swift
 DEB_PACKAGES := libiptc-dev libnetfilter-conntrack-dev iptables conntrack iproute2 prometheus openssl
 SEED := Fixtures/seed/service-test.yaml
+VERSION := $(shell sed -n 's/.*version: "\(.*\)".*/\1/p' Sources/natsync/Natsync.swift)
 
-.PHONY: build test test-asan stress fuzz demo dry-run deps bench clean
+.PHONY: build test test-asan stress fuzz demo dry-run deps bench clean image
 
 build:
 	$(SWIFT) build
@@ -26,6 +27,13 @@ dry-run: build
 	$(SWIFT) run -q natsync sync --dry-run -f $(SEED) \
 		--hostname-override node-1 --cluster-cidr 10.0.0.0/16 --node-ip 192.168.0.2
 
+# natsync's container image, from the release build and Debian's packages (no registry, no base
+# image): an OCI archive, whose path is the last line printed.
+image: deps
+	@command -v umoci >/dev/null || apt-get install -y umoci
+	$(SWIFT) build -c release --product natsync --static-swift-stdlib
+	deploy/image/build .build/release/natsync $(VERSION) .build/image
+
 # Installs the Debian packages the build and the tests need.
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -41,9 +49,10 @@ test-asan:
 
 # Runs that need minutes (live kernel, root): libFuzzer, crash consistency under kill -9, and the
 # daemon under churn.
-stress: fuzz
+stress: fuzz image
 	$(SWIFT) build --build-tests
-	NATSYNC_STRESS=1 $(SWIFT) test --skip-build --disable-xctest --no-parallel --filter 'CrashConsistencyTests|ChurnTests|APIOutageTests'
+	NATSYNC_STRESS=1 NATSYNC_IMAGE=.build/image/natsync-$(VERSION).oci.tar $(SWIFT) test --skip-build --disable-xctest --no-parallel \
+		--filter 'CrashConsistencyTests|ChurnTests|APIOutageTests|ImageTests'
 
 
 # libFuzzer on the manifest loader and the restore-text parser for FUZZ_SECONDS, starting from the

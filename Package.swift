@@ -119,7 +119,8 @@ let package = Package(
         .testTarget(name: "NatsyncCLITests", dependencies: ["natsync"]),
         .testTarget(name: "NatsyncReconcileTests", dependencies: ["NatsyncReconcile", "NatsyncRules"]),
         .testTarget(name: "NatsyncDaemonTests", dependencies: ["NatsyncDaemon"]),
-        .testTarget(name: "NatsyncKubernetesTests", dependencies: ["NatsyncKubernetes", "NatsyncManifest"]),
+        .testTarget(
+            name: "NatsyncKubernetesTests", dependencies: ["NatsyncKubernetes", "NatsyncManifest", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "NatsyncKernelTests", dependencies: ["NatsyncKernel", "NatsyncIPTables", "CNatsyncShim"]),
         .testTarget(name: "NatsyncConntrackTests", dependencies: ["NatsyncConntrack", "NatsyncRules", "NatsyncReconcile"]),
         // Live-kernel tests in network namespaces they create; they skip without root.

@@ -7,7 +7,7 @@ import NIOSSL
 
 /// A Kubernetes API server emulator speaking the real list and watch wire protocol over HTTP, for
 /// Services and EndpointSlices: resource versions, chunked watch streams, bookmarks, `410 Gone`
-/// for versions it no longer holds, label selectors applied server-side (an object that stops
+/// for versions it no longer holds, label and field selectors applied server-side (an object that stops
 /// matching is DELETED for that watch, one that starts matching ADDED), periodic bookmarks for
 /// watches that ask for them (as the real server's watch cache sends one a minute), and controls
 /// to drop watches, silence them (the connection stays open and nothing more arrives: a lost
@@ -22,7 +22,7 @@ final class APIEmulator: @unchecked Sendable {
     private var history: [(version: Int, path: String, type: String, object: [String: Any])] = []
     private var version = 100
     private var oldestKept = 0
-    private var watchers: [(channel: any Channel, path: String, selector: String?, bookmarks: Bool)] = []
+    private var watchers: [(channel: any Channel, path: String, selector: String?, fields: String?, bookmarks: Bool)] = []
     /// Watches that went silent: open, never written to again.
     private var silenced: [any Channel] = []
     private var bookmarkTask: RepeatedTask?
@@ -278,8 +278,8 @@ final class APIEmulator: @unchecked Sendable {
             let type = deleted ? "DELETED" : old != nil ? "MODIFIED" : "ADDED"
             history.append((version, path, type, object))
             return watchers.filter { $0.path == path }.compactMap { watcher in
-                let was = old.map { Self.matches($0, watcher.selector) } ?? false
-                let now = !deleted && Self.matches(object, watcher.selector)
+                let was = old.map { Self.matches($0, watcher.selector, fields: watcher.fields) } ?? false
+                let now = !deleted && Self.matches(object, watcher.selector, fields: watcher.fields)
                 switch (was, now) {
                 case (false, false): return nil
                 case (false, true): return (watcher.channel, Self.line("ADDED", object))
@@ -293,7 +293,20 @@ final class APIEmulator: @unchecked Sendable {
 
     /// Whether `object`'s labels satisfy a label selector: requirements `key`, `!key`, `key=value`
     /// and `key!=value`, comma-separated (the forms clients send).
-    static func matches(_ object: [String: Any], _ selector: String?) -> Bool {
+    static func matches(_ object: [String: Any], _ selector: String?, fields: String? = nil) -> Bool {
+        if let fields, !fields.isEmpty {
+            // Field selectors on `metadata.name` and `metadata.namespace`, as the API serves them
+            // for every kind: `field=value`, `field!=value`.
+            let metadata = object["metadata"] as? [String: Any] ?? [:]
+            let holds = fields.split(separator: ",").allSatisfy { requirement in
+                let negated = requirement.contains("!=")
+                let parts = requirement.components(separatedBy: negated ? "!=" : "=")
+                guard parts.count == 2, parts[0].hasPrefix("metadata.") else { return false }
+                let value = metadata[String(parts[0].dropFirst("metadata.".count))] as? String ?? ""
+                return (value == parts[1]) != negated
+            }
+            guard holds else { return false }
+        }
         guard let selector, !selector.isEmpty else { return true }
         let labels = ((object["metadata"] as? [String: Any])?["labels"] as? [String: String]) ?? [:]
         return selector.split(separator: ",").allSatisfy { requirement in
@@ -386,7 +399,7 @@ final class APIEmulator: @unchecked Sendable {
                 reply(channel, status: .gone, body: #"{"kind":"Status","code":410,"reason":"Expired","message":"The provided continue parameter is too old"}"#)
                 return
             }
-            let matching = all.filter { Self.matches($0, query["labelSelector"]) }
+            let matching = all.filter { Self.matches($0, query["labelSelector"], fields: query["fieldSelector"]) }
             let offset = Int(query["continue"] ?? "") ?? 0
             let size = min(Int(query["limit"] ?? "") ?? Int.max, cap ?? Int.max)
             let items = Array(matching.dropFirst(offset).prefix(size))
@@ -415,9 +428,11 @@ final class APIEmulator: @unchecked Sendable {
         let (gone, backlog, open) = lock.withLock { () -> (Bool, [String], Bool) in
             guard serving else { return (false, [], false) }
             if from < oldestKept { return (true, [], true) }
-            let lines = history.filter { $0.path == path && $0.version > from && Self.matches($0.object, query["labelSelector"]) }
+            let lines = history.filter {
+                $0.path == path && $0.version > from && Self.matches($0.object, query["labelSelector"], fields: query["fieldSelector"])
+            }
                 .map { Self.line($0.type, $0.object) }
-            watchers.append((channel, path, query["labelSelector"], query["allowWatchBookmarks"] == "true"))
+            watchers.append((channel, path, query["labelSelector"], query["fieldSelector"], query["allowWatchBookmarks"] == "true"))
             return (false, lines, true)
         }
         guard open else {

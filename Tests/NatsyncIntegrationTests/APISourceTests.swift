@@ -72,6 +72,8 @@ struct APISourceTests {
         #expect(api.userAgents.allSatisfy { $0.range(of: #"^natsync/[0-9.]+ \(linux/[a-z0-9]+\)$"#, options: .regularExpression) != nil },
                 "\(Set(api.userAgents))")
         #expect(api.compressed >= 2, "lists come gzip-compressed, as the client asks")
+        let nodes = api.requests.filter { $0.hasPrefix("/api/v1/nodes") }
+        #expect(!nodes.isEmpty && nodes.allSatisfy { $0.contains("fieldSelector=metadata.name%3Dnode-1") }, "only this node: \(nodes)")
     }
 
     /// A watch whose connection goes silent without closing is taken for dead after the idle
