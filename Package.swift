@@ -41,11 +41,12 @@ let package = Package(
             name: "CNetfilterConntrack", pkgConfig: "libnetfilter_conntrack",
             providers: [.apt(["libnetfilter-conntrack-dev"])]),
         .target(name: "CNatsyncShim", dependencies: ["CIP4TC", "CIP6TC", "CNetfilterConntrack"]),
-        // kube-proxy's iptables-mode rule generation: model and options in, tables out.
+        // kube-proxy's iptables-mode rule generation: model and options in, tables out; and which
+        // services' UDP flows a committed change made stale.
         .target(
             name: "NatsyncRules",
             dependencies: [
-                "NatsyncModel", "NatsyncIPTables",
+                "NatsyncModel", "NatsyncIPTables", "NatsyncReconcile", "NatsyncConntrack",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -53,8 +54,9 @@ let package = Package(
         .target(name: "NatsyncReconcile", dependencies: ["NatsyncIPTables"]),
         // Following a packet through the tables, hook by hook: pure, no kernel access.
         .target(name: "NatsyncTrace", dependencies: ["NatsyncIPTables"]),
-        // Which conntrack flows are stale after a change: pure, no kernel access.
-        .target(name: "NatsyncConntrack", dependencies: ["NatsyncRules", "NatsyncReconcile"]),
+        // Conntrack flows, and which of them are stale for given frontends and endpoints: what the
+        // kernel's cleanup applies. Pure, no kernel access.
+        .target(name: "NatsyncConntrack", dependencies: ["NatsyncNet"]),
         // The kernel edge: libiptc handles, conntrack, the xtables lock, network namespaces, transactions.
         .target(
             name: "NatsyncKernel", dependencies: ["CNatsyncShim", "NatsyncModel", "NatsyncReconcile", "NatsyncIPTables", "NatsyncConntrack"]),
@@ -108,26 +110,28 @@ let package = Package(
         .executableTarget(name: "natsync-fuzz", dependencies: ["NatsyncManifest", "NatsyncIPTables"], path: "Fuzz/NatsyncFuzz"),
         // The pods and clients of the traffic tests.
         .executableTarget(name: "natsync-echo", path: "Tests/Tools/EchoServer"),
+        // What every test target shares: where the repository and its fixtures are.
+        .target(name: "NatsyncTestSupport", path: "Tests/NatsyncTestSupport"),
         .testTarget(name: "NatsyncNetTests", dependencies: ["NatsyncNet"]),
-        .testTarget(name: "NatsyncManifestTests", dependencies: ["NatsyncManifest"]),
+        .testTarget(name: "NatsyncManifestTests", dependencies: ["NatsyncTestSupport", "NatsyncManifest"]),
         .testTarget(name: "NatsyncIPTablesTests", dependencies: ["NatsyncIPTables"]),
         .testTarget(
             name: "NatsyncRulesTests",
             dependencies: ["NatsyncRules", "NatsyncManifest", "NatsyncIPTables"]
         ),
-        .testTarget(name: "NatsyncTraceTests", dependencies: ["NatsyncTrace", "NatsyncRules", "NatsyncManifest"]),
-        .testTarget(name: "NatsyncCLITests", dependencies: ["natsync"]),
+        .testTarget(name: "NatsyncTraceTests", dependencies: ["NatsyncTestSupport", "NatsyncTrace", "NatsyncRules", "NatsyncManifest"]),
+        .testTarget(name: "NatsyncCLITests", dependencies: ["NatsyncTestSupport", "natsync"]),
         .testTarget(name: "NatsyncReconcileTests", dependencies: ["NatsyncReconcile", "NatsyncRules"]),
         .testTarget(name: "NatsyncDaemonTests", dependencies: ["NatsyncDaemon"]),
         .testTarget(
-            name: "NatsyncKubernetesTests", dependencies: ["NatsyncKubernetes", "NatsyncManifest", .product(name: "Yams", package: "Yams")]),
-        .testTarget(name: "NatsyncKernelTests", dependencies: ["NatsyncKernel", "NatsyncIPTables", "CNatsyncShim"]),
+            name: "NatsyncKubernetesTests", dependencies: ["NatsyncTestSupport", "NatsyncKubernetes", "NatsyncManifest", .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "NatsyncKernelTests", dependencies: ["NatsyncTestSupport", "NatsyncKernel", "NatsyncIPTables", "CNatsyncShim"]),
         .testTarget(name: "NatsyncConntrackTests", dependencies: ["NatsyncConntrack", "NatsyncRules", "NatsyncReconcile"]),
         // Live-kernel tests in network namespaces they create; they skip without root.
         .testTarget(
             name: "NatsyncIntegrationTests",
             dependencies: [
-                "natsync", "natsync-echo",
+                "natsync", "natsync-echo", "NatsyncTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

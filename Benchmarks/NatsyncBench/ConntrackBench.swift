@@ -6,6 +6,7 @@ import NatsyncKernel
 
 #if canImport(Glibc)
 import Glibc
+import NatsyncNet
 #endif
 
 /// Conntrack cleanup on a table of `entries` UDP flows, `stale` of them pinned to a removed

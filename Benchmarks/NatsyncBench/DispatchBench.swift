@@ -2,6 +2,7 @@ import Foundation
 import NatsyncIPTables
 import NatsyncKernel
 import NatsyncModel
+import NatsyncNet
 import NatsyncRules
 
 #if canImport(Glibc)

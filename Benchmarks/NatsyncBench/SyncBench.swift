@@ -4,6 +4,7 @@ import NatsyncIPTables
 import NatsyncKernel
 import NatsyncManifest
 import NatsyncModel
+import NatsyncNet
 import NatsyncReconcile
 import NatsyncRules
 

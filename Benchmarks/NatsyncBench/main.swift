@@ -1,6 +1,7 @@
 import Foundation
 import NatsyncIPTables
 import NatsyncModel
+import NatsyncNet
 import NatsyncRules
 
 #if canImport(Glibc)

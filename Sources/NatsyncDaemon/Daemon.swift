@@ -4,6 +4,7 @@ import NatsyncIPTables
 import NatsyncKernel
 import NatsyncKubernetes
 import NatsyncModel
+import NatsyncNet
 import NatsyncRules
 import ServiceLifecycle
 import Synchronization

@@ -8,6 +8,7 @@ import NatsyncModel
 
 #if canImport(Glibc)
 import Glibc
+import NatsyncNet
 #endif
 
 /// The health-check node ports of LoadBalancer services with `externalTrafficPolicy: Local`:

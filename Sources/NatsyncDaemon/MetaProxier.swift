@@ -1,6 +1,7 @@
 import NatsyncIPTables
 import NatsyncKernel
 import NatsyncModel
+import NatsyncNet
 import NatsyncRules
 
 /// What the sync runner drives: one family's ``Proxier``, or a ``MetaProxier`` over both.

@@ -2,6 +2,7 @@ import NatsyncConntrack
 import NatsyncIPTables
 import NatsyncKernel
 import NatsyncModel
+import NatsyncNet
 import NatsyncReconcile
 import NatsyncRules
 
@@ -9,7 +10,7 @@ import NatsyncRules
 public protocol RuleApplier: Sendable {
     /// Reconciles the tables (`scope` limits a partial sync to those chains) and cleans stale UDP
     /// flows: of what the commit touched after a partial sync, of every UDP service after a full one.
-    func apply(_ tables: [TableContents], scope: Set<ChainName>?, servicePorts: [(ServicePortInfo, [EndpointInfo])]) throws
+    func apply(_ tables: [TableContents], scope: Set<ChainName>?, servicePorts: [ServicePortEndpoints]) throws
         -> (SyncReport, ConntrackReport?)
     /// The fingerprint of the tables natsync writes, for drift checks.
     func fingerprints() throws -> [TableName: TableFingerprint]
@@ -32,7 +33,7 @@ public struct TablesApplier: RuleApplier {
     }
 
     public func apply(
-        _ contents: [TableContents], scope: Set<ChainName>?, servicePorts: [(ServicePortInfo, [EndpointInfo])]
+        _ contents: [TableContents], scope: Set<ChainName>?, servicePorts: [ServicePortEndpoints]
     ) throws -> (SyncReport, ConntrackReport?) {
         try NetworkNamespace.run(in: netns) {
             let report = try tables.sync(contents, scope: scope)
@@ -110,7 +111,7 @@ public final class Proxier: @unchecked Sendable {
     private var slicesByName: [NamespacedName: EndpointSlice] = [:]
     /// Each service's slices in name order, kept as changes come.
     private var slicesByService: [NamespacedName: [EndpointSlice]] = [:]
-    private var ports: [NamespacedName: [(ServicePortInfo, [EndpointInfo])]] = [:]
+    private var ports: [NamespacedName: [ServicePortEndpoints]] = [:]
     private var portRules: [NamespacedName: [ServicePortRules]] = [:]
     private var largeClusterMode = false
     private var changed: Set<NamespacedName> = []

@@ -1,4 +1,5 @@
 import NatsyncIPTables
+import NatsyncNet
 import Prometheus
 
 /// kube-proxy's metrics, under its names, labels and help texts, so dashboards and alerts built

@@ -1,10 +1,12 @@
 import Logging
+import NatsyncNet
 import ServiceLifecycle
 import Synchronization
 
-/// kube-proxy's bounded-frequency runner around a ``ProxyProvider``: a sync runs when triggered, but no
-/// sooner than `minInterval` after the previous one ended; after a failure it retries after
-/// `retryInterval`; every `checkInterval` it checks the tables for drift; triggers coalesce.
+/// kube-proxy's bounded-frequency runner around a ``ProxyProvider``: a sync runs when a change
+/// comes in, but no sooner than `Configuration.minInterval` after the previous one ended; after a
+/// failure it retries after `Configuration.syncPeriod`; every sync period it checks the tables for
+/// drift; changes that come in together are taken together.
 public final class SyncRunner: ServiceLifecycle.Service, Sendable {
     public struct Configuration: Sendable {
         /// `--iptables-min-sync-period`.

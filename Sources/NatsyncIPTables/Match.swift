@@ -1,3 +1,5 @@
+import NatsyncNet
+
 /// An extension match (`-m NAME ...`), holding what the kernel's match payload holds.
 public enum Match: Hashable, Sendable {
     /// `-m comment --comment TEXT` (at most 255 bytes).

@@ -1,3 +1,5 @@
+import NatsyncNet
+
 /// A line of iptables-restore text that could not be read.
 public struct RestoreTextError: Error, Hashable, Sendable, CustomStringConvertible {
     /// 1-based line number, when parsing a whole document.

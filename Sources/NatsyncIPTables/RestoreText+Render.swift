@@ -1,3 +1,5 @@
+import NatsyncNet
+
 /// The iptables-restore text format: rendering structured tables and rules to it, and parsing it back.
 ///
 /// Rendering uses kube-proxy's argument layout (the order its `syncProxyRules` writes arguments in,

@@ -1,4 +1,4 @@
-@_exported import NatsyncNet
+import NatsyncNet
 
 /// One iptables rule as the kernel holds it: the fixed IP header matches, the extension matches in
 /// order, and the target.

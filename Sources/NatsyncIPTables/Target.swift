@@ -1,3 +1,5 @@
+import NatsyncNet
+
 /// What a rule does with a packet it matches.
 public enum Target: Hashable, Sendable {
     /// No target: the rule only counts, and the packet goes on to the next rule.

@@ -1,6 +1,7 @@
 import CNatsyncShim
 import NatsyncModel
 import NatsyncIPTables
+import NatsyncNet
 import NatsyncReconcile
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import CNatsyncShim
 import NatsyncConntrack
 import NatsyncIPTables
+import NatsyncNet
 
 /// What one conntrack cleanup did.
 public struct ConntrackReport: Sendable {

@@ -1,5 +1,6 @@
 import CNatsyncShim
 import NatsyncIPTables
+import NatsyncNet
 import NatsyncReconcile
 
 /// An open libiptc handle on one table: the table as read, plus the changes made to it so far,

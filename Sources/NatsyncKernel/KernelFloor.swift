@@ -1,5 +1,6 @@
 import CNatsyncShim
 import NatsyncIPTables
+import NatsyncNet
 
 /// What legacy iptables makes any change cost, whoever makes it: read the whole table and replace
 /// it whole. The benchmarks measure natsync's partial sync against it, on the same table.

@@ -1,5 +1,6 @@
 import CNatsyncShim
 import NatsyncIPTables
+import NatsyncNet
 import NatsyncReconcile
 
 #if canImport(Glibc)

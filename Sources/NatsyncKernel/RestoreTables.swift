@@ -1,5 +1,6 @@
 import Foundation
 import NatsyncIPTables
+import NatsyncNet
 import NatsyncReconcile
 
 /// The tables of the calling thread's network namespace through the host's `iptables-save` and

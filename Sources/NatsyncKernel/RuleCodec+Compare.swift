@@ -3,6 +3,7 @@ import NatsyncIPTables
 
 #if canImport(Glibc)
 import Glibc
+import NatsyncNet
 #endif
 
 extension RuleCodec {

@@ -1,5 +1,6 @@
 import CNatsyncShim
 import NatsyncIPTables
+import NatsyncNet
 import NatsyncReconcile
 
 /// Converts between ``Rule`` and the shim's flat `natsync_rule`, for the IPv4 or the IPv6 tables.

@@ -1,5 +1,6 @@
 import CNatsyncShim
 import NatsyncIPTables
+import NatsyncNet
 import NatsyncReconcile
 
 /// A table as the kernel hands it out (`GET_ENTRIES`), walked without libiptc: read for the

@@ -1,5 +1,6 @@
 import CNatsyncShim
 import NatsyncIPTables
+import NatsyncNet
 
 /// A whole table as read from the kernel: every chain, built-in ones with their policies, and
 /// every rule, foreign ones described as far as natsync can name their parts. For showing the

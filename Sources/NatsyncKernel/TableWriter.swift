@@ -37,7 +37,7 @@ extension TableBlob {
             natsync_blob_users_sorted(blob) != 0 && !placingByName ? userSegments(plan, after: builtins.count) : userSegmentsByName(plan)
         // The compare's, the plan's and the ordering's scratch is freed: give its pages back
         // before the new table's blob, the size of the live one, is built.
-        natsync_release_free_memory()
+        ProcessMemory.returnFreedPages()
 
         for position in builtins {
             let name = ChainName(String(cString: natsync_blob_chain_name(blob, position)))

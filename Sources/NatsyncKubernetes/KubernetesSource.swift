@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NatsyncManifest
 import NatsyncModel
+import NatsyncNet
 import ServiceLifecycle
 import Synchronization
 

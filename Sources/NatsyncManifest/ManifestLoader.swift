@@ -1,5 +1,6 @@
 import Foundation
 import NatsyncModel
+import NatsyncNet
 import Yams
 
 /// The outcome of loading manifests: the valid objects as a cluster state, and what was wrong.

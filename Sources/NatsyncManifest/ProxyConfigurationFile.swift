@@ -1,5 +1,6 @@
 import Foundation
 import NatsyncModel
+import NatsyncNet
 import Yams
 
 /// The settings natsync takes from a `kubeproxy.config.k8s.io/v1alpha1 KubeProxyConfiguration`,

@@ -1,5 +1,6 @@
 import Foundation
 import NatsyncModel
+import NatsyncNet
 
 /// Why an object is invalid: the field and what is wrong with it.
 struct FieldError: Error {

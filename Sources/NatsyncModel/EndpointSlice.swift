@@ -1,3 +1,5 @@
+import NatsyncNet
+
 /// A validated `discovery.k8s.io/v1 EndpointSlice`.
 public struct EndpointSlice: Hashable, Sendable {
     public enum AddressType: String, Hashable, Sendable {

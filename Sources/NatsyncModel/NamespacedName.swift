@@ -39,4 +39,4 @@ public struct ServicePortName: Hashable, Sendable, Comparable, CustomStringConve
     }
 }
 
-@_exported import NatsyncNet
+import NatsyncNet

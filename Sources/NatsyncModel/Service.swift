@@ -1,3 +1,5 @@
+import NatsyncNet
+
 /// A validated `v1 Service`, holding the fields a service proxy acts on.
 public struct Service: Hashable, Sendable {
     public enum Kind: String, Hashable, Sendable {

@@ -1,5 +1,6 @@
 import NatsyncIPTables
 import NatsyncModel
+import NatsyncNet
 
 /// The chains and rules every proxier writes whatever the services (kube-proxy's fixed chains).
 struct FixedRules {

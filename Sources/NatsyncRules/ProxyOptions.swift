@@ -1,5 +1,6 @@
 import NatsyncIPTables
 import NatsyncModel
+import NatsyncNet
 
 /// The settings that shape the rules, named after kube-proxy's flags.
 public struct ProxyOptions: Hashable, Sendable {

@@ -20,7 +20,7 @@ public struct RuleGenerator: Sendable {
 
     /// The complete tables for service ports already paired with their endpoints (from
     /// ``servicePorts(of:)``), for callers that need those too.
-    public func rules(forPorts planned: [(ServicePortInfo, [EndpointInfo])]) -> ProxyRules {
+    public func rules(forPorts planned: [ServicePortEndpoints]) -> ProxyRules {
         let endpointCount = planned.reduce(0) { $0 + $1.1.count }
         let largeCluster = endpointCount > ProxyRules.largeClusterEndpointThreshold
         let perPort = planned.concurrentMap { rules(for: $0.0, endpoints: $0.1, largeClusterMode: largeCluster) }
@@ -28,20 +28,20 @@ public struct RuleGenerator: Sendable {
     }
 
     /// The rules of the ports of many services, in order; a large set is spread over the cores.
-    public func rules(forEach services: [[(ServicePortInfo, [EndpointInfo])]], largeClusterMode: Bool) -> [[ServicePortRules]] {
+    public func rules(forEach services: [[ServicePortEndpoints]], largeClusterMode: Bool) -> [[ServicePortRules]] {
         services.concurrentMap(minimumCount: 256) { ports in
             ports.map { rules(for: $0.0, endpoints: $0.1, largeClusterMode: largeClusterMode) }
         }
     }
 
     /// Every service port this proxier programs, in order, with its endpoints.
-    public func servicePorts(of state: ClusterState) -> [(ServicePortInfo, [EndpointInfo])] {
+    public func servicePorts(of state: ClusterState) -> [ServicePortEndpoints] {
         let slices = state.slicesByService()
         return Array(joining: state.services.concurrentMap { servicePorts(of: $0, slices: slices[$0.name] ?? []) })
     }
 
     /// The ports of one service this proxier programs, with their endpoints from `slices`.
-    public func servicePorts(of service: Service, slices: [EndpointSlice]) -> [(ServicePortInfo, [EndpointInfo])] {
+    public func servicePorts(of service: Service, slices: [EndpointSlice]) -> [ServicePortEndpoints] {
         ServicePortInfo.ports(of: service, family: options.family).map { port in
             (port, EndpointInfo.endpoints(of: port.name, in: slices, family: options.family, nodeName: options.nodeName))
         }

@@ -1,5 +1,6 @@
 import NatsyncIPTables
 import NatsyncModel
+import NatsyncNet
 
 /// How nat KUBE-SERVICES finds a service's rules (`--service-dispatch`).
 public enum ServiceDispatch: String, Hashable, Sendable, CaseIterable {

@@ -1,5 +1,10 @@
 import NatsyncIPTables
 import NatsyncModel
+import NatsyncNet
+
+/// A service port with the endpoints of its family, in the order the rules list them: what rule
+/// generation takes and the conntrack cleanup checks flows against.
+public typealias ServicePortEndpoints = (port: ServicePortInfo, endpoints: [EndpointInfo])
 
 /// One port of one Service as a proxier of one family sees it: kube-proxy's `servicePortInfo`.
 public struct ServicePortInfo: Hashable, Sendable {

@@ -1,5 +1,6 @@
 import NatsyncIPTables
 import NatsyncModel
+import NatsyncNet
 
 /// Writes the rules of one service port, in the order kube-proxy's `syncProxyRules` writes them.
 struct ServicePortWriter {

@@ -1,4 +1,5 @@
 import NatsyncIPTables
+import NatsyncNet
 
 /// The rules a packet can meet: every chain of the nat and filter tables, built-in ones with their
 /// policies, as read from a live namespace or assembled from the desired tables of a dry run.

@@ -1,4 +1,5 @@
 import NatsyncIPTables
+import NatsyncNet
 
 extension Trace {
     /// The walk for a person: shared hops once, each statistic branch indented under the rule that

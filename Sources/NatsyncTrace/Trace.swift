@@ -1,4 +1,5 @@
 import NatsyncIPTables
+import NatsyncNet
 
 /// One step of a packet's walk.
 public struct Hop: Hashable, Sendable {

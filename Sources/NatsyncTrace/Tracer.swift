@@ -1,4 +1,5 @@
 import NatsyncIPTables
+import NatsyncNet
 
 /// Follows the first packet of a connection through the nat and filter tables, hook by hook in the
 /// kernel's order, the way netfilter would: every jump and goto, marks as they are set, and one

@@ -3,6 +3,7 @@ import NatsyncModel
 
 #if canImport(Glibc)
 import Glibc
+import NatsyncNet
 #endif
 
 /// What natsync reads from the host it runs on: its name and its addresses.

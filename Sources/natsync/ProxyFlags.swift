@@ -5,6 +5,7 @@ import ArgumentParser
 import NatsyncKernel
 import NatsyncManifest
 import NatsyncModel
+import NatsyncNet
 import NatsyncRules
 
 /// kube-proxy's rule-shaping flags, under kube-proxy's names, plus `--config`.

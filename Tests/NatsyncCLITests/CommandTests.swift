@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 struct CommandTests {
@@ -11,10 +12,10 @@ struct CommandTests {
         let output = try NatsyncRunner.run(Self.seedArguments)
         #expect(output.status == 0)
         #expect(output.standardError == "")
-        if let mismatch = snapshotMismatch(output.standardOutput, path: "\(NatsyncRunner.repositoryRoot)/Fixtures/seed/expected.rules") {
+        if let mismatch = snapshotMismatch(output.standardOutput, path: "\(Repository.root)/Fixtures/seed/expected.rules") {
             Issue.record(Comment(rawValue: mismatch))
         }
-        let readme = try String(contentsOfFile: "\(NatsyncRunner.repositoryRoot)/README.md", encoding: .utf8)
+        let readme = try String(contentsOfFile: "\(Repository.root)/README.md", encoding: .utf8)
         #expect(readme.contains(output.standardOutput), "README.md must show the seed's dry run as it is now")
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 /// The fuzzing corpus (`Fuzz/corpus`: every fixture, and whatever libFuzzer found worth keeping)
@@ -8,7 +9,7 @@ struct FuzzCorpusTests {
         let binary = URL(fileURLWithPath: NatsyncRunner.executable).deletingLastPathComponent().appendingPathComponent("natsync-fuzz").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["\(NatsyncRunner.repositoryRoot)/Fuzz/corpus"]
+        process.arguments = ["\(Repository.root)/Fuzz/corpus"]
         let output = Pipe()
         process.standardOutput = output
         try process.run()

@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 
 /// Runs the built `natsync` executable, as a user would.
 struct NatsyncRunner {
@@ -20,7 +21,7 @@ struct NatsyncRunner {
         return folder.appendingPathComponent("natsync").path
     }()
 
-    static func run(_ arguments: [String], in directory: String = repositoryRoot) throws -> Output {
+    static func run(_ arguments: [String], in directory: String = Repository.root) throws -> Output {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -39,11 +40,6 @@ struct NatsyncRunner {
             standardError: String(decoding: errData, as: UTF8.self))
     }
 
-    static let repositoryRoot: String = {
-        var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast(3)
-        return parts.joined(separator: "/")
-    }()
 }
 
 /// Compares `actual` with the snapshot file at `path`. A missing snapshot, or any snapshot when

@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 struct TraceCommandTests {
@@ -11,10 +12,10 @@ struct TraceCommandTests {
     @Test func seedTraceMatchesItsSnapshotAndTheReadme() throws {
         let output = try NatsyncRunner.run(Self.seedTrace)
         #expect(output.status == 0, "\(output.standardError)")
-        if let mismatch = snapshotMismatch(output.standardOutput, path: "\(NatsyncRunner.repositoryRoot)/Fixtures/seed/trace.txt") {
+        if let mismatch = snapshotMismatch(output.standardOutput, path: "\(Repository.root)/Fixtures/seed/trace.txt") {
             Issue.record(Comment(rawValue: mismatch))
         }
-        let readme = try String(contentsOfFile: "\(NatsyncRunner.repositoryRoot)/README.md", encoding: .utf8)
+        let readme = try String(contentsOfFile: "\(Repository.root)/README.md", encoding: .utf8)
         #expect(readme.contains(output.standardOutput), "README.md must show the seed's trace as it is now")
     }
 

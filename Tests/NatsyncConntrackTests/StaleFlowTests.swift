@@ -1,5 +1,6 @@
 import NatsyncIPTables
 import NatsyncModel
+import NatsyncNet
 import NatsyncReconcile
 import NatsyncRules
 import Testing

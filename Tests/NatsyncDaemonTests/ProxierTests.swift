@@ -3,6 +3,7 @@ import NatsyncConntrack
 import NatsyncIPTables
 import NatsyncKernel
 import NatsyncModel
+import NatsyncNet
 import NatsyncReconcile
 import NatsyncRules
 import Synchronization
@@ -23,7 +24,7 @@ final class FakeApplier: RuleApplier, @unchecked Sendable {
     var failNext = false
     var generation: UInt32 = 0
 
-    func apply(_ tables: [TableContents], scope: Set<ChainName>?, servicePorts: [(ServicePortInfo, [EndpointInfo])]) throws
+    func apply(_ tables: [TableContents], scope: Set<ChainName>?, servicePorts: [ServicePortEndpoints]) throws
         -> (SyncReport, ConntrackReport?)
     {
         lock.lock()

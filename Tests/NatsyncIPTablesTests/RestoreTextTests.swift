@@ -1,3 +1,4 @@
+import NatsyncNet
 import Testing
 
 @testable import NatsyncIPTables

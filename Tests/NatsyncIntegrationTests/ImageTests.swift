@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 /// The image `make image` wrote (`make stress` builds it and names it in NATSYNC_IMAGE).
@@ -17,8 +18,6 @@ let imageUnavailable: String? = {
 /// alone, so a missing library fails here.
 @Suite(.serialized, .enabled(if: imageUnavailable == nil, Comment(rawValue: imageUnavailable ?? "")))
 struct ImageTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
     @Test func natsyncAndItsToolsRunFromTheImageAlone() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("natsync-image-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -53,12 +52,12 @@ struct ImageTests {
         #expect(try inImage(["/usr/local/bin/natsync", "--version"]).standardOutput == version)
 
         try FileManager.default.copyItem(
-            at: Self.repository.appendingPathComponent("Fixtures/seed/service-test.yaml"), to: root.appendingPathComponent("seed.yaml"))
+            at: URL(fileURLWithPath: Repository.root).appendingPathComponent("Fixtures/seed/service-test.yaml"), to: root.appendingPathComponent("seed.yaml"))
         let dryRun = try inImage([
             "/usr/local/bin/natsync", "sync", "--dry-run", "-f", "/seed.yaml", "--hostname-override", "node-1",
             "--cluster-cidr", "10.0.0.0/16", "--node-ip", "192.168.0.2",
         ])
-        let expected = try String(contentsOf: Self.repository.appendingPathComponent("Fixtures/seed/expected.rules"), encoding: .utf8)
+        let expected = try String(contentsOf: URL(fileURLWithPath: Repository.root).appendingPathComponent("Fixtures/seed/expected.rules"), encoding: .utf8)
         #expect(dryRun.standardOutput == expected)
 
         // The restore backend's tools and the backend check's, each loading its libraries and

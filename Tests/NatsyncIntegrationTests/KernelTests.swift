@@ -1,12 +1,11 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 /// The kernel path's promises, checked on live tables in namespaces each test creates.
 @Suite(.serialized, liveKernel)
 struct KernelTests {
-    /// The repository, whichever build folder the tests run from (`.build`, `.build-asan`).
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
+    static let root = Repository.root
     static let realistic = "\(root)/Fixtures/realistic/cluster.yaml"
     static let realisticFlags = ["--hostname-override", "node-1", "--cluster-cidr", "10.244.0.0/16", "--node-ip", "192.168.0.2"]
 

@@ -1,6 +1,8 @@
 import CNatsyncShim
 import Foundation
 import NatsyncIPTables
+import NatsyncNet
+import NatsyncTestSupport
 import Testing
 
 @testable import NatsyncKernel
@@ -8,8 +10,7 @@ import Testing
 /// The in-place compare a sync uses on tables that are as they should be must give the same
 /// answer as decoding the entry and comparing rules, for every rule shape natsync writes.
 struct RuleCodecTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
+    static let root = Repository.root
 
     /// Every distinct rule of every golden feature (both families), plus shapes the features do
     /// not write but the codec knows (inverted matches, goto, REJECT, recent, interfaces).

@@ -1,5 +1,6 @@
 import Foundation
 import NatsyncIPTables
+import NatsyncNet
 import NatsyncReconcile
 import Testing
 

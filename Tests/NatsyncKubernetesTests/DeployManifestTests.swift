@@ -1,5 +1,6 @@
 import Foundation
 import NatsyncManifest
+import NatsyncTestSupport
 import Testing
 import Yams
 
@@ -9,10 +10,8 @@ import Yams
 /// reads them, its DaemonSet reads them where it mounts them and names the image `make image`
 /// builds, and its service account gets kube-proxy's role.
 struct DeployManifestTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
     func documents() throws -> [[String: Any]] {
-        let text = try String(contentsOf: Self.repository.appendingPathComponent("deploy/natsync.yaml"), encoding: .utf8)
+        let text = try String(contentsOf: URL(fileURLWithPath: Repository.root).appendingPathComponent("deploy/natsync.yaml"), encoding: .utf8)
         return try Yams.load_all(yaml: text).compactMap { $0 as? [String: Any] }
     }
 
@@ -54,7 +53,7 @@ struct DeployManifestTests {
         #expect(kubeconfigPath == "\(configMount)/kubeconfig.conf")
         #expect(command.contains("--hostname-override=$(NODE_NAME)"))
 
-        let source = try String(contentsOf: Self.repository.appendingPathComponent("Sources/natsync/Natsync.swift"), encoding: .utf8)
+        let source = try String(contentsOf: URL(fileURLWithPath: Repository.root).appendingPathComponent("Sources/natsync/Natsync.swift"), encoding: .utf8)
         let version = try #require(source.firstMatch(of: /version: "([^"]+)"/)?.1)
         #expect(container["image"] as? String == "natsync:\(version)", "the image make image builds")
 

@@ -1,4 +1,6 @@
 import NatsyncModel
+import NatsyncNet
+import NatsyncTestSupport
 import Testing
 
 @testable import NatsyncManifest
@@ -35,13 +37,13 @@ struct BadInputTests {
         ),
     ])
     func eachBadInputHasItsMessage(file: String, message: String) {
-        let path = "\(fixtures)/bad/\(file)"
+        let path = "\(Repository.fixtures)/bad/\(file)"
         let result = ManifestLoader.load(paths: [path])
         #expect(result.warnings.map(\.description) == ["warning: \(path): \(message)"])
     }
 
     @Test func duplicateObjectsKeepTheFirstCopy() {
-        let path = "\(fixtures)/bad/duplicate-objects.yaml"
+        let path = "\(Repository.fixtures)/bad/duplicate-objects.yaml"
         let result = ManifestLoader.load(paths: [path])
         #expect(
             result.warnings.map(\.description)
@@ -50,13 +52,13 @@ struct BadInputTests {
     }
 
     @Test func wrongFamilySliceIsSkippedButItsServiceStays() {
-        let result = ManifestLoader.load(paths: ["\(fixtures)/bad/wrong-family.yaml"])
+        let result = ManifestLoader.load(paths: ["\(Repository.fixtures)/bad/wrong-family.yaml"])
         #expect(result.state.services.count == 1)
         #expect(result.state.endpointSlices.isEmpty)
     }
 
     @Test func unknownKindsAreNotedNotWarned() {
-        let path = "\(fixtures)/bad/unknown-kind.yaml"
+        let path = "\(Repository.fixtures)/bad/unknown-kind.yaml"
         let result = ManifestLoader.load(paths: [path])
         #expect(result.warnings.isEmpty)
         #expect(result.diagnostics.map(\.description) == ["note: \(path): Deployment default/web: kind not used by natsync; skipped"])
@@ -101,7 +103,7 @@ struct BadInputTests {
         ("tab-indented.yaml", "cannot parse: line 5 column 1: found a tab character that violates indentation while scanning a plain scalar"),
     ])
     func filesThatDoNotParseAreErrors(file: String, message: String) {
-        let path = "\(fixtures)/bad/\(file)"
+        let path = "\(Repository.fixtures)/bad/\(file)"
         let result = ManifestLoader.load(paths: [path])
         #expect(result.errors.map(\.description) == ["error: \(path): \(message)"])
         #expect(result.warnings.isEmpty)

@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 @testable import NatsyncManifest
@@ -33,7 +34,7 @@ struct JSONSyntaxTests {
 
     @Test func acceptsWhatFoundationAccepts() throws {
         for name in ["realistic/cluster.json"] {
-            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: "\(fixtures)/\(name)")))
+            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: "\(Repository.fixtures)/\(name)")))
             #expect(bytes.withUnsafeBufferPointer(JSONSyntax.firstError) == nil)
         }
         for text in ["{}", "[]", "[1,]", "{\"a\": 1,}", "0", "-1.5e+10", "\"\\u00e9\\n\"", "[true, false, null]", " {\"a\": {\"b\": [[]]}} \n"] {

@@ -1,13 +1,15 @@
 import Foundation
 import NatsyncModel
+import NatsyncNet
+import NatsyncTestSupport
 import Testing
 
 @testable import NatsyncManifest
 
 struct LoadingTests {
     @Test func kubectlYAMLAndJSONListsLoadTheSame() {
-        let yaml = ManifestLoader.load(paths: ["\(fixtures)/realistic/cluster.yaml"])
-        let json = ManifestLoader.load(paths: ["\(fixtures)/realistic/cluster.json"])
+        let yaml = ManifestLoader.load(paths: ["\(Repository.fixtures)/realistic/cluster.yaml"])
+        let json = ManifestLoader.load(paths: ["\(Repository.fixtures)/realistic/cluster.json"])
         #expect(yaml.warnings.isEmpty)
         #expect(json.warnings.isEmpty)
         #expect(yaml.state == json.state)
@@ -18,7 +20,7 @@ struct LoadingTests {
     }
 
     @Test func serviceFieldsAreRead() throws {
-        let state = ManifestLoader.load(paths: ["\(fixtures)/realistic/cluster.yaml"]).state
+        let state = ManifestLoader.load(paths: ["\(Repository.fixtures)/realistic/cluster.yaml"]).state
         let ingress = try #require(state.services.first { $0.name.name == "ingress" })
         #expect(ingress.kind == .loadBalancer)
         #expect(ingress.clusterIPs == [IPAddress("10.96.200.10")!])
@@ -190,7 +192,7 @@ struct LoadingTests {
     }
 
     @Test func directoriesLoadTheirManifestFilesInNameOrder() {
-        let result = ManifestLoader.load(paths: ["\(fixtures)/seed"])
+        let result = ManifestLoader.load(paths: ["\(Repository.fixtures)/seed"])
         #expect(result.diagnostics.isEmpty)
         #expect(result.state.services.map(\.name.description) == ["default/service-test"])
         #expect(result.state.endpointSlices.first?.endpoints.map(\.address.description) == ["10.0.1.2", "10.0.2.2"])
@@ -216,7 +218,7 @@ struct LoadingTests {
     }
 
     @Test func configFileCarriesKubeProxySettings() throws {
-        let config = try ProxyConfigurationFile.load(path: "\(fixtures)/config/kube-proxy.yaml")
+        let config = try ProxyConfigurationFile.load(path: "\(Repository.fixtures)/config/kube-proxy.yaml")
         #expect(config.hostnameOverride == "node-1")
         #expect(config.clusterCIDRs == [CIDR("10.244.0.0/16")!, CIDR("fd00:10:244::/56")!])
         #expect(config.masqueradeAll == true)

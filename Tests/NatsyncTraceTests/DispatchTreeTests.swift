@@ -2,7 +2,9 @@ import Foundation
 import NatsyncIPTables
 import NatsyncManifest
 import NatsyncModel
+import NatsyncNet
 import NatsyncRules
+import NatsyncTestSupport
 import NatsyncTrace
 import Testing
 
@@ -10,11 +12,8 @@ import Testing
 struct DispatchTreeTests {
     /// The realistic cluster plus the tree's golden input (external IPs, a load balancer, several prefixes).
     static let realistic: ClusterState = {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return ManifestLoader.load(
-            paths: ["Fixtures/realistic/cluster.yaml", "Fixtures/rules/service-dispatch-tree/input.yaml"].map {
-                root.appendingPathComponent($0).path
-            }
+        ManifestLoader.load(
+            paths: ["Fixtures/realistic/cluster.yaml", "Fixtures/rules/service-dispatch-tree/input.yaml"].map(Repository.path)
         ).state
     }()
 

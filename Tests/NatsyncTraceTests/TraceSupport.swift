@@ -1,5 +1,6 @@
 import NatsyncIPTables
 import NatsyncModel
+import NatsyncNet
 import NatsyncRules
 import NatsyncTrace
 import Testing

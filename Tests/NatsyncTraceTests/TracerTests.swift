@@ -1,4 +1,5 @@
 import NatsyncIPTables
+import NatsyncNet
 import NatsyncTrace
 import Testing
 

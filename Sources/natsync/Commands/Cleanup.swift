@@ -1,6 +1,7 @@
 import ArgumentParser
 import NatsyncIPTables
 import NatsyncKernel
+import NatsyncNet
 import NatsyncRules
 
 extension Natsync {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import NatsyncIPTables
 import NatsyncKernel
+import NatsyncNet
 import NatsyncReconcile
 
 extension Natsync {
@@ -14,6 +15,8 @@ extension Natsync {
         @OptionGroup var input: InputFlags
         @OptionGroup var proxy: ProxyFlags
         @OptionGroup var kernel: KernelFlags
+
+        func validate() throws { try input.requireManifests() }
 
         func run() throws {
             var differs = false

@@ -1,9 +1,9 @@
 import ArgumentParser
-import CNatsyncShim
 import NatsyncConntrack
 import NatsyncIPTables
 import NatsyncKernel
 import NatsyncManifest
+import NatsyncNet
 import NatsyncRules
 
 extension Natsync {
@@ -27,6 +27,8 @@ extension Natsync {
 
         @Flag(help: "Do not delete stale UDP conntrack flows after the rules change.")
         var noConntrack = false
+
+        func validate() throws { try input.requireManifests() }
 
         func run() throws {
             let families = try input.desired(proxy, host: HostFacts(netns: kernel.netns))
@@ -83,16 +85,13 @@ struct InputFlags: ParsableArguments {
     @Flag(help: "Treat every warning about the input as an error: exit 2 and apply nothing.")
     var strict = false
 
-    func validate() throws {
+    /// For commands that cannot do without manifests (`trace` can, with `--live`).
+    func requireManifests() throws {
         if paths.isEmpty { throw ValidationError("give at least one manifest with -f PATH") }
     }
 
     /// Loads the manifests, reports what was wrong, and generates the rules of each family.
     func desired(_ proxy: ProxyFlags, host: HostFacts) throws -> [Desired] {
-        try Self.desired(paths: paths, strict: strict, proxy, host: host)
-    }
-
-    static func desired(paths: [String], strict: Bool, _ proxy: ProxyFlags, host: HostFacts) throws -> [Desired] {
         let families = try proxy.resolveFamilies(host: host)
         let configWarnings = try proxy.configurationWarnings()
         for line in configWarnings + proxy.ignoredByConfig.map(ProxyFlags.ignoredNote) {
@@ -134,9 +133,8 @@ struct InputFlags: ParsableArguments {
                 udpServicePorts: ports.filter { $0.0.name.protocol == .udp })
         }
         _ = consume planned
-        // Give the freed pages back before the sync needs room for the table's blob (glibc keeps
-        // freed heap pages otherwise).
-        natsync_release_free_memory()
+        // Give the freed pages back before the sync needs room for the table's blob.
+        ProcessMemory.returnFreedPages()
         return desired
     }
 }
@@ -146,7 +144,7 @@ struct Desired {
     var rules: ProxyRules
     var options: ProxyOptions
     /// The UDP service ports and their endpoints, for the conntrack cleanup after a commit.
-    var udpServicePorts: [(ServicePortInfo, [EndpointInfo])]
+    var udpServicePorts: [ServicePortEndpoints]
 }
 
 extension KernelFlags {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import NatsyncIPTables
 import NatsyncKernel
+import NatsyncNet
 import NatsyncTrace
 
 extension Natsync {
@@ -49,11 +50,7 @@ extension Natsync {
         @Option(help: "With --live: read the tables of the network namespace /run/netns/NAME.")
         var netns: String?
 
-        @Option(name: [.customShort("f"), .customLong("filename")], help: "Trace the rules these manifests give (repeatable).")
-        var paths: [String] = []
-
-        @Flag(help: "Treat every warning about the input as an error: exit 2.")
-        var strict = false
+        @OptionGroup var input: InputFlags
 
         @Option(help: "text or json.")
         var output: OutputFormat = .text
@@ -70,7 +67,7 @@ extension Natsync {
         }
 
         func validate() throws {
-            guard live != !paths.isEmpty else {
+            guard live != !input.paths.isEmpty else {
                 throw ValidationError("give either --live or -f PATH: trace the live tables or the rules of manifests")
             }
             if netns != nil && !live { throw ValidationError("--netns needs --live") }
@@ -129,7 +126,7 @@ extension Natsync {
         func tables(_ family: IPFamily) throws -> (Ruleset, Set<IPAddress>, [CIDR]) {
             let clusterCIDRs = try proxy.resolveFamilies(host: HostFacts(netns: netns)).first?.clusterCIDRs ?? []
             guard live else {
-                let all = try InputFlags.desired(paths: paths, strict: strict, proxy, host: HostFacts(netns: netns))
+                let all = try input.desired(proxy, host: HostFacts(netns: netns))
                 guard let desired = all.first(where: { $0.options.family == family }) else {
                     throw ValidationError("--dst is \(family), but the rules are for \(all.map { "\($0.options.family)" }.joined(separator: " and ")) (--ip-family)")
                 }
