@@ -4,7 +4,7 @@ DEB_PACKAGES := libiptc-dev libnetfilter-conntrack-dev iptables conntrack iprout
 SEED := Fixtures/seed/service-test.yaml
 VERSION := $(shell sed -n 's/.*version: "\(.*\)".*/\1/p' Sources/natsync/Natsync.swift)
 
-.PHONY: build test test-asan stress fuzz demo dry-run deps bench clean image
+.PHONY: build test test-asan stress fuzz demo dry-run deps bench clean image lint
 
 build:
 	$(SWIFT) build
@@ -33,6 +33,11 @@ image: deps
 	@command -v umoci >/dev/null || apt-get install -y umoci
 	$(SWIFT) build -c release --product natsync --static-swift-stdlib
 	deploy/image/build .build/release/natsync $(VERSION) .build/image
+
+# The toolchain's swift-format over every Swift file, with the repository's .swift-format: any
+# finding fails (`swift format format -i -r Sources Tests Benchmarks Fuzz Package.swift` fixes most).
+lint:
+	$(SWIFT) format lint --strict -r Sources Tests Benchmarks Fuzz Package.swift
 
 # Installs the Debian packages the build and the tests need.
 deps:

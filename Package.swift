@@ -22,12 +22,14 @@ let package = Package(
     targets: [
         // Addresses, prefixes and protocols, parsed the way Kubernetes parses them.
         .target(name: "NatsyncNet"),
+        // Small pieces several modules share: a key ordered as bytes, a map over the cores.
+        .target(name: "NatsyncUtilities"),
         // Validated Kubernetes objects: Services and EndpointSlices.
         .target(name: "NatsyncModel", dependencies: ["NatsyncNet"]),
         // Reading manifests (YAML, JSON, lists, directories) into the model, with diagnostics.
         .target(
             name: "NatsyncManifest",
-            dependencies: ["NatsyncModel", .product(name: "Yams", package: "Yams")]
+            dependencies: ["NatsyncModel", "NatsyncUtilities", .product(name: "Yams", package: "Yams")]
         ),
         // Structured iptables rules and tables, and their iptables-restore text.
         .target(name: "NatsyncIPTables", dependencies: ["NatsyncNet"]),
@@ -46,7 +48,7 @@ let package = Package(
         .target(
             name: "NatsyncRules",
             dependencies: [
-                "NatsyncModel", "NatsyncIPTables", "NatsyncReconcile", "NatsyncConntrack",
+                "NatsyncModel", "NatsyncIPTables", "NatsyncReconcile", "NatsyncConntrack", "NatsyncUtilities",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -59,7 +61,8 @@ let package = Package(
         .target(name: "NatsyncConntrack", dependencies: ["NatsyncNet"]),
         // The kernel edge: libiptc handles, conntrack, the xtables lock, network namespaces, transactions.
         .target(
-            name: "NatsyncKernel", dependencies: ["CNatsyncShim", "NatsyncModel", "NatsyncReconcile", "NatsyncIPTables", "NatsyncConntrack"]),
+            name: "NatsyncKernel",
+            dependencies: ["CNatsyncShim", "NatsyncModel", "NatsyncReconcile", "NatsyncIPTables", "NatsyncConntrack"]),
         // The Kubernetes API as a source of desired state: kubeconfig, list and watch.
         .target(
             name: "NatsyncKubernetes",
@@ -117,14 +120,15 @@ let package = Package(
         .testTarget(name: "NatsyncIPTablesTests", dependencies: ["NatsyncIPTables"]),
         .testTarget(
             name: "NatsyncRulesTests",
-            dependencies: ["NatsyncRules", "NatsyncManifest", "NatsyncIPTables"]
+            dependencies: ["NatsyncRules", "NatsyncManifest", "NatsyncIPTables", "NatsyncUtilities"]
         ),
         .testTarget(name: "NatsyncTraceTests", dependencies: ["NatsyncTestSupport", "NatsyncTrace", "NatsyncRules", "NatsyncManifest"]),
         .testTarget(name: "NatsyncCLITests", dependencies: ["NatsyncTestSupport", "natsync"]),
         .testTarget(name: "NatsyncReconcileTests", dependencies: ["NatsyncReconcile", "NatsyncRules"]),
         .testTarget(name: "NatsyncDaemonTests", dependencies: ["NatsyncDaemon"]),
         .testTarget(
-            name: "NatsyncKubernetesTests", dependencies: ["NatsyncTestSupport", "NatsyncKubernetes", "NatsyncManifest", .product(name: "Yams", package: "Yams")]),
+            name: "NatsyncKubernetesTests",
+            dependencies: ["NatsyncTestSupport", "NatsyncKubernetes", "NatsyncManifest", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "NatsyncKernelTests", dependencies: ["NatsyncTestSupport", "NatsyncKernel", "NatsyncIPTables", "CNatsyncShim"]),
         .testTarget(name: "NatsyncConntrackTests", dependencies: ["NatsyncConntrack", "NatsyncRules", "NatsyncReconcile"]),
         // Live-kernel tests in network namespaces they create; they skip without root.

@@ -17,12 +17,17 @@ enum BackendBench {
             print("backend bench: skipped (needs root to create network namespaces)")
             return
         }
-        print("backends, \(services) services x 10 endpoints: full sync into an empty table, a full compare with no change, one endpoint changed (partial sync, median of \(changes))")
+        print(
+            "backends, \(services) services x 10 endpoints: full sync into an empty table, a full compare with no change, one endpoint changed (partial sync, median of \(changes))"
+        )
         print("backend                           full sync (s)  no change (s)  one change (s)")
         let backends: [(String, any TableBackend)] = [
             ("libiptc (legacy)", LegacyTables(lockTimeout: .seconds(30))),
             ("restore via iptables-nft", RestoreTables.nft(lockTimeout: .seconds(30))),
-            ("restore via iptables-legacy", RestoreTables(save: ["iptables-legacy-save"], restore: ["iptables-legacy-restore"], lockTimeout: .seconds(30))),
+            (
+                "restore via iptables-legacy",
+                RestoreTables(save: ["iptables-legacy-save"], restore: ["iptables-legacy-restore"], lockTimeout: .seconds(30))
+            ),
         ]
         for (label, backend) in backends {
             let namespace = "natsync-backend-\(getpid())"
@@ -30,7 +35,9 @@ enum BackendBench {
             defer { ConntrackBench.shell(["ip", "netns", "delete", namespace]) }
             do {
                 let (full, same, change) = try measure(backend, namespace: namespace, services: services, changes: changes)
-                print(String(format: "%@  %13.3f  %13.3f  %14.3f", label.padding(toLength: 32, withPad: " ", startingAt: 0), full, same, change))
+                print(
+                    String(
+                        format: "%@  %13.3f  %13.3f  %14.3f", label.padding(toLength: 32, withPad: " ", startingAt: 0), full, same, change))
             } catch {
                 print("\(label): failed: \(error)")
             }
@@ -41,7 +48,8 @@ enum BackendBench {
         let options = ProxyOptions(nodeName: "node-0", nodeIP: .v4(0xC0A8_0002), clusterCIDRs: [CIDR("10.244.0.0/16")!])
         let generator = RuleGenerator(options: options)
         var state = cluster(services: services, endpointsPerService: 10)
-        let proxier = Proxier(generator: generator, applier: TablesApplier(tables: backend, family: .ipv4, netns: namespace, conntrack: false))
+        let proxier = Proxier(
+            generator: generator, applier: TablesApplier(tables: backend, family: .ipv4, netns: namespace, conntrack: false))
         proxier.update(state)
         var start = ContinuousClock.now
         _ = try proxier.sync()

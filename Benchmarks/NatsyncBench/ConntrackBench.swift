@@ -92,13 +92,19 @@ enum ConntrackBench {
             try insert(healthy: 0, stale: stale, services: services)
             let cliStart = ContinuousClock.now
             _ = shell(
-                ["ip", "netns", "exec", namespace, "conntrack", "-D", "-p", "udp", "--orig-dst", "\(service)", "--reply-src", "\(removed)"],
+                [
+                    "ip", "netns", "exec", namespace, "conntrack", "-D", "-p", "udp", "--orig-dst", "\(service)", "--reply-src",
+                    "\(removed)",
+                ],
                 quiet: true)
             cliTimes.append(seconds(since: cliStart))
         }
         let natsync = median(natsyncTimes)
         let cli = median(cliTimes)
-        print(String(format: "    natsync (filtered dump per frontend): %8.1f ms, %llu deleted, peak RSS growth %.1f MB", natsync * 1000, deleted, rssGrowth))
+        print(
+            String(
+                format: "    natsync (filtered dump per frontend): %8.1f ms, %llu deleted, peak RSS growth %.1f MB", natsync * 1000,
+                deleted, rssGrowth))
         print(String(format: "    conntrack -D --orig-dst --reply-src:  %8.1f ms", cli * 1000))
         print(String(format: "    ratio natsync / conntrack(8): %.2fx (target <= 0.5x)", natsync / cli))
     }

@@ -22,7 +22,9 @@ enum DispatchBench {
             print("dispatch bench: skipped (needs root to create network namespaces)")
             return
         }
-        print("first-packet latency: TCP connect from a pod to the first / last service in KUBE-SERVICES order, \(connections) connections each")
+        print(
+            "first-packet latency: TCP connect from a pod to the first / last service in KUBE-SERVICES order, \(connections) connections each"
+        )
         print("services  dispatch  first p50   p99 (us)  last p50    p99 (us)  last/first p50  full sync (s)")
         var table: [String: (first: Double, last: Double, sync: Double)] = [:]
         for size in sizes {
@@ -42,13 +44,18 @@ enum DispatchBench {
         guard let small = sizes.first, let large = sizes.last, small != large,
             let tree = table["\(large) tree"], let treeSmall = table["\(small) tree"], let linear = table["\(large) linear"]
         else { return }
-        print(String(format: "  tree at %d: last/first p50 %.2fx (target <= 1.2x); last at %d / last at %d %.2fx (target <= 1.2x)", large, tree.last / tree.first, large, small, tree.last / treeSmall.last))
+        print(
+            String(
+                format: "  tree at %d: last/first p50 %.2fx (target <= 1.2x); last at %d / last at %d %.2fx (target <= 1.2x)", large,
+                tree.last / tree.first, large, small, tree.last / treeSmall.last))
         print(String(format: "  linear at %d: last/first p50 %.2fx (the growth the tree removes)", large, linear.last / linear.first))
         print(String(format: "  full sync tree / linear at %d: %.2fx (target <= 1.1x)", large, tree.sync / linear.sync))
     }
 
     /// Returns p50 and p99 in microseconds for the first and the last service, and the full sync's seconds.
-    static func measure(services: Int, dispatch: ServiceDispatch, connections: Int) throws -> (first: [Double], last: [Double], sync: Double) {
+    static func measure(services: Int, dispatch: ServiceDispatch, connections: Int) throws -> (
+        first: [Double], last: [Double], sync: Double
+    ) {
         let prefix = "natsync-dsp-\(getpid())"
         let node = "\(prefix)-node"
         let client = "\(prefix)-client"
@@ -90,7 +97,9 @@ enum DispatchBench {
                 lastTimes.append(try connectTime(last))
             }
         }
-        return ([percentile(firstTimes, 0.5), percentile(firstTimes, 0.99)], [percentile(lastTimes, 0.5), percentile(lastTimes, 0.99)], sync)
+        return (
+            [percentile(firstTimes, 0.5), percentile(firstTimes, 0.99)], [percentile(lastTimes, 0.5), percentile(lastTimes, 0.99)], sync
+        )
     }
 
     /// `count` services named so that name order is KUBE-SERVICES order, cluster IPs from 10.96.0.1 on.
@@ -98,7 +107,8 @@ enum DispatchBench {
         var services: [Service] = []
         var slices: [EndpointSlice] = []
         for index in 0..<count {
-            let name = NamespacedName(namespace: "bench", name: "svc-" + String(repeating: "0", count: 6 - String(index).count) + String(index))
+            let name = NamespacedName(
+                namespace: "bench", name: "svc-" + String(repeating: "0", count: 6 - String(index).count) + String(index))
             let clusterIP = IPAddress.v4(0x0A60_0000 + UInt32(index / 250) << 8 + UInt32(index % 250 + 1))
             services.append(Service(name: name, clusterIPs: [clusterIP], ports: [.init(name: "http", protocol: .tcp, port: 80)]))
             slices.append(

@@ -32,7 +32,10 @@ enum KubectlOutput {
                     "name": slice.name.name, "namespace": slice.name.namespace, "uid": uid(index, 2),
                     "resourceVersion": "\(500_000 + index)", "creationTimestamp": "2026-11-01T10:00:00Z",
                     "generateName": "\(slice.service.name)-",
-                    "labels": ["kubernetes.io/service-name": slice.service.name, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"],
+                    "labels": [
+                        "kubernetes.io/service-name": slice.service.name,
+                        "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+                    ],
                     "annotations": ["endpoints.kubernetes.io/last-change-trigger-time": "2026-11-01T10:00:00Z"],
                 ],
                 "ports": slice.ports.map { ["name": $0.name, "port": Int($0.port), "protocol": "TCP"] },
@@ -41,7 +44,10 @@ enum KubectlOutput {
                         "addresses": [endpoint.address.description],
                         "conditions": ["ready": true, "serving": true, "terminating": false],
                         "nodeName": endpoint.nodeName ?? "",
-                        "targetRef": ["kind": "Pod", "name": "\(slice.service.name)-\(number)", "namespace": slice.name.namespace, "uid": uid(index * 16 + number, 3)],
+                        "targetRef": [
+                            "kind": "Pod", "name": "\(slice.service.name)-\(number)", "namespace": slice.name.namespace,
+                            "uid": uid(index * 16 + number, 3),
+                        ],
                         "zone": "zone-a",
                     ]
                 },

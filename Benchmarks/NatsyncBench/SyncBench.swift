@@ -85,7 +85,8 @@ enum SyncBench {
         for size in (sizes + chartSizes).sorted() {
             do {
                 let full = sizes.contains(size)
-                let result = try measure(services: size, runs: runs, changes: full ? changes : 0, folder: scratch, natsync: natsync, fullSet: full)
+                let result = try measure(
+                    services: size, runs: runs, changes: full ? changes : 0, folder: scratch, natsync: natsync, fullSet: full)
                 measured.append(result)
                 print(String(format: "  measured %d services (%d rules)%@", size, result.rules, full ? "" : ", full syncs only (chart)"))
             } catch {
@@ -94,7 +95,8 @@ enum SyncBench {
         }
         let targets = evaluate(measured.filter { sizes.contains($0.services) })
         report(measured.filter { sizes.contains($0.services) }, targets)
-        let results = Results(machine: machine(), date: ISO8601DateFormatter().string(from: Date()), runs: runs, sizes: measured, targets: targets)
+        let results = Results(
+            machine: machine(), date: ISO8601DateFormatter().string(from: Date()), runs: runs, sizes: measured, targets: targets)
         write(results, chart: measured, to: output)
     }
 
@@ -140,7 +142,9 @@ enum SyncBench {
             try withNamespace("natsync") { namespace in
                 // natsync's full sync into an empty table: generation, planning and libiptc.
                 let proxier = Proxier(
-                    generator: generator, applier: TablesApplier(tables: LegacyTables(lockTimeout: .seconds(30)), family: .ipv4, netns: namespace, conntrack: false))
+                    generator: generator,
+                    applier: TablesApplier(
+                        tables: LegacyTables(lockTimeout: .seconds(30)), family: .ipv4, netns: namespace, conntrack: false))
                 proxier.update(state)
                 var start = ContinuousClock.now
                 _ = try proxier.sync()
@@ -258,33 +262,49 @@ enum SyncBench {
         func add(_ number: Int, _ name: String, _ natsync: Double?, _ anchor: Double?, _ anchorName: String, _ limit: Double) {
             guard let natsync, let anchor, anchor > 0 else { return }
             let ratio = natsync / anchor
-            targets.append(Target(number: number, name: name, natsync: natsync, anchor: anchor, anchorName: anchorName, ratio: ratio, limit: limit, met: ratio <= limit))
+            targets.append(
+                Target(
+                    number: number, name: name, natsync: natsync, anchor: anchor, anchorName: anchorName, ratio: ratio, limit: limit,
+                    met: ratio <= limit))
         }
         add(1, "full sync into an empty table", large.fullSync, large.restoreFull, "iptables-legacy-restore of the dry-run text", 0.5)
-        add(2, "one endpoint added (median)", large.partial, large.floorReadAndCommit, "floor: iptc_init + trivial change + iptc_commit", 1.2)
+        add(
+            2, "one endpoint added (median)", large.partial, large.floorReadAndCommit, "floor: iptc_init + trivial change + iptc_commit",
+            1.2)
         add(2, "one endpoint added (median)", large.partial, large.kubeProxyPartial, "kube-proxy's partial restore --noflush", 0.9)
-        add(3, "no change (full compare, no commit)", large.noChange, large.save, "iptables-legacy-save -t nat", large.noChangeCommitted == true ? -1 : 1.0)
+        add(
+            3, "no change (full compare, no commit)", large.noChange, large.save, "iptables-legacy-save -t nat",
+            large.noChangeCommitted == true ? -1 : 1.0)
         add(4, "generating the desired tables", large.generate, large.fullSync, "natsync's full sync", 0.1)
-        add(5, "peak RSS of a full sync (natsync sync)", large.fullSyncPeakMB, large.restorePeakMB, "peak RSS of iptables-legacy-restore", 1.0)
+        add(
+            5, "peak RSS of a full sync (natsync sync)", large.fullSyncPeakMB, large.restorePeakMB, "peak RSS of iptables-legacy-restore",
+            1.0)
         if large.services != small.services {
             add(
                 6, "full sync time per rule, \(large.services / 1000)k vs \(small.services / 1000)k", large.fullSync / Double(large.rules),
                 small.fullSync / Double(small.rules), "the same at the small size", 1.5)
         }
         add(7, "loading kubectl JSON", large.loadJSON, large.fullSync, "natsync's full sync", 0.25)
-        add(8, "programming latency p99, one endpoint change", large.partialP99, large.kubeProxyPartialP99, "kube-proxy's partial restore p99", 1.0)
+        add(
+            8, "programming latency p99, one endpoint change", large.partialP99, large.kubeProxyPartialP99,
+            "kube-proxy's partial restore p99", 1.0)
         return targets
     }
 
     static func report(_ sizes: [Size], _ targets: [Target]) {
         print("")
-        print("services  rules    full sync  restore  no change  save    one change  floor   kube-proxy  generate  load JSON  load YAML  natsync MB  restore MB")
+        print(
+            "services  rules    full sync  restore  no change  save    one change  floor   kube-proxy  generate  load JSON  load YAML  natsync MB  restore MB"
+        )
         for size in sizes {
             print(
                 String(
-                    format: "%8d  %7d  %9.3f  %7.3f  %9.3f  %6.3f  %10.3f  %6.3f  %10.3f  %8.3f  %9.3f  %9.3f  %10.0f  %10.0f", size.services, size.rules,
-                    size.fullSync, size.restoreFull, size.noChange ?? .nan, size.save ?? .nan, size.partial ?? .nan, size.floorReadAndCommit ?? .nan,
-                    size.kubeProxyPartial ?? .nan, size.generate ?? .nan, size.loadJSON ?? .nan, size.loadYAML ?? .nan, size.fullSyncPeakMB ?? .nan,
+                    format: "%8d  %7d  %9.3f  %7.3f  %9.3f  %6.3f  %10.3f  %6.3f  %10.3f  %8.3f  %9.3f  %9.3f  %10.0f  %10.0f",
+                    size.services, size.rules,
+                    size.fullSync, size.restoreFull, size.noChange ?? .nan, size.save ?? .nan, size.partial ?? .nan,
+                    size.floorReadAndCommit ?? .nan,
+                    size.kubeProxyPartial ?? .nan, size.generate ?? .nan, size.loadJSON ?? .nan, size.loadYAML ?? .nan,
+                    size.fullSyncPeakMB ?? .nan,
                     size.restorePeakMB ?? .nan))
         }
         for size in sizes {
@@ -293,19 +313,28 @@ enum SyncBench {
             else { continue }
             print(
                 String(
-                    format: "  floor at %d: iptc_init %.3f s (kernel read alone %.3f s), userspace compile %.3f s, kernel replace %.3f s; %d entries, %.1f MB, %.0f bytes per rule",
-                    size.services, read, size.floorKernelRead ?? .nan, compile, replace, entries, Double(bytes) / 1e6, Double(bytes) / Double(entries)))
-            print(String(format: "  at %d: dry-run text rendering %.3f s; natsync sync as a command (load JSON + sync) %.3f s", size.services, size.renderText ?? .nan, size.natsyncCLIFullSync ?? .nan))
+                    format:
+                        "  floor at %d: iptc_init %.3f s (kernel read alone %.3f s), userspace compile %.3f s, kernel replace %.3f s; %d entries, %.1f MB, %.0f bytes per rule",
+                    size.services, read, size.floorKernelRead ?? .nan, compile, replace, entries, Double(bytes) / 1e6,
+                    Double(bytes) / Double(entries)))
+            print(
+                String(
+                    format: "  at %d: dry-run text rendering %.3f s; natsync sync as a command (load JSON + sync) %.3f s", size.services,
+                    size.renderText ?? .nan, size.natsyncCLIFullSync ?? .nan))
         }
         print("")
-        print("target                                              natsync      anchor                                              ratio  limit   met")
+        print(
+            "target                                              natsync      anchor                                              ratio  limit   met"
+        )
         for target in targets {
             let unit = target.number == 5 ? "MB" : "s"
             let limit = target.limit < 0 ? "commit" : String(format: "%5.2f", target.limit)
             print(
                 String(
-                    format: "%d %@ %9.3f %@  %@ %9.3f %@  %5.2fx  %@  %@", target.number, target.name.padding(toLength: 48, withPad: " ", startingAt: 0),
-                    target.natsync, unit, target.anchorName.padding(toLength: 48, withPad: " ", startingAt: 0), target.anchor, unit, target.ratio, limit,
+                    format: "%d %@ %9.3f %@  %@ %9.3f %@  %5.2fx  %@  %@", target.number,
+                    target.name.padding(toLength: 48, withPad: " ", startingAt: 0),
+                    target.natsync, unit, target.anchorName.padding(toLength: 48, withPad: " ", startingAt: 0), target.anchor, unit,
+                    target.ratio, limit,
                     target.met ? "yes" : "NO"))
         }
     }
@@ -351,8 +380,10 @@ enum SyncBench {
         var name = utsname()
         uname(&name)
         let release = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let model = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
-            .first { $0.hasPrefix("model name") }.map { $0.split(separator: ":").last!.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
+        let model =
+            (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
+            .first { $0.hasPrefix("model name") }.map { $0.split(separator: ":").last!.trimmingCharacters(in: .whitespaces) }
+            ?? "unknown CPU"
         return "\(ProcessInfo.processInfo.activeProcessorCount) x \(model), Linux \(release)"
     }
 }

@@ -26,7 +26,8 @@ func cluster(services count: Int, endpointsPerService: Int) -> ClusterState {
         let clusterIP = IPAddress.v4(0x0A60_0000 | UInt32(index))
         services.append(Service(name: name, clusterIPs: [clusterIP], ports: [.init(name: "http", protocol: .tcp, port: 80)]))
         let endpoints = (0..<endpointsPerService).map { endpoint in
-            EndpointSlice.Endpoint(address: .v4(0x0AF4_0000 &+ UInt32(index * endpointsPerService + endpoint)), nodeName: "node-\(endpoint % 3)")
+            EndpointSlice.Endpoint(
+                address: .v4(0x0AF4_0000 &+ UInt32(index * endpointsPerService + endpoint)), nodeName: "node-\(endpoint % 3)")
         }
         slices.append(
             EndpointSlice(

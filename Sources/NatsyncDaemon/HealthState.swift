@@ -66,7 +66,9 @@ public final class HealthState: Sendable {
     }
 
     private func healthy(_ family: Family, at time: Date) -> Bool {
-        family.oldestQueued.map { time.timeIntervalSince($0) < Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18 }
+        family.oldestQueued.map {
+            time.timeIntervalSince($0) < Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        }
             ?? true
     }
 

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import NatsyncManifest
 import NatsyncModel
 import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Watches manifest files and directories (by polling their names, sizes, modification times
 /// and inodes) and hands every new cluster state to the runner. What counts when a file cannot be

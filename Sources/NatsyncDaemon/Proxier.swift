@@ -42,7 +42,11 @@ public struct TablesApplier: RuleApplier {
             let selector = TouchedServices.frontends(plans: report.plans, servicePorts: servicePorts, everyPort: full)
             guard !selector.isEmpty else { return (report, nil) }
             // A cleanup failure must not fail the sync: report it as a failed count.
-            let cleaned = (try? Conntrack.deleteStaleFlows(selector, family: family)) ?? { var failed = ConntrackReport(); failed.failed = 1; return failed }()
+            let cleaned =
+                (try? Conntrack.deleteStaleFlows(selector, family: family))
+                ?? {
+                    var failed = ConntrackReport(); failed.failed = 1; return failed
+                }()
             return (report, cleaned)
         }
     }

@@ -51,9 +51,10 @@ public final class ProxyMetrics: Sendable {
                 registry.makeDurationHistogram(name: name, labels: ipFamily, buckets: buckets, help: help)
             }
             func perTable(_ name: String, _ help: String) -> [TableName: Gauge] {
-                Dictionary(uniqueKeysWithValues: [TableName.filter, .nat].map {
-                    ($0, registry.makeGauge(name: name, labels: [("table", $0.rawValue)] + ipFamily, help: help))
-                })
+                Dictionary(
+                    uniqueKeysWithValues: [TableName.filter, .nat].map {
+                        ($0, registry.makeGauge(name: name, labels: [("table", $0.rawValue)] + ipFamily, help: help))
+                    })
             }
             series[family] = FamilySeries(
                 syncDuration: histogram("kubeproxy_sync_proxy_rules_duration_seconds", "SyncProxyRules latency in seconds"),
@@ -74,7 +75,8 @@ public final class ProxyMetrics: Sendable {
                     name: "kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total", labels: ipFamily,
                     help: "Cumulative proxy iptables partial restore failures"),
                 rulesTotal: perTable("kubeproxy_sync_proxy_rules_iptables_total", "Total number of iptables rules owned by kube-proxy"),
-                rulesLast: perTable("kubeproxy_sync_proxy_rules_iptables_last", "Number of iptables rules written by kube-proxy in last sync"),
+                rulesLast: perTable(
+                    "kubeproxy_sync_proxy_rules_iptables_last", "Number of iptables rules written by kube-proxy in last sync"),
                 conntrackDeleted: registry.makeCounter(
                     name: "kubeproxy_conntrack_reconciler_deleted_entries_total", labels: ipFamily,
                     help: "Cumulative conntrack flows deleted by conntrack reconciler"),
@@ -86,11 +88,15 @@ public final class ProxyMetrics: Sendable {
                 networkProgramming: registry.makeValueHistogram(
                     name: "kubeproxy_network_programming_duration_seconds", labels: ipFamily, buckets: latencyBuckets,
                     help: "In Cluster Network Programming Latency in seconds"),
-                noLocalEndpoints: Dictionary(uniqueKeysWithValues: ["internal", "external"].map {
-                    ($0, registry.makeGauge(
-                        name: "kubeproxy_sync_proxy_rules_no_local_endpoints_total", labels: [("traffic_policy", $0)] + ipFamily,
-                        help: "Number of services with a Local traffic policy and no endpoints"))
-                }))
+                noLocalEndpoints: Dictionary(
+                    uniqueKeysWithValues: ["internal", "external"].map {
+                        (
+                            $0,
+                            registry.makeGauge(
+                                name: "kubeproxy_sync_proxy_rules_no_local_endpoints_total", labels: [("traffic_policy", $0)] + ipFamily,
+                                help: "Number of services with a Local traffic policy and no endpoints")
+                        )
+                    }))
         }
         self.families = series
         serviceChangesPending = registry.makeGauge(
@@ -103,12 +109,22 @@ public final class ProxyMetrics: Sendable {
             name: "kubeproxy_sync_proxy_rules_endpoint_changes_total", help: "Cumulative proxy rules Endpoint changes")
         driftRepairs = registry.makeCounter(
             name: "natsync_drift_repairs_total", help: "Full syncs run because natsync's chains were changed behind its back")
-        healthz = Dictionary(uniqueKeysWithValues: [200, 503].map {
-            ($0, registry.makeCounter(name: "kubeproxy_proxy_healthz_total", labels: [("code", "\($0)")], help: "Cumulative proxy healthz HTTP status"))
-        })
-        livez = Dictionary(uniqueKeysWithValues: [200, 503].map {
-            ($0, registry.makeCounter(name: "kubeproxy_proxy_livez_total", labels: [("code", "\($0)")], help: "Cumulative proxy livez HTTP status"))
-        })
+        healthz = Dictionary(
+            uniqueKeysWithValues: [200, 503].map {
+                (
+                    $0,
+                    registry.makeCounter(
+                        name: "kubeproxy_proxy_healthz_total", labels: [("code", "\($0)")], help: "Cumulative proxy healthz HTTP status")
+                )
+            })
+        livez = Dictionary(
+            uniqueKeysWithValues: [200, 503].map {
+                (
+                    $0,
+                    registry.makeCounter(
+                        name: "kubeproxy_proxy_livez_total", labels: [("code", "\($0)")], help: "Cumulative proxy livez HTTP status")
+                )
+            })
     }
 
     /// The Prometheus text exposition of every metric.

@@ -1,5 +1,7 @@
 import Logging
+import NatsyncModel
 import NatsyncNet
+import NatsyncRules
 import ServiceLifecycle
 import Synchronization
 
@@ -142,6 +144,3 @@ public protocol SyncObserver: Sendable {
     func failed(_ error: any Error, family: IPFamily, elapsed: Duration)
     func driftDetected()
 }
-
-import NatsyncModel
-import NatsyncRules

@@ -198,10 +198,12 @@ public enum RestoreText {
     /// Quotes a word for iptables-restore when it holds anything its tokenizer would split or
     /// interpret; `"` and `\` inside quotes are escaped with `\`.
     public static func quoted(_ text: String) -> String {
-        let plain = !text.isEmpty && text.utf8.allSatisfy { byte in
-            byte > 0x20 && byte < 0x7F && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "'")
-                && byte != UInt8(ascii: "\\") && byte != UInt8(ascii: "#")
-        }
+        let plain =
+            !text.isEmpty
+            && text.utf8.allSatisfy { byte in
+                byte > 0x20 && byte < 0x7F && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "'")
+                    && byte != UInt8(ascii: "\\") && byte != UInt8(ascii: "#")
+            }
         if plain { return text }
         var out = "\""
         for character in text {

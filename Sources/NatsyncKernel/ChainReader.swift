@@ -1,11 +1,12 @@
 import CNatsyncShim
-import NatsyncModel
 import NatsyncIPTables
+import NatsyncModel
 import NatsyncNet
 import NatsyncReconcile
 
 #if canImport(Glibc)
 import Glibc
+import NatsyncUtilities
 #endif
 
 /// Reads chains through one source of entries, libiptc's handle (``IPTablesHandle``) or the
@@ -61,7 +62,9 @@ struct ChainReader {
             pairedLive = pairs
         } else {
             wanted.reserveCapacity(desiredChains.count)
-            for (index, chain) in desiredChains.enumerated() where !chain.name.isBuiltin { wanted[ByteOrderKey(chain.name.rawValue)] = index }
+            for (index, chain) in desiredChains.enumerated() where !chain.name.isBuiltin {
+                wanted[ByteOrderKey(chain.name.rawValue)] = index
+            }
         }
         // The desired chains through a pointer: the threads would otherwise retain and release
         // the one array's storage for every chain, each taking its counter from the other core.

@@ -69,7 +69,9 @@ public struct ChildProcess: Sendable {
 
     /// Writes `input` and reads both outputs as each is ready, until the child closes them: a
     /// child blocked on a full pipe while the parent waits on another can never happen.
-    private static func serve(input: [UInt8], to stdin: inout ChildPipe?, output: inout ChildPipe, errors: inout ChildPipe) -> ([UInt8], [UInt8]) {
+    private static func serve(input: [UInt8], to stdin: inout ChildPipe?, output: inout ChildPipe, errors: inout ChildPipe) -> (
+        [UInt8], [UInt8]
+    ) {
         // A child that exits without reading its input makes the write fail with EPIPE instead of
         // killing this process: SIGPIPE is held for this thread, and one it raised is taken back.
         var pipeSignal = sigset_t()

@@ -87,16 +87,17 @@ public struct HostSettings: Sendable, Equatable {
                 outcomes.append(Outcome(name: "nf_conntrack hashsize", value: size, result: .failed(Self.lastError())))
             }
         }
-        return outcomes + wanted.map { path, value in
-            let name = path.replacingSlashes()
-            let full = "/proc/sys/" + path
-            guard let current = Self.read(full) else {
-                return Outcome(name: name, value: value, result: .failed(Self.lastError()))
+        return outcomes
+            + wanted.map { path, value in
+                let name = path.replacingSlashes()
+                let full = "/proc/sys/" + path
+                guard let current = Self.read(full) else {
+                    return Outcome(name: name, value: value, result: .failed(Self.lastError()))
+                }
+                guard current != value else { return Outcome(name: name, value: value, result: .unchanged) }
+                guard Self.write(full, value) else { return Outcome(name: name, value: value, result: .failed(Self.lastError())) }
+                return Outcome(name: name, value: value, result: .set(from: current))
             }
-            guard current != value else { return Outcome(name: name, value: value, result: .unchanged) }
-            guard Self.write(full, value) else { return Outcome(name: name, value: value, result: .failed(Self.lastError())) }
-            return Outcome(name: name, value: value, result: .set(from: current))
-        }
     }
 
     /// Writes the process's own settings. Call it from a thread that has not entered another

@@ -76,23 +76,31 @@ struct IPTablesHandle: ~Copyable {
 
     /// `iptc_create_chain`.
     func createChain(_ chain: ChainName) throws(KernelError) {
-        guard natsync_create_chain(pointer, chain.rawValue) == 0 else { throw .lastShimError("iptc_create_chain", table: table, chain: chain) }
+        guard natsync_create_chain(pointer, chain.rawValue) == 0 else {
+            throw .lastShimError("iptc_create_chain", table: table, chain: chain)
+        }
     }
 
     /// `iptc_flush_entries`.
     func flush(_ chain: ChainName) throws(KernelError) {
-        guard natsync_flush_chain(pointer, chain.rawValue) == 0 else { throw .lastShimError("iptc_flush_entries", table: table, chain: chain) }
+        guard natsync_flush_chain(pointer, chain.rawValue) == 0 else {
+            throw .lastShimError("iptc_flush_entries", table: table, chain: chain)
+        }
     }
 
     /// `iptc_delete_chain`; the chain must be empty and unreferenced.
     func deleteChain(_ chain: ChainName) throws(KernelError) {
-        guard natsync_delete_chain(pointer, chain.rawValue) == 0 else { throw .lastShimError("iptc_delete_chain", table: table, chain: chain) }
+        guard natsync_delete_chain(pointer, chain.rawValue) == 0 else {
+            throw .lastShimError("iptc_delete_chain", table: table, chain: chain)
+        }
     }
 
     /// `iptc_append_entry` of an encoded rule.
     func append(_ rule: Rule, to chain: ChainName) throws(KernelError) {
         var raw = try encode(rule, chain)
-        guard natsync_append_rule(pointer, chain.rawValue, &raw) == 0 else { throw .lastShimError("iptc_append_entry", table: table, chain: chain) }
+        guard natsync_append_rule(pointer, chain.rawValue, &raw) == 0 else {
+            throw .lastShimError("iptc_append_entry", table: table, chain: chain)
+        }
     }
 
     /// `iptc_insert_entry` at a 0-based position.

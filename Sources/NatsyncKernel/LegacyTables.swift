@@ -77,7 +77,7 @@ public struct LegacyTables: Sendable {
                 report.committed = []
                 try transaction(desired, deleteStaleFixedChains, removedJumps, scope, &report)
                 break
-            } catch where error.errno == KernelError.tableChanged && report.attempts < maxAttempts {
+            } catch  where error.errno == KernelError.tableChanged && report.attempts < maxAttempts {
                 // Someone wrote without the lock: start over from a fresh read, after a short random wait.
                 var pause = timespec(tv_sec: 0, tv_nsec: Int.random(in: 5_000_000...25_000_000) * report.attempts)
                 nanosleep(&pause, nil)

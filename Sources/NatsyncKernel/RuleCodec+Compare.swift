@@ -25,7 +25,9 @@ extension RuleCodec {
         else { return false }
 
         if let proto = rule.protocol {
-            guard pointer.pointee.protocol == UInt16(proto.protocol.number), flag(NATSYNC_RF_INVERT_PROTO) == proto.inverted else { return false }
+            guard pointer.pointee.protocol == UInt16(proto.protocol.number), flag(NATSYNC_RF_INVERT_PROTO) == proto.inverted else {
+                return false
+            }
         } else if pointer.pointee.protocol != 0 {
             return false
         }

@@ -272,7 +272,10 @@ enum RuleCodec {
     static func rejectCodes(_ family: IPFamily) -> [(UInt32, RejectType)] {
         switch family {
         case .ipv4:
-            [(0, .netUnreachable), (1, .hostUnreachable), (2, .protocolUnreachable), (3, .portUnreachable), (7, .tcpReset), (8, .adminProhibited)]
+            [
+                (0, .netUnreachable), (1, .hostUnreachable), (2, .protocolUnreachable), (3, .portUnreachable), (7, .tcpReset),
+                (8, .adminProhibited),
+            ]
         case .ipv6:
             [(0, .netUnreachable), (1, .adminProhibited), (3, .hostUnreachable), (4, .portUnreachable), (6, .tcpReset)]
         }

@@ -2,6 +2,7 @@ import CNatsyncShim
 import NatsyncIPTables
 import NatsyncModel
 import NatsyncReconcile
+import NatsyncUtilities
 
 extension TableBlob {
     /// Replaces the table with this live one changed by `plan`, in one `SET_REPLACE`, without

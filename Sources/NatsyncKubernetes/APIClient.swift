@@ -60,7 +60,9 @@ public final class APIClient: Sendable {
             _ = try Self.tls(tls, presenting: identity)
         }
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
-        configuration.timeout = .init(connect: .seconds(10), read: .nanoseconds(Int64(idleTimeout.components.seconds) * 1_000_000_000 + idleTimeout.components.attoseconds / 1_000_000_000))
+        configuration.timeout = .init(
+            connect: .seconds(10),
+            read: .nanoseconds(Int64(idleTimeout.components.seconds) * 1_000_000_000 + idleTimeout.components.attoseconds / 1_000_000_000))
         // The API server is reached directly; a proxy from the environment is not for it.
         configuration.proxy = nil
         // Lists of a large cluster shrink several times over in gzip, which the API server
@@ -87,7 +89,8 @@ public final class APIClient: Sendable {
         if let token = current.bearerToken {
             request.headers.add(name: "Authorization", value: "Bearer \(token)")
         } else if let basic = current.basic {
-            request.headers.add(name: "Authorization", value: "Basic \(Data("\(basic.username):\(basic.password)".utf8).base64EncodedString())")
+            request.headers.add(
+                name: "Authorization", value: "Basic \(Data("\(basic.username):\(basic.password)".utf8).base64EncodedString())")
         }
         if let identity = current.clientCertificate {
             request.tlsConfiguration = try Self.tls(tls, presenting: identity)
@@ -176,7 +179,8 @@ public final class APIClient: Sendable {
     static func error(_ response: HTTPClientResponse, _ body: Data) -> StatusError {
         let code = Int(response.status.code)
         // Seconds, as the API server writes it (an HTTP date is not used by it).
-        let retryAfter = [429, 503].contains(code) ? response.headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds($0) } : nil
+        let retryAfter =
+            [429, 503].contains(code) ? response.headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds($0) } : nil
         return StatusError(status: code, message: message(body), retryAfter: retryAfter)
     }
 

@@ -90,7 +90,9 @@ final class CredentialStore: Sendable {
             var info = stat()
             return stat(path, &info) == 0 ? info.st_mtim : timespec()
         }
-        if let cached = fileCertificate.withLock({ $0 }), zip(cached.stamps, stamps).allSatisfy({ $0.tv_sec == $1.tv_sec && $0.tv_nsec == $1.tv_nsec }) {
+        if let cached = fileCertificate.withLock({ $0 }),
+            zip(cached.stamps, stamps).allSatisfy({ $0.tv_sec == $1.tv_sec && $0.tv_nsec == $1.tv_nsec })
+        {
             return cached.pair
         }
         guard let certificatePEM = FileManager.default.contents(atPath: certificate) else {
@@ -150,7 +152,8 @@ final class CredentialStore: Sendable {
         process.waitUntilExit()
         while !reader.isFinished { usleep(1000) }
         guard process.terminationStatus == 0 else {
-            let message = String(decoding: stderrText.withLock { $0 }.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let message = String(decoding: stderrText.withLock { $0 }.prefix(300), as: UTF8.self).trimmingCharacters(
+                in: .whitespacesAndNewlines)
             throw APIConnection.ConfigError("exec plugin \(plugin.command) exited \(process.terminationStatus): \(message)")
         }
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
@@ -158,7 +161,8 @@ final class CredentialStore: Sendable {
         else { throw APIConnection.ConfigError("exec plugin \(plugin.command): its output is not an ExecCredential") }
         guard object["apiVersion"] as? String == plugin.apiVersion else {
             throw APIConnection.ConfigError(
-                "exec plugin \(plugin.command): answered \(object["apiVersion"] as? String ?? "no apiVersion"), asked for \(plugin.apiVersion)")
+                "exec plugin \(plugin.command): answered \(object["apiVersion"] as? String ?? "no apiVersion"), asked for \(plugin.apiVersion)"
+            )
         }
         var answer = ExecAnswer()
         answer.token = (status["token"] as? String).flatMap { $0.isEmpty ? nil : $0 }
@@ -166,7 +170,8 @@ final class CredentialStore: Sendable {
             answer.certificate = (Array(certificate.utf8), Array(key.utf8))
         }
         guard answer.token != nil || answer.certificate != nil else {
-            throw APIConnection.ConfigError("exec plugin \(plugin.command): the ExecCredential has neither a token nor a client certificate")
+            throw APIConnection.ConfigError(
+                "exec plugin \(plugin.command): the ExecCredential has neither a token nor a client certificate")
         }
         if let text = status["expirationTimestamp"] as? String {
             guard let date = ISO8601DateFormatter().date(from: text) else {

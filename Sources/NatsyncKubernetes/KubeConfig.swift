@@ -112,7 +112,8 @@ public struct APIConnection: Sendable, CustomStringConvertible {
             guard let key = Data(base64Encoded: keyData) else { throw ConfigError("\(path): client-key-data is not base64") }
             connection.clientCertificate = .inline(certificatePEM: [UInt8](certificate), keyPEM: [UInt8](key))
         } else if let certificate = user.clientCertificate, let key = user.clientKey {
-            for (field, file) in [("client-certificate", certificate), ("client-key", key)] where !FileManager.default.isReadableFile(atPath: resolve(file)) {
+            for (field, file) in [("client-certificate", certificate), ("client-key", key)]
+            where !FileManager.default.isReadableFile(atPath: resolve(file)) {
                 throw ConfigError("\(path): cannot read \(field) \(resolve(file))")
             }
             connection.clientCertificate = .files(certificate: resolve(certificate), key: resolve(key))
@@ -133,7 +134,9 @@ public struct APIConnection: Sendable, CustomStringConvertible {
     ) throws(ConfigError) -> ExecPlugin {
         let field = "\(path): users[\(user)].user.exec"
         guard let version = exec.apiVersion, ExecPlugin.versions.contains(version) else {
-            throw ConfigError("\(field).apiVersion: expected \(ExecPlugin.versions.joined(separator: " or ")), found \(exec.apiVersion.map { "\"\($0)\"" } ?? "nothing")")
+            throw ConfigError(
+                "\(field).apiVersion: expected \(ExecPlugin.versions.joined(separator: " or ")), found \(exec.apiVersion.map { "\"\($0)\"" } ?? "nothing")"
+            )
         }
         guard let command = exec.command, !command.isEmpty else { throw ConfigError("\(field).command: missing") }
         if exec.interactiveMode == "Always" {

@@ -81,7 +81,8 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                     let new = deleted ? nil : slice
                     change = objects.slices[slice.name] == new ? nil : .endpointSlice(slice.name, new)
                     objects.slices[slice.name] = new
-                case .ignored(let name), .invalid(let name?, _) where deleted:
+                case .ignored(let name),
+                    .invalid(let name?, _) where deleted:
                     switch kind {
                     case .service: change = objects.services.removeValue(forKey: name) == nil ? nil : .service(name, nil)
                     case .endpointSlice: change = objects.slices.removeValue(forKey: name) == nil ? nil : .endpointSlice(name, nil)
@@ -105,7 +106,9 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
         /// Hands on everything known, under the lock like ``apply(_:kind:deleted:handOn:)``.
         func handOnState(_ handOn: (ClusterState) -> Void) {
             objects.withLock {
-                handOn(ClusterState(services: Array($0.services.values), endpointSlices: Array($0.slices.values), nodes: $0.node.map { [$0] } ?? []))
+                handOn(
+                    ClusterState(
+                        services: Array($0.services.values), endpointSlices: Array($0.slices.values), nodes: $0.node.map { [$0] } ?? []))
             }
         }
     }
@@ -152,7 +155,8 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                 }
                 let version = ((list?["metadata"] as? [String: Any])?["resourceVersion"] as? String) ?? ""
                 for try await line in try await client.lines(
-                    "/api/v1/nodes?watch=1&allowWatchBookmarks=true&\(selector)&resourceVersion=\(version)&timeoutSeconds=\(Int.random(in: 300...600))") {
+                    "/api/v1/nodes?watch=1&allowWatchBookmarks=true&\(selector)&resourceVersion=\(version)&timeoutSeconds=\(Int.random(in: 300...600))"
+                ) {
                     events += 1
                     guard let event = try JSONSerialization.jsonObject(with: line) as? [String: Any],
                         let object = event["object"] as? [String: Any]
@@ -217,7 +221,9 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
     }
 
     /// kube-proxy's selector: the objects of other proxies are never sent (``OtherProxies``).
-    static let selector = "labelSelector=" + (OtherProxies.labelSelector.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-", ".", "_"])) ?? "")
+    static let selector =
+        "labelSelector="
+        + (OtherProxies.labelSelector.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-", ".", "_"])) ?? "")
 
     struct Gone: Error {}
 

@@ -1,5 +1,6 @@
 import Foundation
 import NatsyncModel
+import NatsyncUtilities
 
 /// The items of a kubectl-style JSON `List` (`{"kind": "List", "items": [...]}`), found without
 /// parsing them, so each can be decoded on its own: in parallel, and without one document-sized

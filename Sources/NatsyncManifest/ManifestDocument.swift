@@ -44,7 +44,12 @@ struct ManifestDocument: Decodable {
             position = Self.position(decoder.codingPath)
         }
         guard let container = try? decoder.container(keyedBy: Key.self) else {
-            objects = [(.invalid(kind: "object", name: NameHint(position: position), field: nil, message: "is not a mapping"), NameHint(position: position))]
+            objects = [
+                (
+                    .invalid(kind: "object", name: NameHint(position: position), field: nil, message: "is not a mapping"),
+                    NameHint(position: position)
+                )
+            ]
             return
         }
         let kind = (try? container.decodeIfPresent(String.self, forKey: .kind)) ?? nil
@@ -72,7 +77,13 @@ struct ManifestDocument: Decodable {
             return
         }
         if let apiVersion, apiVersion != expectedVersion {
-            objects = [(.invalid(kind: kind, name: hint, field: "apiVersion", message: "unsupported version \(quote(apiVersion)) (natsync reads \(expectedVersion))"), hint)]
+            objects = [
+                (
+                    .invalid(
+                        kind: kind, name: hint, field: "apiVersion",
+                        message: "unsupported version \(quote(apiVersion)) (natsync reads \(expectedVersion))"), hint
+                )
+            ]
             return
         }
         do {

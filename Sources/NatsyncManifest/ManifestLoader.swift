@@ -1,6 +1,7 @@
 import Foundation
 import NatsyncModel
 import NatsyncNet
+import NatsyncUtilities
 import Yams
 
 /// The outcome of loading manifests: the valid objects as a cluster state, and what was wrong.
@@ -200,8 +201,9 @@ public struct ManifestLoader {
                 let name = try validName(hint, nameIsLabel: false)
                 guard let valid = try Validation.endpointSlice(slice, name: name) else {
                     return .skipped(
-                        Diagnostic(.note, file: file, object: "EndpointSlice \(name)", field: "metadata.labels",
-                                   "no kubernetes.io/service-name label; not used by any Service"))
+                        Diagnostic(
+                            .note, file: file, object: "EndpointSlice \(name)", field: "metadata.labels",
+                            "no kubernetes.io/service-name label; not used by any Service"))
                 }
                 return .endpointSlice(name, valid)
             }
@@ -228,8 +230,9 @@ public struct ManifestLoader {
     private static func otherProxy(_ kind: String, _ hint: NameHint, _ metadata: ObjectMeta?, _ file: String) -> Checked {
         let label = OtherProxies.label(of: metadata) ?? ""
         return .skipped(
-            Diagnostic(.note, file: file, object: describe(kind, hint), field: "metadata.labels[\(label)]",
-                       "served by another proxy, as kube-proxy leaves it; skipped"))
+            Diagnostic(
+                .note, file: file, object: describe(kind, hint), field: "metadata.labels[\(label)]",
+                "served by another proxy, as kube-proxy leaves it; skipped"))
     }
 
     /// The object's check, or a warning naming the object and the field that failed it (a valid
@@ -238,7 +241,8 @@ public struct ManifestLoader {
         do {
             return try body()
         } catch {
-            return .skipped(Diagnostic(.warning, file: file, object: describe(kind, hint), field: error.field, "\(error.message); object skipped"))
+            return .skipped(
+                Diagnostic(.warning, file: file, object: describe(kind, hint), field: error.field, "\(error.message); object skipped"))
         }
     }
 
@@ -279,7 +283,9 @@ public struct ManifestLoader {
         case .node(let node):
             if let (_, firstFile) = nodes[node.name] {
                 diagnostics.append(
-                    Diagnostic(.warning, file: file, object: "Node \(node.name)", "duplicate object (first defined in \(firstFile)); this copy skipped"))
+                    Diagnostic(
+                        .warning, file: file, object: "Node \(node.name)",
+                        "duplicate object (first defined in \(firstFile)); this copy skipped"))
             } else {
                 nodes[node.name] = (node, file)
             }
@@ -288,7 +294,8 @@ public struct ManifestLoader {
 
     private mutating func duplicate(_ kind: String, _ name: NamespacedName, _ firstFile: String, _ file: String) {
         diagnostics.append(
-            Diagnostic(.warning, file: file, object: "\(kind) \(name)", "duplicate object (first defined in \(firstFile)); this copy skipped"))
+            Diagnostic(
+                .warning, file: file, object: "\(kind) \(name)", "duplicate object (first defined in \(firstFile)); this copy skipped"))
     }
 
     static func describe(_ kind: String, _ hint: NameHint) -> String {
@@ -311,15 +318,17 @@ public struct ManifestLoader {
         for (name, (converted, file)) in legacyEndpoints.sorted(by: { $0.key < $1.key }) {
             if slicedServices.contains(name) {
                 diagnostics.append(
-                    Diagnostic(.note, file: file, object: "Endpoints \(name)", "EndpointSlices exist for this Service; legacy Endpoints ignored"))
+                    Diagnostic(
+                        .note, file: file, object: "Endpoints \(name)", "EndpointSlices exist for this Service; legacy Endpoints ignored"))
             } else {
                 allSlices += converted
             }
         }
         for (name, (slice, file)) in slices.filter({ services[$0.value.0.service] == nil }).sorted(by: { $0.key < $1.key }) {
             diagnostics.append(
-                Diagnostic(.warning, file: file, object: "EndpointSlice \(name)", field: "metadata.labels[kubernetes.io/service-name]",
-                           "Service \(slice.service) not found; slice not used"))
+                Diagnostic(
+                    .warning, file: file, object: "EndpointSlice \(name)", field: "metadata.labels[kubernetes.io/service-name]",
+                    "Service \(slice.service) not found; slice not used"))
         }
         for (name, (_, file)) in legacyEndpoints.filter({ services[$0.key] == nil }).sorted(by: { $0.key < $1.key }) {
             diagnostics.append(Diagnostic(.warning, file: file, object: "Endpoints \(name)", "Service \(name) not found; not used"))

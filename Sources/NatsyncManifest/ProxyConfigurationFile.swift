@@ -132,7 +132,8 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
             throw LoadError(file: path, message: "cannot parse: \(ManifestLoader.describeParseError(error, in: bytes))")
         }
         guard wire.kind == "KubeProxyConfiguration" else {
-            throw LoadError(file: path, field: "kind", message: "expected KubeProxyConfiguration, found \(wire.kind.map(quote) ?? "nothing")")
+            throw LoadError(
+                file: path, field: "kind", message: "expected KubeProxyConfiguration, found \(wire.kind.map(quote) ?? "nothing")")
         }
         if let version = wire.apiVersion, version != "kubeproxy.config.k8s.io/v1alpha1" {
             throw LoadError(file: path, field: "apiVersion", message: "unsupported version \(quote(version))")
@@ -144,7 +145,9 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
         config.unknownFields = ((try? Yams.load(yaml: text)).map { Self.unknown($0, Self.schema, "") }) ?? []
         config.hostnameOverride = wire.hostnameOverride.flatMap { $0.isEmpty ? nil : $0 }
         if let text = wire.bindAddress, !text.isEmpty {
-            guard let address = IPAddress(text) else { throw LoadError(file: path, field: "bindAddress", message: "invalid IP address \(quote(text))") }
+            guard let address = IPAddress(text) else {
+                throw LoadError(file: path, field: "bindAddress", message: "invalid IP address \(quote(text))")
+            }
             // 0.0.0.0 and :: (kubeadm's default) say nothing about the node.
             config.bindAddress = address == IPAddress("0.0.0.0") || address == IPAddress("::") ? nil : address
         }
@@ -183,8 +186,11 @@ public struct ProxyConfigurationFile: Sendable, Equatable {
             config.conntrackMaxPerCore = conntrack.maxPerCore
             config.conntrackMin = conntrack.min
             config.conntrackTCPBeLiberal = conntrack.tcpBeLiberal
-            config.conntrackTCPEstablishedTimeout = try seconds(conntrack.tcpEstablishedTimeout, path, "conntrack.tcpEstablishedTimeout").map { Int($0) }
-            config.conntrackTCPCloseWaitTimeout = try seconds(conntrack.tcpCloseWaitTimeout, path, "conntrack.tcpCloseWaitTimeout").map { Int($0) }
+            config.conntrackTCPEstablishedTimeout = try seconds(conntrack.tcpEstablishedTimeout, path, "conntrack.tcpEstablishedTimeout")
+                .map { Int($0) }
+            config.conntrackTCPCloseWaitTimeout = try seconds(conntrack.tcpCloseWaitTimeout, path, "conntrack.tcpCloseWaitTimeout").map {
+                Int($0)
+            }
             config.conntrackUDPTimeout = try seconds(conntrack.udpTimeout, path, "conntrack.udpTimeout").map { Int($0) }
             config.conntrackUDPStreamTimeout = try seconds(conntrack.udpStreamTimeout, path, "conntrack.udpStreamTimeout").map { Int($0) }
         }

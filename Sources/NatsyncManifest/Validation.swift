@@ -38,7 +38,8 @@ enum Validation {
         case "NodePort": kind = .nodePort
         case "LoadBalancer": kind = .loadBalancer
         case "ExternalName": kind = .externalName
-        case let other: throw FieldError("spec.type", "unknown type \(quote(other)) (must be ClusterIP, NodePort, LoadBalancer or ExternalName)")
+        case let other:
+            throw FieldError("spec.type", "unknown type \(quote(other)) (must be ClusterIP, NodePort, LoadBalancer or ExternalName)")
         }
 
         var clusterIPs: [IPAddress] = []
@@ -167,7 +168,8 @@ enum Validation {
                 }
                 let address = try ip(first, "\(field).addresses[0]")
                 guard address.family == family else {
-                    throw FieldError("\(field).addresses[0]", "\(address) is not an \(family) address (addressType is \(addressType.rawValue))")
+                    throw FieldError(
+                        "\(field).addresses[0]", "\(address) is not an \(family) address (addressType is \(addressType.rawValue))")
                 }
                 let conditions = endpoint.conditions
                 endpoints.append(

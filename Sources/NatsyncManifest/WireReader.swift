@@ -33,15 +33,25 @@ struct WireReader {
         // are read as they come, in one pass (a member of the other kind that does not read as
         // expected sends the object to JSONDecoder, which is only slower).
         reader.object { reader, key in
-            if key == "kind" { kind = reader.string() }
-            else if key == "apiVersion" { apiVersion = reader.string() }
-            else if key == "metadata" { metadata = reader.metadata() }
-            else if key == "spec" { service.spec = reader.serviceSpec() }
-            else if key == "status" { service.status = reader.serviceStatus() }
-            else if key == "addressType" { slice.addressType = reader.string() }
-            else if key == "ports" { slice.ports = reader.array { $0.slicePort() } }
-            else if key == "endpoints" { slice.endpoints = reader.array { $0.endpoint() } }
-            else { reader.skip() }
+            if key == "kind" {
+                kind = reader.string()
+            } else if key == "apiVersion" {
+                apiVersion = reader.string()
+            } else if key == "metadata" {
+                metadata = reader.metadata()
+            } else if key == "spec" {
+                service.spec = reader.serviceSpec()
+            } else if key == "status" {
+                service.status = reader.serviceStatus()
+            } else if key == "addressType" {
+                slice.addressType = reader.string()
+            } else if key == "ports" {
+                slice.ports = reader.array { $0.slicePort() }
+            } else if key == "endpoints" {
+                slice.endpoints = reader.array { $0.endpoint() }
+            } else {
+                reader.skip()
+            }
         }
         reader.scanner.skipWhitespace()
         guard !reader.failed, reader.scanner.atEnd, let kind else { return nil }
@@ -72,7 +82,9 @@ struct WireReader {
         let unescaped: String?
 
         static func == (key: Key, name: StaticString) -> Bool {
-            if let text = key.unescaped { return text.utf8.elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)) }
+            if let text = key.unescaped {
+                return text.utf8.elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            }
             return key.bytes.count == name.utf8CodeUnitCount && memcmp(key.bytes.baseAddress!, name.utf8Start, key.bytes.count) == 0
         }
 
@@ -93,12 +105,19 @@ struct WireReader {
     private mutating func metadata() -> ObjectMeta? {
         var meta = ObjectMeta()
         let present = object { reader, key in
-            if key == "name" { meta.name = reader.string() }
-            else if key == "namespace" { meta.namespace = reader.string() }
-            else if key == "labels" { meta.labels = reader.stringMap() }
-            else if key == "resourceVersion" { meta.resourceVersion = reader.string() }
-            else if key == "annotations" { meta.annotations = reader.stringMap() }
-            else { reader.skip() }
+            if key == "name" {
+                meta.name = reader.string()
+            } else if key == "namespace" {
+                meta.namespace = reader.string()
+            } else if key == "labels" {
+                meta.labels = reader.stringMap()
+            } else if key == "resourceVersion" {
+                meta.resourceVersion = reader.string()
+            } else if key == "annotations" {
+                meta.annotations = reader.stringMap()
+            } else {
+                reader.skip()
+            }
         }
         return present ? meta : nil
     }
@@ -106,19 +125,33 @@ struct WireReader {
     private mutating func serviceSpec() -> ServiceObject.Spec? {
         var spec = ServiceObject.Spec()
         let present = object { reader, key in
-            if key == "type" { spec.type = reader.string() }
-            else if key == "clusterIP" { spec.clusterIP = reader.string() }
-            else if key == "clusterIPs" { spec.clusterIPs = reader.array { $0.requiredString() } }
-            else if key == "ports" { spec.ports = reader.array { $0.servicePort() } }
-            else if key == "externalIPs" { spec.externalIPs = reader.array { $0.requiredString() } }
-            else if key == "loadBalancerSourceRanges" { spec.loadBalancerSourceRanges = reader.array { $0.requiredString() } }
-            else if key == "sessionAffinity" { spec.sessionAffinity = reader.string() }
-            else if key == "sessionAffinityConfig" { spec.sessionAffinityConfig = reader.affinityConfig() }
-            else if key == "externalTrafficPolicy" { spec.externalTrafficPolicy = reader.string() }
-            else if key == "internalTrafficPolicy" { spec.internalTrafficPolicy = reader.string() }
-            else if key == "healthCheckNodePort" { spec.healthCheckNodePort = reader.integer() }
-            else if key == "externalName" { spec.externalName = reader.string() }
-            else { reader.skip() }
+            if key == "type" {
+                spec.type = reader.string()
+            } else if key == "clusterIP" {
+                spec.clusterIP = reader.string()
+            } else if key == "clusterIPs" {
+                spec.clusterIPs = reader.array { $0.requiredString() }
+            } else if key == "ports" {
+                spec.ports = reader.array { $0.servicePort() }
+            } else if key == "externalIPs" {
+                spec.externalIPs = reader.array { $0.requiredString() }
+            } else if key == "loadBalancerSourceRanges" {
+                spec.loadBalancerSourceRanges = reader.array { $0.requiredString() }
+            } else if key == "sessionAffinity" {
+                spec.sessionAffinity = reader.string()
+            } else if key == "sessionAffinityConfig" {
+                spec.sessionAffinityConfig = reader.affinityConfig()
+            } else if key == "externalTrafficPolicy" {
+                spec.externalTrafficPolicy = reader.string()
+            } else if key == "internalTrafficPolicy" {
+                spec.internalTrafficPolicy = reader.string()
+            } else if key == "healthCheckNodePort" {
+                spec.healthCheckNodePort = reader.integer()
+            } else if key == "externalName" {
+                spec.externalName = reader.string()
+            } else {
+                reader.skip()
+            }
         }
         return present ? spec : nil
     }
@@ -126,12 +159,19 @@ struct WireReader {
     private mutating func servicePort() -> ServiceObject.Spec.Port? {
         var port = ServiceObject.Spec.Port()
         let present = object { reader, key in
-            if key == "name" { port.name = reader.string() }
-            else if key == "protocol" { port.protocol = reader.string() }
-            else if key == "port" { port.port = reader.integer() }
-            else if key == "targetPort" { port.targetPort = reader.intOrString() }
-            else if key == "nodePort" { port.nodePort = reader.integer() }
-            else { reader.skip() }
+            if key == "name" {
+                port.name = reader.string()
+            } else if key == "protocol" {
+                port.protocol = reader.string()
+            } else if key == "port" {
+                port.port = reader.integer()
+            } else if key == "targetPort" {
+                port.targetPort = reader.intOrString()
+            } else if key == "nodePort" {
+                port.nodePort = reader.integer()
+            } else {
+                reader.skip()
+            }
         }
         return required(present ? port : nil)
     }
@@ -159,10 +199,15 @@ struct WireReader {
                 balancer.ingress = reader.array { reader in
                     var ingress = ServiceObject.Status.LoadBalancer.Ingress()
                     let present = reader.object { reader, key in
-                        if key == "ip" { ingress.ip = reader.string() }
-                        else if key == "hostname" { ingress.hostname = reader.string() }
-                        else if key == "ipMode" { ingress.ipMode = reader.string() }
-                        else { reader.skip() }
+                        if key == "ip" {
+                            ingress.ip = reader.string()
+                        } else if key == "hostname" {
+                            ingress.hostname = reader.string()
+                        } else if key == "ipMode" {
+                            ingress.ipMode = reader.string()
+                        } else {
+                            reader.skip()
+                        }
                     }
                     return reader.required(present ? ingress : nil)
                 }
@@ -175,10 +220,15 @@ struct WireReader {
     private mutating func slicePort() -> EndpointSliceObject.Port? {
         var port = EndpointSliceObject.Port()
         let present = object { reader, key in
-            if key == "name" { port.name = reader.string() }
-            else if key == "protocol" { port.protocol = reader.string() }
-            else if key == "port" { port.port = reader.integer() }
-            else { reader.skip() }
+            if key == "name" {
+                port.name = reader.string()
+            } else if key == "protocol" {
+                port.protocol = reader.string()
+            } else if key == "port" {
+                port.port = reader.integer()
+            } else {
+                reader.skip()
+            }
         }
         return required(present ? port : nil)
     }
@@ -186,8 +236,7 @@ struct WireReader {
     private mutating func hintName() -> EndpointSliceObject.Endpoint.Hints.Name? {
         var hint = EndpointSliceObject.Endpoint.Hints.Name()
         let present = object { reader, key in
-            if key == "name" { hint.name = reader.string() }
-            else { reader.skip() }
+            if key == "name" { hint.name = reader.string() } else { reader.skip() }
         }
         return required(present ? hint : nil)
     }
@@ -195,28 +244,39 @@ struct WireReader {
     private mutating func endpoint() -> EndpointSliceObject.Endpoint? {
         var endpoint = EndpointSliceObject.Endpoint()
         let present = object { reader, key in
-            if key == "addresses" { endpoint.addresses = reader.array { $0.requiredString() } }
-            else if key == "nodeName" { endpoint.nodeName = reader.string() }
-            else if key == "hints" {
+            if key == "addresses" {
+                endpoint.addresses = reader.array { $0.requiredString() }
+            } else if key == "nodeName" {
+                endpoint.nodeName = reader.string()
+            } else if key == "hints" {
                 var hints = EndpointSliceObject.Endpoint.Hints()
                 let given = reader.object { reader, key in
-                    if key == "forZones" { hints.forZones = reader.array { $0.hintName() } }
-                    else if key == "forNodes" { hints.forNodes = reader.array { $0.hintName() } }
-                    else { reader.skip() }
+                    if key == "forZones" {
+                        hints.forZones = reader.array { $0.hintName() }
+                    } else if key == "forNodes" {
+                        hints.forNodes = reader.array { $0.hintName() }
+                    } else {
+                        reader.skip()
+                    }
                 }
                 endpoint.hints = given ? hints : nil
-            }
-            else if key == "conditions" {
+            } else if key == "conditions" {
                 var conditions = EndpointSliceObject.Endpoint.Conditions()
                 let given = reader.object { reader, key in
-                    if key == "ready" { conditions.ready = reader.bool() }
-                    else if key == "serving" { conditions.serving = reader.bool() }
-                    else if key == "terminating" { conditions.terminating = reader.bool() }
-                    else { reader.skip() }
+                    if key == "ready" {
+                        conditions.ready = reader.bool()
+                    } else if key == "serving" {
+                        conditions.serving = reader.bool()
+                    } else if key == "terminating" {
+                        conditions.terminating = reader.bool()
+                    } else {
+                        reader.skip()
+                    }
                 }
                 endpoint.conditions = given ? conditions : nil
+            } else {
+                reader.skip()
             }
-            else { reader.skip() }
         }
         return required(present ? endpoint : nil)
     }

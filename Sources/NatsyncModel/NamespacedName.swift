@@ -1,3 +1,5 @@
+import NatsyncNet
+
 /// A namespaced object name, `namespace/name`.
 public struct NamespacedName: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var namespace: String
@@ -38,5 +40,3 @@ public struct ServicePortName: Hashable, Sendable, Comparable, CustomStringConve
         (lhs.service, lhs.port, lhs.protocol) < (rhs.service, rhs.port, rhs.protocol)
     }
 }
-
-import NatsyncNet

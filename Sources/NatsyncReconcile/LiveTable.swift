@@ -44,37 +44,3 @@ public struct LiveTable: Hashable, Sendable {
 
     public func chain(_ name: ChainName) -> LiveChain? { chains.first { $0.name == name } }
 }
-
-/// Which chains belong to the proxy: kube-proxy's fixed chains of each table and every chain
-/// with a service-chain prefix. natsync rewrites and deletes only these.
-public enum Ownership {
-    static let fixed: [TableName: Set<ChainName>] = [
-        .filter: [
-            "KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL",
-            "KUBE-FIREWALL", "KUBE-PROXY-CANARY",
-        ],
-        .nat: ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ", "KUBE-PROXY-CANARY"],
-        .mangle: ["KUBE-PROXY-CANARY"],
-    ]
-    /// kube-proxy's per-service chains, and natsync's KUBE-SERVICES dispatch tree (`NATSYNC-DSP-`).
-    static let prefixes = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-", "NATSYNC-DSP-"]
-
-    /// Chains natsync never deletes: shared with kubelet, or the daemon's canary.
-    static let neverDeleted: Set<ChainName> = ["KUBE-FIREWALL", "KUBE-PROXY-CANARY"]
-
-    /// True when `chain` in `table` belongs to the proxy.
-    public static func owns(_ chain: ChainName, in table: TableName) -> Bool {
-        if fixed[table]?.contains(chain) == true { return true }
-        return isServiceChain(chain)
-    }
-
-    /// True for the per-service chains (`KUBE-SVC-…` and the like), which a sync deletes when stale.
-    public static func isServiceChain(_ chain: ChainName) -> Bool {
-        prefixes.contains { chain.rawValue.hasPrefix($0) }
-    }
-
-    /// Whether a reader must decode `chain`'s rules for planning.
-    public static func needsRules(_ chain: ChainName, in table: TableName) -> Bool {
-        chain.isBuiltin || owns(chain, in: table)
-    }
-}

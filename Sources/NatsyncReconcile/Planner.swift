@@ -36,7 +36,8 @@ public enum Planner {
             }
         }
         // Only needed for unpaired live chains natsync owns (none, when the table is as it should be).
-        lazy var unpairedDesiredNames = Set(desired.chains.indices.filter { livePositionOfDesired[$0] == nil }.map { desired.chains[$0].name })
+        lazy var unpairedDesiredNames = Set(
+            desired.chains.indices.filter { livePositionOfDesired[$0] == nil }.map { desired.chains[$0].name })
         let inScope: (ChainName) -> Bool = { name in scope?.contains(name) ?? true }
 
         for (index, chain) in desired.chains.enumerated() where inScope(chain.name) {
@@ -44,7 +45,8 @@ public enum Planner {
                 plan.created.append(chain)
                 continue
             }
-            let same = live.chains[position].matchesDesired
+            let same =
+                live.chains[position].matchesDesired
                 || live.chains[position].rules.map { $0.elementsEqual(chain.rules) { $0 == .rule($1) } } ?? false
             if !same {
                 plan.rewritten.append((chain, live.chains[position].rules ?? [.foreign]))
@@ -54,7 +56,8 @@ public enum Planner {
         where !paired[position] && Ownership.owns(chain.name, in: live.table) && inScope(chain.name)
             && !unpairedDesiredNames.contains(chain.name)
         {
-            let stale = Ownership.isServiceChain(chain.name)
+            let stale =
+                Ownership.isServiceChain(chain.name)
                 || (deleteStaleFixedChains && !Ownership.neverDeleted.contains(chain.name))
             if stale { plan.deleted.append((chain.name, chain.rules ?? [])) }
         }

@@ -1,6 +1,7 @@
 import Crypto
 import NatsyncIPTables
 import NatsyncModel
+import NatsyncReconcile
 
 /// kube-proxy's chain names: the fixed chains and the hashed per-service and per-endpoint chains.
 ///
@@ -9,16 +10,16 @@ import NatsyncModel
 /// endpoint's `ip:port` (IPv6 in brackets). Identical names are what let natsync take over a node
 /// from kube-proxy without renaming a chain.
 public enum ChainNames {
-    public static let services: ChainName = "KUBE-SERVICES"
-    public static let externalServices: ChainName = "KUBE-EXTERNAL-SERVICES"
-    public static let nodePorts: ChainName = "KUBE-NODEPORTS"
-    public static let postrouting: ChainName = "KUBE-POSTROUTING"
-    public static let markMasquerade: ChainName = "KUBE-MARK-MASQ"
-    public static let forward: ChainName = "KUBE-FORWARD"
-    public static let proxyFirewall: ChainName = "KUBE-PROXY-FIREWALL"
+    public static let services = Ownership.services
+    public static let externalServices = Ownership.externalServices
+    public static let nodePorts = Ownership.nodePorts
+    public static let postrouting = Ownership.postrouting
+    public static let markMasquerade = Ownership.markMasquerade
+    public static let forward = Ownership.forward
+    public static let proxyFirewall = Ownership.proxyFirewall
     /// Shared with kubelet, so it is written but never deleted.
-    public static let kubeletFirewall: ChainName = "KUBE-FIREWALL"
-    public static let proxyCanary: ChainName = "KUBE-PROXY-CANARY"
+    public static let kubeletFirewall = Ownership.kubeletFirewall
+    public static let proxyCanary = Ownership.proxyCanary
 
     /// The cluster-policy chain of a service port (`KUBE-SVC-…`).
     public static func clusterPolicy(_ port: ServicePortName) -> ChainName { ServicePortChains(port).clusterPolicy }
@@ -53,10 +54,10 @@ public enum ChainNames {
 
         public init(_ port: ServicePortName) {
             let suffix = ChainNames.hash(of: port)
-            clusterPolicy = ChainName("KUBE-SVC-" + suffix)
-            localPolicy = ChainName("KUBE-SVL-" + suffix)
-            external = ChainName("KUBE-EXT-" + suffix)
-            firewall = ChainName("KUBE-FW-" + suffix)
+            clusterPolicy = ChainName(Ownership.Prefix.clusterPolicy + suffix)
+            localPolicy = ChainName(Ownership.Prefix.localPolicy + suffix)
+            external = ChainName(Ownership.Prefix.external + suffix)
+            firewall = ChainName(Ownership.Prefix.firewall + suffix)
         }
     }
 
@@ -85,7 +86,7 @@ public enum ChainNames {
         private func chain(text: UnsafeBufferPointer<UInt8>) -> ChainName {
             var hasher = prefix
             hasher.update(bufferPointer: UnsafeRawBufferPointer(text))
-            return ChainName(Base32.encode(prefixOf: hasher.finalize(), characters: 16, after: "KUBE-SEP-"))
+            return ChainName(Base32.encode(prefixOf: hasher.finalize(), characters: 16, after: Ownership.Prefix.endpoint))
         }
     }
 }

@@ -1,5 +1,6 @@
 import NatsyncIPTables
 import NatsyncModel
+import NatsyncUtilities
 
 /// Turns a cluster state into kube-proxy's iptables-mode tables (`syncProxyRules`, without I/O).
 ///
@@ -106,7 +107,9 @@ public struct RuleGenerator: Sendable {
 
         var filterChains = [filterServices, filterExternal, fixed.forward, filterNodePorts, filterFirewall]
         if let firewall = fixed.kubeletFirewall { filterChains.append(firewall) }
-        let natChains = Array(joining: [[natServices, natNodePorts, fixed.postrouting, fixed.markMasquerade], dispatchChains, consume serviceChains])
+        let natChains = Array(joining: [
+            [natServices, natNodePorts, fixed.postrouting, fixed.markMasquerade], dispatchChains, consume serviceChains,
+        ])
         let jumps = fixed.builtinJumps
         return ProxyRules(
             filter: TableContents(table: .filter, chains: filterChains, builtinJumps: jumps.filter),

@@ -1,6 +1,7 @@
 import NatsyncIPTables
 import NatsyncModel
 import NatsyncNet
+import NatsyncReconcile
 
 /// How nat KUBE-SERVICES finds a service's rules (`--service-dispatch`).
 public enum ServiceDispatch: String, Hashable, Sendable, CaseIterable {
@@ -25,7 +26,7 @@ public enum DispatchTree {
     static func levels(_ family: IPFamily) -> [Int] { family == .ipv4 ? [8, 16, 24] : [104, 112, 120] }
 
     /// Chains natsync owns for the tree start with this.
-    public static let chainPrefix = "NATSYNC-DSP-"
+    public static let chainPrefix = Ownership.Prefix.dispatchTree
 
     /// The chain of one prefix: `NATSYNC-DSP-0A600000-16` for 10.96.0.0/16 (IPv6: a hash).
     public static func chainName(_ prefix: CIDR) -> ChainName {

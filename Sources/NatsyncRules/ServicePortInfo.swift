@@ -1,6 +1,7 @@
 import NatsyncIPTables
 import NatsyncModel
 import NatsyncNet
+import NatsyncUtilities
 
 /// A service port with the endpoints of its family, in the order the rules list them: what rule
 /// generation takes and the conntrack cleanup checks flows against.

@@ -142,11 +142,13 @@ struct ServicePortWriter {
         let seps = endpoints.reachable.map { endpointChains.chain(endpoint: $0) }
         if usesCluster {
             let prefix = internalChain == svc ? internalChainRules : []
-            out.natChains.append(Chain(svc, rules: dispatch(endpoints.cluster, names(of: endpoints.cluster, endpoints.reachable, seps), after: prefix)))
+            out.natChains.append(
+                Chain(svc, rules: dispatch(endpoints.cluster, names(of: endpoints.cluster, endpoints.reachable, seps), after: prefix)))
         }
         if usesLocal {
             let prefix = internalChain == svl ? internalChainRules : []
-            out.natChains.append(Chain(svl, rules: dispatch(endpoints.local, names(of: endpoints.local, endpoints.reachable, seps), after: prefix)))
+            out.natChains.append(
+                Chain(svl, rules: dispatch(endpoints.local, names(of: endpoints.local, endpoints.reachable, seps), after: prefix)))
         }
         for (endpoint, sep) in zip(endpoints.reachable, seps) {
             out.natChains.append(endpointChain(endpoint, sep))

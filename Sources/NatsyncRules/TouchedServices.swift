@@ -52,8 +52,9 @@ public enum TouchedServices {
             covered.formUnion(own)
             let endpointChains = endpoints.map { ChainNames.endpoint(port.name, endpoint: $0.endpointString) }
             let captureChanged = !changedFrontends.isDisjoint(with: capturedFrontends(port))
-            guard everyPort || own.contains(where: changedChains.contains) || endpointChains.contains(where: changedChains.contains)
-                || captureChanged
+            guard
+                everyPort || own.contains(where: changedChains.contains) || endpointChains.contains(where: changedChains.contains)
+                    || captureChanged
             else { continue }
             let serving = Set(endpoints.filter(\.serving).map(\.address))
             for address in [port.clusterIP] + port.externalIPs + port.loadBalancerVIPs {

@@ -5,7 +5,8 @@ extension Trace {
     /// The walk for a person: shared hops once, each statistic branch indented under the rule that
     /// opens it, every branch ending in its outcome, then the outcomes summed.
     public func text() -> String {
-        var out = "trace \(packet.transport.iptablesName) \(Self.endpoint(packet.source, packet.sourcePort)) -> "
+        var out =
+            "trace \(packet.transport.iptablesName) \(Self.endpoint(packet.source, packet.sourcePort)) -> "
             + "\(Self.endpoint(packet.destination, packet.destinationPort)) from \(packet.origin.rawValue)"
         if let name = packet.inInterface { out += " in on \(name)" }
         if let name = packet.outInterface { out += " out by \(name)" }

@@ -86,7 +86,8 @@ public struct Tracer: Sendable {
     private func run(_ table: TableName, _ name: ChainName, from index: Int, _ flow: Flow, depth: Int) -> [End] {
         var flow = flow
         guard depth < Self.maximumDepth else {
-            flow.hops.append(Hop(kind: .policy, table: table, chain: name, note: "jumps nest deeper than \(Self.maximumDepth) chains: dropped"))
+            flow.hops.append(
+                Hop(kind: .policy, table: table, chain: name, note: "jumps nest deeper than \(Self.maximumDepth) chains: dropped"))
             return [.verdict(.drop, flow)]
         }
         guard let chain = ruleset.chain(name, in: table) else {
@@ -101,7 +102,8 @@ public struct Tracer: Sendable {
             switch chain.entries[position] {
             case .opaque(let description):
                 flow.hops.append(
-                    Hop(kind: .notEvaluated, table: table, chain: name, ruleNumber: number, rule: description,
+                    Hop(
+                        kind: .notEvaluated, table: table, chain: name, ruleNumber: number, rule: description,
                         note: "holds a match or target natsync does not model; assumed not to match"))
                 continue
             case .rule(let decoded):
@@ -113,22 +115,26 @@ public struct Tracer: Sendable {
                 continue
             case .unknown(let why):
                 flow.hops.append(
-                    Hop(kind: .notEvaluated, table: table, chain: name, ruleNumber: number, rule: text,
+                    Hop(
+                        kind: .notEvaluated, table: table, chain: name, ruleNumber: number, rule: text,
                         note: why + "; assumed not to match"))
             case .match(let reasons, nil):
                 flow.hops.append(
-                    Hop(kind: .matched, table: table, chain: name, ruleNumber: number, rule: text,
+                    Hop(
+                        kind: .matched, table: table, chain: name, ruleNumber: number, rule: text,
                         note: reasons.joined(separator: "; ")))
                 return apply(rule.target, table, name, chain, after: position, flow, depth: depth)
             case .match(let reasons, let probability?):
                 var taken = flow
                 taken.probability *= probability
                 taken.hops.append(
-                    Hop(kind: .branchTaken, table: table, chain: name, ruleNumber: number, rule: text,
+                    Hop(
+                        kind: .branchTaken, table: table, chain: name, ruleNumber: number, rule: text,
                         note: (reasons + ["random draw picks this rule"]).joined(separator: "; "), probability: probability))
                 flow.probability *= 1 - probability
                 flow.hops.append(
-                    Hop(kind: .branchNotTaken, table: table, chain: name, ruleNumber: number, rule: text,
+                    Hop(
+                        kind: .branchNotTaken, table: table, chain: name, ruleNumber: number, rule: text,
                         note: "random draw passes this rule", probability: probability))
                 var ends = apply(rule.target, table, name, chain, after: position, taken, depth: depth)
                 if probability < 1 {
@@ -212,12 +218,16 @@ public struct Tracer: Sendable {
             reasons.append("protocol \(flow.transport.iptablesName)")
         }
         if let match = rule.inInterface {
-            guard let name = flow.inInterface else { return .unknown("-i \(match.name): the arriving interface is unknown (--in-interface)") }
+            guard let name = flow.inInterface else {
+                return .unknown("-i \(match.name): the arriving interface is unknown (--in-interface)")
+            }
             guard Self.interface(name, matches: match.name) != match.inverted else { return .noMatch }
             reasons.append("arrived on \(name)")
         }
         if let match = rule.outInterface {
-            guard let name = flow.outInterface else { return .unknown("-o \(match.name): the leaving interface is unknown (--out-interface)") }
+            guard let name = flow.outInterface else {
+                return .unknown("-o \(match.name): the leaving interface is unknown (--out-interface)")
+            }
             guard Self.interface(name, matches: match.name) != match.inverted else { return .noMatch }
             reasons.append("leaves by \(name)")
         }

@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import ArgumentParser
 import NatsyncKernel
 import NatsyncManifest
 import NatsyncModel
 import NatsyncNet
 import NatsyncRules
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// kube-proxy's rule-shaping flags, under kube-proxy's names, plus `--config`.
 extension ServiceDispatch: ExpressibleByArgument {}
@@ -31,7 +32,9 @@ struct ProxyFlags: ParsableArguments {
 
     @Option(
         name: .customLong("nodeport-addresses"),
-        help: "CIDRs of the node addresses NodePorts answer on, comma-separated, or primary: the node's primary IP of each family (default: all).")
+        help:
+            "CIDRs of the node addresses NodePorts answer on, comma-separated, or primary: the node's primary IP of each family (default: all)."
+    )
     var nodePortAddresses: String?
 
     @Option(
@@ -177,7 +180,8 @@ struct ProxyFlags: ParsableArguments {
             ?? file.nodePortAddresses ?? []
         let detection = try localDetection(file)
         return families.map { family in
-            let nodeIP = nodeIPs.first { $0.family == family } ?? file.bindAddress.flatMap { $0.family == family ? $0 : nil }
+            let nodeIP =
+                nodeIPs.first { $0.family == family } ?? file.bindAddress.flatMap { $0.family == family ? $0 : nil }
                 ?? addresses.first { $0.family == family && $0.isGlobal }
             var options = ProxyOptions(
                 family: family,
@@ -208,7 +212,8 @@ struct ProxyFlags: ParsableArguments {
     var ignoredByConfig: [String] {
         guard configFile != nil else { return [] }
         let given: [(String, Bool)] = [
-            ("--cluster-cidr", clusterCIDR != nil), ("--masquerade-all", masqueradeAll), ("--iptables-masquerade-bit", masqueradeBit != nil),
+            ("--cluster-cidr", clusterCIDR != nil), ("--masquerade-all", masqueradeAll),
+            ("--iptables-masquerade-bit", masqueradeBit != nil),
             ("--nodeport-addresses", nodePortAddresses != nil), ("--iptables-localhost-nodeports", localhostNodePorts != nil),
             ("--detect-local-mode", detectLocalMode != nil), ("--pod-bridge-interface", podBridgeInterface != nil),
             ("--pod-interface-name-prefix", podInterfaceNamePrefix != nil), ("--conntrack-max-per-core", conntrackMaxPerCore != nil),

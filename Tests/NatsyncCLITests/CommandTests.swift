@@ -39,7 +39,10 @@ struct CommandTests {
         for (path, reason) in [
             ("Fixtures/seed/seeed.yaml", "no such file or directory"),
             ("Fixtures/bad/unparseable.json", "cannot parse: line 7 column 24: unexpected character 'x'"),
-            ("Fixtures/bad/truncated.yaml", "cannot parse: line 8 column 1: did not find expected ',' or ']' while parsing a flow sequence"),
+            (
+                "Fixtures/bad/truncated.yaml",
+                "cannot parse: line 8 column 1: did not find expected ',' or ']' while parsing a flow sequence"
+            ),
         ] {
             let output = try NatsyncRunner.run(
                 command + ["-f", "Fixtures/seed/service-test.yaml", "-f", path, "--hostname-override", "node-1"])
@@ -66,7 +69,10 @@ struct CommandTests {
         (["sync", "--dry-run", "-f", "x", "--cluster-cidr", "10.0.0.0/33"], #"--cluster-cidr: invalid CIDR "10.0.0.0/33""#),
         (["sync", "--dry-run", "-f", "x", "--iptables-masquerade-bit", "40"], "--iptables-masquerade-bit: 40 is out of range (0-31)"),
         (["sync", "--dry-run", "-f", "x", "--ip-family", "ipx"], "--ip-family"),
-        (["sync", "--dry-run", "-f", "x", "--node-ip", "10.0.0.1,10.0.0.2"], #"--node-ip: give at most one address per family, got "10.0.0.1,10.0.0.2""#),
+        (
+            ["sync", "--dry-run", "-f", "x", "--node-ip", "10.0.0.1,10.0.0.2"],
+            #"--node-ip: give at most one address per family, got "10.0.0.1,10.0.0.2""#
+        ),
         (["sync", "--dry-run", "-f", "x", "--node-ip", "10.0.0.1,nope"], #"--node-ip: invalid IP address "nope""#),
         (["trace", "-f", "x", "--src", "10.0.0.1", "--dst", "[fd00::1]:80"], "--src 10.0.0.1 and --dst fd00::1 are of different families"),
         (["sync", "-f", "x", "--bogus"], "Unknown option '--bogus'"),
@@ -78,8 +84,14 @@ struct CommandTests {
         (["run", "-f", "x", "--logging-format", "xml"], "--logging-format"),
         (["sync", "-f", "x", "--iptables-lock-timeout=-1"], "--iptables-lock-timeout: -1.0 is out of range (0-3600 seconds)"),
         (["sync", "-f", "x", "--detect-local-mode", "PodCIDR"], #"--detect-local-mode: unknown mode "PodCIDR""#),
-        (["sync", "-f", "x", "--detect-local-mode", "BridgeInterface"], "--detect-local-mode BridgeInterface needs --pod-bridge-interface"),
-        (["sync", "-f", "x", "--detect-local-mode", "InterfaceNamePrefix"], "--detect-local-mode InterfaceNamePrefix needs --pod-interface-name-prefix"),
+        (
+            ["sync", "-f", "x", "--detect-local-mode", "BridgeInterface"],
+            "--detect-local-mode BridgeInterface needs --pod-bridge-interface"
+        ),
+        (
+            ["sync", "-f", "x", "--detect-local-mode", "InterfaceNamePrefix"],
+            "--detect-local-mode InterfaceNamePrefix needs --pod-interface-name-prefix"
+        ),
     ])
     func badUsageExits2(arguments: [String], message: String) throws {
         let output = try NatsyncRunner.run(arguments)
@@ -90,7 +102,9 @@ struct CommandTests {
     /// kubeadm's `kube-proxy` ConfigMap (`config.conf`, every field kubeadm writes, zero values
     /// meaning "default") loads without a word and gives the rules of the equivalent flags.
     @Test func kubeadmsConfigFileLoadsQuietlyAndMatchesTheFlags() throws {
-        let seed = ["sync", "--dry-run", "-f", "Fixtures/seed/service-test.yaml", "--hostname-override", "node-1", "--node-ip", "192.168.0.2"]
+        let seed = [
+            "sync", "--dry-run", "-f", "Fixtures/seed/service-test.yaml", "--hostname-override", "node-1", "--node-ip", "192.168.0.2",
+        ]
         let fromFile = try NatsyncRunner.run(seed + ["--config", "Fixtures/config/kubeadm-config.conf"])
         #expect(fromFile.status == 0 && fromFile.standardError.isEmpty, "\(fromFile.standardError)")
         let fromFlags = try NatsyncRunner.run(seed + ["--cluster-cidr", "10.244.0.0/16"])
@@ -100,11 +114,15 @@ struct CommandTests {
     /// `nodePortAddresses: [primary]` (and `--nodeport-addresses primary`): NodePorts on the
     /// node's primary IP only, so no localhost NodePorts either.
     @Test func primaryNodePortAddressesAreTheNodesPrimaryIP() throws {
-        let base = ["sync", "--dry-run", "-f", "Fixtures/rules/nodeport-addresses/input.yaml", "--hostname-override", "test-node",
-                    "--node-ip", "192.168.0.2", "--node-addresses", "192.168.0.2,192.168.1.2,127.0.0.1"]
+        let base = [
+            "sync", "--dry-run", "-f", "Fixtures/rules/nodeport-addresses/input.yaml", "--hostname-override", "test-node",
+            "--node-ip", "192.168.0.2", "--node-addresses", "192.168.0.2,192.168.1.2,127.0.0.1",
+        ]
         let fromFile = try NatsyncRunner.run(base + ["--config", "Fixtures/config/nodeport-primary.yaml"])
         #expect(fromFile.status == 0, "\(fromFile.standardError)")
-        let nodePortJumps = fromFile.standardOutput.split(separator: "\n").filter { $0.hasSuffix("-j KUBE-NODEPORTS") && $0.hasPrefix("-A KUBE-SERVICES") }
+        let nodePortJumps = fromFile.standardOutput.split(separator: "\n").filter {
+            $0.hasSuffix("-j KUBE-NODEPORTS") && $0.hasPrefix("-A KUBE-SERVICES")
+        }
         #expect(nodePortJumps.count == 1 && nodePortJumps[0].contains("-d 192.168.0.2 "), "\(nodePortJumps)")
         let fromFlag = try NatsyncRunner.run(base + ["--nodeport-addresses", "primary"])
         #expect(fromFlag.standardOutput == fromFile.standardOutput)
@@ -119,7 +137,9 @@ struct CommandTests {
         let strict = try NatsyncRunner.run(base + ["--strict"])
         #expect(strict.status == 2 && strict.standardOutput.isEmpty)
         #expect(strict.standardError.contains("natsync: 2 warning(s) with --strict; nothing applied"), "\(strict.standardError)")
-        let ipvs = try NatsyncRunner.run(["sync", "--dry-run", "-f", "Fixtures/seed/service-test.yaml", "--config", "Fixtures/config/ipvs-mode.yaml"])
+        let ipvs = try NatsyncRunner.run([
+            "sync", "--dry-run", "-f", "Fixtures/seed/service-test.yaml", "--config", "Fixtures/config/ipvs-mode.yaml",
+        ])
         #expect(ipvs.status == 2)
         #expect(ipvs.standardError.contains("mode: natsync is an iptables-mode proxy; found \"ipvs\""), "\(ipvs.standardError)")
     }
@@ -131,7 +151,10 @@ struct CommandTests {
         #expect(bridge.status == 0, "\(bridge.standardError)")
         #expect(bridge.standardOutput.contains("--dport 80 ! -i cbr0 -j KUBE-MARK-MASQ"), "\(bridge.standardOutput)")
         let flags = try NatsyncRunner.run(
-            ["sync", "--dry-run", "-f", "Fixtures/seed/service-test.yaml", "--detect-local-mode", "InterfaceNamePrefix", "--pod-interface-name-prefix", "veth"])
+            [
+                "sync", "--dry-run", "-f", "Fixtures/seed/service-test.yaml", "--detect-local-mode", "InterfaceNamePrefix",
+                "--pod-interface-name-prefix", "veth",
+            ])
         #expect(flags.standardOutput.contains("--dport 80 ! -i veth+ -j KUBE-MARK-MASQ"), "\(flags.standardOutput)")
     }
 

@@ -4,7 +4,8 @@ import Testing
 /// Credentials from a kubeconfig never reach an error message.
 struct SecretsTests {
     func run(kubeconfig: String) throws -> NatsyncRunner.Output {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("natsync-secrets-\(getpid())-\(UUID().uuidString.prefix(6))")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "natsync-secrets-\(getpid())-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("kubeconfig").path

@@ -70,7 +70,8 @@ struct TraceCommandTests {
             ["trace", "-f", "Fixtures/rules/no-endpoints/input.yaml", "--hostname-override", "node-1", "--node-addresses", "192.168.0.2"]
                 + ["--src", "10.0.3.2", "--dst", "172.30.0.41:80", "--from", "pod"])
         #expect(output.status == 0, "\(output.standardError)")
-        #expect(output.standardOutput.contains("100.0%  REJECT (port-unreachable) by filter KUBE-SERVICES #1\n"), "\(output.standardOutput)")
+        #expect(
+            output.standardOutput.contains("100.0%  REJECT (port-unreachable) by filter KUBE-SERVICES #1\n"), "\(output.standardOutput)")
     }
 
     @Test(arguments: [

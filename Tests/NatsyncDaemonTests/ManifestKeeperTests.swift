@@ -7,7 +7,9 @@ import Testing
 /// What the daemon makes of manifests it cannot read: never an empty cluster.
 struct ManifestKeeperTests {
     static func service(_ name: String, _ ip: String) -> [UInt8] {
-        Array("apiVersion: v1\nkind: Service\nmetadata: {name: \(name), namespace: default}\nspec: {clusterIP: \(ip), ports: [{port: 80}]}\n".utf8)
+        Array(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: \(name), namespace: default}\nspec: {clusterIP: \(ip), ports: [{port: 80}]}\n"
+                .utf8)
     }
 
     static let web = service("web", "10.96.0.5")
@@ -35,7 +37,9 @@ struct ManifestKeeperTests {
         #expect(first.state == nil)
         #expect(first.problems == ["/m/web.yaml: no such file or directory"])
         #expect(keeper.take(absent).state == nil, "still waiting, however long")
-        let arrived = ManifestReading(paths: [.init(path: "/m/web.yaml", files: .success([.init(name: "/m/web.yaml", contents: .success(Self.web))]))])
+        let arrived = ManifestReading(paths: [
+            .init(path: "/m/web.yaml", files: .success([.init(name: "/m/web.yaml", contents: .success(Self.web))]))
+        ])
         #expect(Self.names(keeper.take(arrived)) == ["web"])
     }
 
@@ -44,12 +48,14 @@ struct ManifestKeeperTests {
         let outcome = keeper.take(Self.directory([("dns.yaml", .success(Self.dns)), ("web.yaml", .success(Self.broken))]))
         #expect(outcome.state == nil)
         #expect(outcome.problems.count == 1 && outcome.problems[0].hasPrefix("/m/web.yaml: cannot parse: line 4"), "\(outcome.problems)")
-        #expect(Self.names(keeper.take(Self.directory([("dns.yaml", .success(Self.dns)), ("web.yaml", .success(Self.web))]))) == ["dns", "web"])
+        #expect(
+            Self.names(keeper.take(Self.directory([("dns.yaml", .success(Self.dns)), ("web.yaml", .success(Self.web))]))) == ["dns", "web"])
     }
 
     @Test func unreadableOrUnparseableLaterKeepsTheLastGoodContents() {
         var keeper = ManifestKeeper()
-        #expect(Self.names(keeper.take(Self.directory([("dns.yaml", .success(Self.dns)), ("web.yaml", .success(Self.web))]))) == ["dns", "web"])
+        #expect(
+            Self.names(keeper.take(Self.directory([("dns.yaml", .success(Self.dns)), ("web.yaml", .success(Self.web))]))) == ["dns", "web"])
         let denied = ManifestReadError(path: "/m/web.yaml", reason: "permission denied")
         for _ in 0..<3 {
             let outcome = keeper.take(Self.directory([("dns.yaml", .success(Self.dns)), ("web.yaml", .failure(denied))]))

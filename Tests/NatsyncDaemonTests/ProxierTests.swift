@@ -75,7 +75,10 @@ struct ProxierTests {
         var slices: [EndpointSlice] = []
         for (index, (name, endpoints)) in services.sorted(by: { $0.key < $1.key }).enumerated() {
             let serviceName = NamespacedName(namespace: "default", name: name)
-            all.append(Service(name: serviceName, clusterIPs: [IPAddress.v4(0x0A60_0000 + UInt32(index + 1))], ports: [.init(name: "p", protocol: .tcp, port: 80)]))
+            all.append(
+                Service(
+                    name: serviceName, clusterIPs: [IPAddress.v4(0x0A60_0000 + UInt32(index + 1))],
+                    ports: [.init(name: "p", protocol: .tcp, port: 80)]))
             slices.append(
                 EndpointSlice(
                     name: NamespacedName(namespace: "default", name: "\(name)-x"), service: serviceName, addressType: .ipv4,
@@ -94,12 +97,14 @@ struct ProxierTests {
         _ = try proxier.sync()
         proxier.update(state(["a": ["10.0.1.1", "10.0.1.2"], "b": ["10.0.2.1"]]))
         counts = proxier.takeChangeCounts()
-        #expect(counts == {
-            var expected = ChangeCounts()
-            expected.pendingEndpoints = 1
-            expected.newEndpointChanges = 1
-            return expected
-        }())
+        #expect(
+            counts
+                == {
+                    var expected = ChangeCounts()
+                    expected.pendingEndpoints = 1
+                    expected.newEndpointChanges = 1
+                    return expected
+                }())
         #expect(proxier.takeChangeCounts().newEndpointChanges == 0, "each change is reported once")
         _ = try proxier.sync()
         #expect(proxier.takeChangeCounts() == ChangeCounts())
@@ -131,15 +136,19 @@ struct ProxierTests {
             switch Int.random(in: 0..<11, using: &generator) {
             case 10:
                 // This node moves between zones: every service's endpoints follow its hints.
-                change = .node(options.nodeName, [nil, "a", "b"].randomElement(using: &generator)!.map { Node(name: options.nodeName, zone: $0) })
+                change = .node(
+                    options.nodeName, [nil, "a", "b"].randomElement(using: &generator)!.map { Node(name: options.nodeName, zone: $0) })
             case 0:
                 change = .service(serviceName, nil)
             case 1, 2:
                 change = .service(
                     serviceName,
-                    Service(name: serviceName, clusterIPs: [.v4(0x0A60_0000 + UInt32(index))], ports: [.init(name: "p", protocol: .tcp, port: 80)]))
+                    Service(
+                        name: serviceName, clusterIPs: [.v4(0x0A60_0000 + UInt32(index))],
+                        ports: [.init(name: "p", protocol: .tcp, port: 80)]))
             case 3:
-                change = .endpointSlice(NamespacedName(namespace: "default", name: "slice\(Int.random(in: 0..<20, using: &generator))"), nil)
+                change = .endpointSlice(
+                    NamespacedName(namespace: "default", name: "slice\(Int.random(in: 0..<20, using: &generator))"), nil)
             default:
                 // Twenty slice names over twelve services: a slice may move to another service.
                 let name = NamespacedName(namespace: "default", name: "slice\(Int.random(in: 0..<20, using: &generator))")
@@ -150,7 +159,9 @@ struct ProxierTests {
                     EndpointSlice(
                         name: name, service: serviceName, addressType: .ipv4, ports: [.init(name: "p", protocol: .tcp, port: 8080)],
                         endpoints: (0..<Int.random(in: 0...3, using: &generator)).map {
-                            .init(address: .v4(0x0A00_0100 + UInt32(round * 4 + $0)), zoneHints: [["a"], ["b"]].randomElement(using: &generator)!)
+                            .init(
+                                address: .v4(0x0A00_0100 + UInt32(round * 4 + $0)),
+                                zoneHints: [["a"], ["b"]].randomElement(using: &generator)!)
                         },
                         lastChangeTriggerTime: trigger))
             }
@@ -164,7 +175,8 @@ struct ProxierTests {
                 let reported = try incremental.sync().triggerTimes
                 let fresh = FakeApplier()
                 let reference = Proxier(generator: RuleGenerator(options: options), applier: fresh)
-                reference.update(ClusterState(services: Array(services.values), endpointSlices: Array(slices.values), nodes: node.map { [$0] } ?? []))
+                reference.update(
+                    ClusterState(services: Array(services.values), endpointSlices: Array(slices.values), nodes: node.map { [$0] } ?? []))
                 _ = try reference.sync()
                 #expect(byChange.live == fresh.live, "round \(round)")
                 #expect(Set(reported).count == reported.count)
@@ -190,7 +202,8 @@ struct ProxierTests {
         let b = ServicePortName(service: NamespacedName(namespace: "default", name: "b"), port: "p", protocol: .tcp)
         let a = ServicePortName(service: NamespacedName(namespace: "default", name: "a"), port: "p", protocol: .tcp)
         #expect(scope.contains(ChainNames.clusterPolicy(b)))
-        #expect(scope.contains(ChainNames.endpoint(b, endpoint: "10.0.2.2:8080")), "the removed endpoint's chain is in scope, to be deleted")
+        #expect(
+            scope.contains(ChainNames.endpoint(b, endpoint: "10.0.2.2:8080")), "the removed endpoint's chain is in scope, to be deleted")
         #expect(!scope.contains(ChainNames.clusterPolicy(a)), "unchanged services are not compared")
         #expect(scope.contains(ChainNames.services))
         let deleted = second.report.plans.flatMap { $0.deleted.map(\.name) }
@@ -214,7 +227,10 @@ struct ProxierTests {
         let outcome = try proxier.sync()
         #expect(!outcome.full)
         let b = ServicePortName(service: NamespacedName(namespace: "default", name: "b"), port: "p", protocol: .tcp)
-        #expect(Set(outcome.report.plans.flatMap { $0.deleted.map(\.name) }) == [ChainNames.clusterPolicy(b), ChainNames.endpoint(b, endpoint: "10.0.2.1:8080")])
+        #expect(
+            Set(outcome.report.plans.flatMap { $0.deleted.map(\.name) }) == [
+                ChainNames.clusterPolicy(b), ChainNames.endpoint(b, endpoint: "10.0.2.1:8080"),
+            ])
     }
 
     @Test func aFailureMakesTheNextSyncFull() throws {
@@ -253,14 +269,17 @@ struct ProxierTests {
         clock.withLock { $0 += 2 }
         let unhealthy = health.response(includeNodeEligibility: true)
         #expect(unhealthy.status == 503)
-        #expect(unhealthy.body == #"{"lastUpdated":"0001-01-01T00:00:00Z","currentTime":"2027-01-15T08:01:01Z","nodeEligible":true,"healthy":false}"#)
+        #expect(
+            unhealthy.body
+                == #"{"lastUpdated":"0001-01-01T00:00:00Z","currentTime":"2027-01-15T08:01:01Z","nodeEligible":true,"healthy":false}"#)
         health.updated(.ipv4)
         clock.withLock { $0 += 0.25 }
         let healthy = health.response(includeNodeEligibility: false)
         #expect(healthy.status == 200)
         #expect(
             healthy.body
-                == #"{"lastUpdated":"2027-01-15T08:01:01.25Z","currentTime":"2027-01-15T08:01:01.25Z","healthy":true,"status":{"IPv4":{"lastUpdated":"2027-01-15T08:01:01Z","healthy":true}}}"#)
+                == #"{"lastUpdated":"2027-01-15T08:01:01.25Z","currentTime":"2027-01-15T08:01:01.25Z","healthy":true,"status":{"IPv4":{"lastUpdated":"2027-01-15T08:01:01Z","healthy":true}}}"#
+        )
     }
 
     /// As kube-proxy 1.33+: each family is judged on its own and `/healthz` fails when either is
@@ -278,7 +297,10 @@ struct ProxierTests {
         let response = health.response(includeNodeEligibility: true)
         #expect(response.status == 503)
         #expect(!health.proxyHealthy)
-        #expect(response.body.contains(#""status":{"IPv4":{"lastUpdated":"2027-01-15T08:00:30Z","healthy":true},"IPv6":{"lastUpdated":"2027-01-15T08:00:00Z","healthy":false}}"#))
+        #expect(
+            response.body.contains(
+                #""status":{"IPv4":{"lastUpdated":"2027-01-15T08:00:30Z","healthy":true},"IPv6":{"lastUpdated":"2027-01-15T08:00:00Z","healthy":false}}"#
+            ))
         #expect(response.body.hasPrefix(#"{"lastUpdated":"2027-01-15T08:00:30Z""#), "the latest sync of any family")
         #expect(health.response(includeNodeEligibility: false).status == 503, "livez fails too")
         health.updated(.ipv6)
@@ -361,7 +383,8 @@ struct MetaProxierTests {
     func dualState(endpoints: Int) -> ClusterState {
         let name = NamespacedName(namespace: "default", name: "web")
         let service = Service(
-            name: name, clusterIPs: [IPAddress("10.96.0.1")!, IPAddress("fd00:96::1")!], ports: [.init(name: "p", protocol: .tcp, port: 80)])
+            name: name, clusterIPs: [IPAddress("10.96.0.1")!, IPAddress("fd00:96::1")!], ports: [.init(name: "p", protocol: .tcp, port: 80)]
+        )
         let slices = [(EndpointSlice.AddressType.ipv4, "10.0.1."), (.ipv6, "fd00:10::")].map { type, prefix in
             EndpointSlice(
                 name: NamespacedName(namespace: "default", name: "web-\(type)"), service: name, addressType: type,
@@ -374,7 +397,9 @@ struct MetaProxierTests {
     @Test func eachFamilyGetsItsOwnRulesAndAFailureHoldsOnlyItsFamilyBack() throws {
         let (four, six) = (FakeApplier(), FakeApplier())
         let proxiers = [(IPFamily.ipv4, four, "10.0.0.0/16"), (.ipv6, six, "fd00:10::/48")].map { family, applier, cidr in
-            Proxier(generator: RuleGenerator(options: ProxyOptions(family: family, nodeName: "node-1", clusterCIDRs: [CIDR(cidr)!])), applier: applier)
+            Proxier(
+                generator: RuleGenerator(options: ProxyOptions(family: family, nodeName: "node-1", clusterCIDRs: [CIDR(cidr)!])),
+                applier: applier)
         }
         let meta = MetaProxier(proxiers)
         #expect(meta.update(dualState(endpoints: 2)))

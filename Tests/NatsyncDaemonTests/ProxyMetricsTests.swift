@@ -18,7 +18,9 @@ struct ProxyMetricsTests {
         let metrics = ProxyMetrics(families: [.ipv4, .ipv6])
         let observer = DaemonObserver(
             health: HealthState(families: [.ipv4, .ipv6], timeout: .seconds(60)), metrics: metrics,
-            healthChecks: HealthCheckServers(netns: nil, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })) { true }, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            healthChecks: HealthCheckServers(netns: nil, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })) {
+                true
+            }, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         var changes = ChangeCounts()
         changes.newServiceChanges = 3
         changes.newEndpointChanges = 5

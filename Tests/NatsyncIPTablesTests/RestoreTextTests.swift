@@ -150,7 +150,8 @@ struct RestoreTextInjectionTests {
         "cr\r\nCOMMIT", "del\u{7F}", "'single' \"double\"",
     ])
     func hostileCommentsStayOneWordOfOneRule(comment: String) throws {
-        let rule = Rule(protocol: ProtocolMatch(.tcp), matches: [.comment(comment), .ports(.tcp, .destination(80))], target: .jump("KUBE-SVC-X"))
+        let rule = Rule(
+            protocol: ProtocolMatch(.tcp), matches: [.comment(comment), .ports(.tcp, .destination(80))], target: .jump("KUBE-SVC-X"))
         let table = TableContents(table: .nat, chains: [Chain("KUBE-SVC-X"), Chain("KUBE-SERVICES", rules: [rule])])
         let text = RestoreText.render([table], family: .ipv4)
         #expect(text.split(separator: "\n").filter { $0.hasPrefix("-A ") }.count == 1, "\(text)")

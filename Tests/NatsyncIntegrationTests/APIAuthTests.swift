@@ -48,10 +48,10 @@ struct APIAuthTests {
         try "t1".write(to: current, atomically: true, encoding: .utf8)
         let plugin = scene.folder.appendingPathComponent("plugin.sh")
         try """
-            #!/bin/sh
-            echo run >> \(calls.path)
-            printf '{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": {"token": "%s"}}' "$(cat \(current.path))"
-            """.write(to: plugin, atomically: true, encoding: .utf8)
+        #!/bin/sh
+        echo run >> \(calls.path)
+        printf '{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": {"token": "%s"}}' "$(cat \(current.path))"
+        """.write(to: plugin, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: plugin.path)
         let user = "{exec: {apiVersion: client.authentication.k8s.io/v1, command: \"\(plugin.path)\", interactiveMode: Never}}"
         let daemon = try DaemonProcess(scene: scene, manifests: "", extra: ["--kubeconfig", try api.kubeconfig(in: scene, user: user)])

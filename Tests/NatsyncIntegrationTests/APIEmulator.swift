@@ -189,11 +189,14 @@ final class APIEmulator: @unchecked Sendable {
     /// bookmarks (`allowWatchBookmarks=true`).
     func sendBookmarks(every interval: TimeAmount) {
         lock.withLock { bookmarkInterval = interval }
-        let task = MultiThreadedEventLoopGroup.singleton.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
+        let task = MultiThreadedEventLoopGroup.singleton.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) {
+            [weak self] _ in
             guard let self else { return }
             let (targets, current) = self.lock.withLock { (self.watchers.filter(\.bookmarks), self.version) }
             for watcher in targets {
-                self.write(Self.line("BOOKMARK", ["kind": Self.paths[watcher.path]!, "metadata": ["resourceVersion": "\(current)"]]), to: watcher.channel)
+                self.write(
+                    Self.line("BOOKMARK", ["kind": Self.paths[watcher.path]!, "metadata": ["resourceVersion": "\(current)"]]),
+                    to: watcher.channel)
             }
         }
         lock.withLock { bookmarkTask = task }
@@ -348,7 +351,8 @@ final class APIEmulator: @unchecked Sendable {
             return (accepted, refused)
         }
         if refused {
-            reply(channel, status: .forbidden, body: #"{"kind":"Status","code":403,"reason":"Forbidden","message":"services is forbidden"}"#)
+            reply(
+                channel, status: .forbidden, body: #"{"kind":"Status","code":403,"reason":"Forbidden","message":"services is forbidden"}"#)
             return false
         }
         if !accepted {
@@ -378,8 +382,9 @@ final class APIEmulator: @unchecked Sendable {
             return
         }
         if let failing {
-            reply(channel, status: failing.status, body: #"{"kind":"Status","code":\#(failing.status.code),"message":"try again later"}"#,
-                  extra: failing.retryAfter.map { [("Retry-After", "\($0)")] } ?? [])
+            reply(
+                channel, status: failing.status, body: #"{"kind":"Status","code":\#(failing.status.code),"message":"try again later"}"#,
+                extra: failing.retryAfter.map { [("Retry-After", "\($0)")] } ?? [])
             return
         }
         guard let path = Optional(components.path), Self.paths[path] != nil else {
@@ -396,7 +401,9 @@ final class APIEmulator: @unchecked Sendable {
                 return ((objects[path] ?? [:]).sorted { $0.key < $1.key }.map(\.value), version, pageCap, expired)
             }
             if expired {
-                reply(channel, status: .gone, body: #"{"kind":"Status","code":410,"reason":"Expired","message":"The provided continue parameter is too old"}"#)
+                reply(
+                    channel, status: .gone,
+                    body: #"{"kind":"Status","code":410,"reason":"Expired","message":"The provided continue parameter is too old"}"#)
                 return
             }
             let matching = all.filter { Self.matches($0, query["labelSelector"], fields: query["fieldSelector"]) }
@@ -431,7 +438,7 @@ final class APIEmulator: @unchecked Sendable {
             let lines = history.filter {
                 $0.path == path && $0.version > from && Self.matches($0.object, query["labelSelector"], fields: query["fieldSelector"])
             }
-                .map { Self.line($0.type, $0.object) }
+            .map { Self.line($0.type, $0.object) }
             watchers.append((channel, path, query["labelSelector"], query["fieldSelector"], query["allowWatchBookmarks"] == "true"))
             return (false, lines, true)
         }
@@ -443,8 +450,10 @@ final class APIEmulator: @unchecked Sendable {
         headers.add(name: "Content-Type", value: "application/json")
         channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)), promise: nil)
         if gone {
-            let status: [String: Any] = ["kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 410, "reason": "Expired",
-                                         "message": "too old resource version: \(from)"]
+            let status: [String: Any] = [
+                "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 410, "reason": "Expired",
+                "message": "too old resource version: \(from)",
+            ]
             channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: Self.line("ERROR", status)))), promise: nil)
             channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in channel.close(promise: nil) }
             return
@@ -487,7 +496,9 @@ final class APIEmulator: @unchecked Sendable {
             case .end:
                 guard let head else { return }
                 let peer = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.peerCertificate
-                let name = peer.flatMap { "\($0)".components(separatedBy: "common_name=").dropFirst().first?.prefix { $0 != ";" && $0 != ">" } }
+                let name = peer.flatMap {
+                    "\($0)".components(separatedBy: "common_name=").dropFirst().first?.prefix { $0 != ";" && $0 != ">" }
+                }
                 emulator.respond(head, on: context.channel, peer: name.map(String.init) ?? "")
             }
         }

@@ -24,7 +24,13 @@ struct APIOutageTests {
         // The daemon's log tail goes with a failure: minutes of run are not repeated lightly.
         var passed = false
         var step = "start"
-        defer { if !passed { Issue.record(Comment(rawValue: "step \(step) at \(Date()), requests \(api.requests.suffix(6)):\n" + String(daemon.logText.suffix(3000)))) } }
+        defer {
+            if !passed {
+                Issue.record(
+                    Comment(
+                        rawValue: "step \(step) at \(Date()), requests \(api.requests.suffix(6)):\n" + String(daemon.logText.suffix(3000))))
+            }
+        }
         func converged() throws -> Bool {
             try api.listManifest().write(to: expected)
             return try DaemonTests.matches(scene, expected.path)

@@ -67,10 +67,13 @@ struct APISourceTests {
         let lists = api.requests.filter { !$0.contains("watch=1") && !$0.hasPrefix("/api/v1/nodes") }
         #expect(lists.count == 2 && lists.allSatisfy { $0.contains("&resourceVersion=0") }, "\(lists)")
         let watches = api.requests.filter { $0.contains("watch=1") && !$0.hasPrefix("/api/v1/nodes") }
-        let timeouts = watches.compactMap { $0.split(separator: "&").first { $0.hasPrefix("timeoutSeconds=") }.flatMap { Int($0.dropFirst(15)) } }
+        let timeouts = watches.compactMap {
+            $0.split(separator: "&").first { $0.hasPrefix("timeoutSeconds=") }.flatMap { Int($0.dropFirst(15)) }
+        }
         #expect(timeouts.count == watches.count && timeouts.allSatisfy { (300...600).contains($0) }, "\(watches)")
-        #expect(api.userAgents.allSatisfy { $0.range(of: #"^natsync/[0-9.]+ \(linux/[a-z0-9]+\)$"#, options: .regularExpression) != nil },
-                "\(Set(api.userAgents))")
+        #expect(
+            api.userAgents.allSatisfy { $0.range(of: #"^natsync/[0-9.]+ \(linux/[a-z0-9]+\)$"#, options: .regularExpression) != nil },
+            "\(Set(api.userAgents))")
         #expect(api.compressed >= 2, "lists come gzip-compressed, as the client asks")
         let nodes = api.requests.filter { $0.hasPrefix("/api/v1/nodes") }
         #expect(!nodes.isEmpty && nodes.allSatisfy { $0.contains("fieldSelector=metadata.name%3Dnode-1") }, "only this node: \(nodes)")
@@ -87,7 +90,8 @@ struct APISourceTests {
         api.put(APIObjects.service("web", clusterIP: "10.96.0.5"))
         api.put(APIObjects.slice("web", ["10.0.9.1"]))
         let daemon = try DaemonProcess(
-            scene: scene, manifests: "", extra: ["--kubeconfig", try Self.kubeconfig(scene, api, token: "t"), "--watch-idle-timeout", "1500ms"])
+            scene: scene, manifests: "",
+            extra: ["--kubeconfig", try Self.kubeconfig(scene, api, token: "t"), "--watch-idle-timeout", "1500ms"])
         defer { _ = daemon.stop() }
         try waitUntil(seconds: 5) { try scene.save().contains("10.96.0.5") }
         let watches = api.watchRequests

@@ -21,7 +21,8 @@ struct ChurnTests {
     static func slice(_ index: Int, generation: Int, trigger: Date? = nil) -> [String: Any] {
         let second = generation == 0 ? 2 : 3 + generation / 62_500
         let host = generation == 0 ? index : generation % 62_500
-        var slice = APIObjects.slice("s\(index)", ["10.1.\(index / 250).\(index % 250 + 1)", "10.\(second).\(host / 250).\(host % 250 + 1)"])
+        var slice = APIObjects.slice(
+            "s\(index)", ["10.1.\(index / 250).\(index % 250 + 1)", "10.\(second).\(host / 250).\(host % 250 + 1)"])
         if let trigger {
             var metadata = slice["metadata"] as! [String: Any]
             let formatter = ISO8601DateFormatter()
@@ -141,7 +142,8 @@ struct ChurnTests {
                 format: "churn: %d services, %d endpoint changes in %.1f s (%.1f/s held); all landed (converged %.1f s after the last, "
                     + "natsync diff's own time included); %.0f syncs; network programming latency mean %.2f s, p99 <= %.2f s (bucket); RSS %.0f MB, slope after warm-up %+.2f MB/min; "
                     + "/healthz 200 in %d of %d samples",
-                Self.services, changes, churnSeconds, Double(changes) / churnSeconds, catchUp, syncs, latencySum / max(recorded, 1), latencyP99,
+                Self.services, changes, churnSeconds, Double(changes) / churnSeconds, catchUp, syncs, latencySum / max(recorded, 1),
+                latencyP99,
                 resident, slope, taken.count - unhealthy.count, taken.count))
     }
 }

@@ -43,8 +43,9 @@ struct ConcurrentWriterTests {
         for round in 0..<200 {
             var yaml = ""
             for index in 0..<Int.random(in: 1...8, using: &generator) {
-                yaml += Objects.service("svc\(index)", clusterIP: "10.96.2.\(index + 1)", type: index % 2 == 0 ? "NodePort" : "ClusterIP",
-                                        nodePort: index % 2 == 0 ? 30200 + index : nil)
+                yaml += Objects.service(
+                    "svc\(index)", clusterIP: "10.96.2.\(index + 1)", type: index % 2 == 0 ? "NodePort" : "ClusterIP",
+                    nodePort: index % 2 == 0 ? 30200 + index : nil)
                 yaml += Objects.slice("svc\(index)", (0..<Int.random(in: 0...3, using: &generator)).map { "10.0.\(index).\($0 + 10)" })
             }
             last = try scene.manifest("round\(round).yaml", yaml)
@@ -75,6 +76,8 @@ struct ConcurrentWriterTests {
         }
         let writes = operations.count
         #expect(writes > 50, "the writer made only \(writes) writes during the syncs")
-        print("concurrent writers: natsync 200 syncs, the other writer \(writes) writes (\(expected["WRITER"]!.count + expected["FORWARD"]!.count) rules kept); nothing lost on either side")
+        print(
+            "concurrent writers: natsync 200 syncs, the other writer \(writes) writes (\(expected["WRITER"]!.count + expected["FORWARD"]!.count) rules kept); nothing lost on either side"
+        )
     }
 }

@@ -27,7 +27,8 @@ struct ConntrackTests {
             let a = try scene.addPod("pod-a")
             let b = try scene.addPod("pod-b")
             let client = scene.podNamespaces["client"]!
-            let other = Objects.service("other", clusterIP: "10.96.0.11", port: 53, proto: "UDP") + Objects.slice("other", [b], proto: "UDP")
+            let other =
+                Objects.service("other", clusterIP: "10.96.0.11", port: 53, proto: "UDP") + Objects.slice("other", [b], proto: "UDP")
             try scene.sync([try scene.manifest("two.yaml", dns + Objects.slice("dns", [a, b], proto: "UDP") + other)])
             let before = Self.answered(try scene.udp(from: client, "10.96.0.10:53", ports: 40000...40015, rounds: 1))
             // Control flows: TCP to the same service, UDP to another service, UDP straight to pod-b.

@@ -58,7 +58,8 @@ struct CrashConsistencyTests {
             process.waitUntilExit()
 
             // Each table is either untouched or exactly what this round wanted.
-            let diff = try scene.natsync(["diff", "-f", path, "--iptables-backend", "legacy"] + Scene.nodeFlags, check: false).standardOutput
+            let diff = try scene.natsync(["diff", "-f", path, "--iptables-backend", "legacy"] + Scene.nodeFlags, check: false)
+                .standardOutput
             for (index, table) in ["filter", "nat"].enumerated() {
                 let unchanged = try scene.save(tables: [table]) == before[index]
                 let done = !diff.contains("*\(table)\n")
@@ -68,6 +69,8 @@ struct CrashConsistencyTests {
             try scene.natsync(sync + ["-f", path])
             #expect(try scene.natsync(["diff", "-f", path, "--iptables-backend", "legacy"] + Scene.nodeFlags, check: false).status == 0)
         }
-        print("crash consistency: 100 syncs of 10,000 services (full sync \(String(format: "%.2f", fullSync)) s), \(killed) killed by SIGKILL; tables found \(outcomes.sorted { $0.key < $1.key }); every next sync converged")
+        print(
+            "crash consistency: 100 syncs of 10,000 services (full sync \(String(format: "%.2f", fullSync)) s), \(killed) killed by SIGKILL; tables found \(outcomes.sorted { $0.key < $1.key }); every next sync converged"
+        )
     }
 }

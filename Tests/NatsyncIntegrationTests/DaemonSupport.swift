@@ -21,9 +21,13 @@ final class DaemonProcess {
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let natsync = buildFolder.appendingPathComponent("natsync")
         process.executableURL = wrapper.isEmpty ? natsync : URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = (wrapper.isEmpty ? [] : wrapper + [natsync.path]) +
-            ["run"] + (manifests.isEmpty ? [] : ["-f", manifests]) + ["--netns", scene.node] + scene.backendFlags + ["--healthz-bind-address", "127.0.0.1:0",
-             "--metrics-bind-address", "127.0.0.1:0", "--iptables-min-sync-period", "200ms"] + node + extra
+        process.arguments =
+            (wrapper.isEmpty ? [] : wrapper + [natsync.path]) + ["run"] + (manifests.isEmpty ? [] : ["-f", manifests]) + [
+                "--netns", scene.node,
+            ] + scene.backendFlags + [
+                "--healthz-bind-address", "127.0.0.1:0",
+                "--metrics-bind-address", "127.0.0.1:0", "--iptables-min-sync-period", "200ms",
+            ] + node + extra
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle

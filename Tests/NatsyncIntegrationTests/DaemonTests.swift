@@ -14,7 +14,9 @@ struct DaemonTests {
         defer { scene.close() }
         let folder = scene.folder.appendingPathComponent("manifests")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        func write(_ name: String, _ text: String) throws { try text.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8) }
+        func write(_ name: String, _ text: String) throws {
+            try text.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
         try write("web.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1", "10.0.9.2"]))
         let daemon = try DaemonProcess(scene: scene, manifests: folder.path)
         defer { _ = daemon.stop() }
@@ -24,7 +26,9 @@ struct DaemonTests {
 
         try write("web.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1"]))
         try waitUntil(seconds: bound) { try Self.matches(scene, folder.path) }
-        try write("dns.yaml", Objects.service("dns", clusterIP: "10.96.0.10", port: 53, proto: "UDP") + Objects.slice("dns", ["10.0.9.3"], proto: "UDP"))
+        try write(
+            "dns.yaml",
+            Objects.service("dns", clusterIP: "10.96.0.10", port: 53, proto: "UDP") + Objects.slice("dns", ["10.0.9.3"], proto: "UDP"))
         try waitUntil(seconds: bound) { try Self.matches(scene, folder.path) }
         #expect(try scene.save().contains("kube-system") == false)
         // A deletion counts at the look after the one that found the file gone (1 s later).
@@ -72,11 +76,15 @@ struct DaemonTests {
         #expect(try String(contentsOfFile: "/proc/\(daemon.process.processIdentifier)/oom_score_adj", encoding: .utf8) == "300\n")
         // logging.format json, verbosity 4 (debug): every line one JSON object, debug lines included.
         let lines = daemon.logText.split(separator: "\n")
-        #expect(!lines.isEmpty && lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) is [String: Any] }, "\(daemon.logText)")
+        #expect(
+            !lines.isEmpty && lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) is [String: Any] },
+            "\(daemon.logText)")
         #expect(lines.contains { $0.contains(#""msg":"synced""#) && $0.contains(#""v":0"#) }, "\(daemon.logText)")
         #expect(try httpGet(port: daemon.healthPort, path: "/healthz").status == 200)
         // The file's 2 s sync period: a flushed chain is repaired within it.
-        let sep = try scene.save().split(separator: "\n").first { $0.hasPrefix(":KUBE-SEP-") }.map { String($0.dropFirst().prefix { $0 != " " }) }!
+        let sep = try scene.save().split(separator: "\n").first { $0.hasPrefix(":KUBE-SEP-") }.map {
+            String($0.dropFirst().prefix { $0 != " " })
+        }!
         try run(["ip", "netns", "exec", scene.node, "iptables-legacy", "-t", "nat", "-F", sep])
         try waitUntil(seconds: 4) { try Self.matches(scene, manifest) }
     }
@@ -85,13 +93,18 @@ struct DaemonTests {
     func repairsTablesChangedBehindItsBackWithinOneSyncPeriod(backend: String) throws {
         let scene = try Scene(backend: backend)
         defer { scene.close() }
-        let manifest = try scene.manifest("web.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1", "10.0.9.2"]))
+        let manifest = try scene.manifest(
+            "web.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1", "10.0.9.2"]))
         let daemon = try DaemonProcess(scene: scene, manifests: manifest, extra: ["--iptables-sync-period", "2s"])
         defer { _ = daemon.stop() }
         try waitUntil(seconds: 5) { try Self.matches(scene, manifest) }
         let node = ["ip", "netns", "exec", scene.node, "iptables-\(backend)", "-t", "nat"]
-        let sep = try scene.save().split(separator: "\n").first { $0.hasPrefix(":KUBE-SEP-") }.map { String($0.dropFirst().prefix { $0 != " " }) }!
-        let svc = try scene.save().split(separator: "\n").first { $0.hasPrefix(":KUBE-SVC-") }.map { String($0.dropFirst().prefix { $0 != " " }) }!
+        let sep = try scene.save().split(separator: "\n").first { $0.hasPrefix(":KUBE-SEP-") }.map {
+            String($0.dropFirst().prefix { $0 != " " })
+        }!
+        let svc = try scene.save().split(separator: "\n").first { $0.hasPrefix(":KUBE-SVC-") }.map {
+            String($0.dropFirst().prefix { $0 != " " })
+        }!
         try run(node + ["-F", "KUBE-SERVICES"])
         try run(node + ["-F", svc])
         try run(node + ["-F", sep])
@@ -110,7 +123,8 @@ struct DaemonTests {
         let folder = scene.folder.appendingPathComponent("m")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let file = folder.appendingPathComponent("web.yaml")
-        try (Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1"])).write(to: file, atomically: true, encoding: .utf8)
+        try (Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1"])).write(
+            to: file, atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess(
             scene: scene, manifests: folder.path, extra: ["--iptables-sync-period", "1s", "--iptables-lock-timeout", "0.2"],
             environment: ["XTABLES_LOCKFILE": lock])
@@ -126,7 +140,9 @@ struct DaemonTests {
             #expect(daemon.logText.contains("oom_score_adj = -999 not set"), "\(daemon.logText)")
         }
         #expect(healthz.body.hasPrefix("{\"lastUpdated\":\""), "\(healthz.body)")
-        #expect(healthz.body.contains(",\"currentTime\":\"") && healthz.body.contains(",\"nodeEligible\":true,\"healthy\":true,"), "\(healthz.body)")
+        #expect(
+            healthz.body.contains(",\"currentTime\":\"") && healthz.body.contains(",\"nodeEligible\":true,\"healthy\":true,"),
+            "\(healthz.body)")
         #expect(healthz.body.contains(",\"status\":{\"IPv4\":{\"lastUpdated\":\""), "\(healthz.body)")
         let livez = try httpGet(port: daemon.healthPort, path: "/livez")
         #expect(livez.status == 200 && !livez.body.contains("nodeEligible"))
@@ -134,7 +150,8 @@ struct DaemonTests {
         #expect(metrics.status == 200)
         for name in [
             "kubeproxy_sync_proxy_rules_duration_seconds_bucket", "kubeproxy_sync_full_proxy_rules_duration_seconds_count",
-            "kubeproxy_sync_proxy_rules_last_timestamp_seconds", "kubeproxy_sync_proxy_rules_iptables_total{table=\"nat\",ip_family=\"IPv4\"}",
+            "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
+            "kubeproxy_sync_proxy_rules_iptables_total{table=\"nat\",ip_family=\"IPv4\"}",
             "kubeproxy_proxy_healthz_total{code=\"200\"}",
         ] {
             #expect(metrics.body.contains(name), "\(name)")
@@ -148,7 +165,8 @@ struct DaemonTests {
         try holder.run()
         defer { holder.waitUntilExit() }
         usleep(200_000)
-        try (Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.2"])).write(to: file, atomically: true, encoding: .utf8)
+        try (Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.2"])).write(
+            to: file, atomically: true, encoding: .utf8)
         try waitUntil(seconds: 3.5) { try httpGet(port: daemon.healthPort, path: "/healthz").status == 503 }
         #expect(try httpGet(port: daemon.healthPort, path: "/livez").status == 503)
         holder.waitUntilExit()
@@ -156,7 +174,10 @@ struct DaemonTests {
         #expect(try Self.matches(scene, folder.path))
         let after = try httpGet(port: daemon.metricsPort, path: "/metrics").body
         #expect(after.contains("kubeproxy_proxy_healthz_total{code=\"503\"}"))
-        #expect(after.split(separator: "\n").contains { $0.hasPrefix("kubeproxy_sync_proxy_rules_iptables_restore_failures_total") && !$0.hasSuffix(" 0") })
+        #expect(
+            after.split(separator: "\n").contains {
+                $0.hasPrefix("kubeproxy_sync_proxy_rules_iptables_restore_failures_total") && !$0.hasSuffix(" 0")
+            })
     }
 
     @Test func healthCheckNodePortsFollowLocalEndpointsAndLatencyIsMeasured() throws {
@@ -172,7 +193,9 @@ struct DaemonTests {
             let trigger = ISO8601DateFormatter().string(from: Date())
             return Objects.slice("lb", [endpoint]).replacingOccurrences(
                 of: "  labels: {kubernetes.io/service-name: lb}",
-                with: "  labels: {kubernetes.io/service-name: lb}\n  annotations: {endpoints.kubernetes.io/last-change-trigger-time: \"\(trigger)\"}")
+                with:
+                    "  labels: {kubernetes.io/service-name: lb}\n  annotations: {endpoints.kubernetes.io/last-change-trigger-time: \"\(trigger)\"}"
+            )
         }
         try (service + slice("10.0.9.1@node-1")).write(to: file, atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess(scene: scene, manifests: folder.path)
@@ -208,11 +231,14 @@ struct DaemonTests {
         let service = Objects.service(
             "lb", clusterIP: "10.96.0.70", type: "LoadBalancer", nodePort: 30700,
             extra: "  externalTrafficPolicy: Local\n  healthCheckNodePort: 32003")
-        try (service + Objects.slice("lb", ["\(pod)@node-1"])).write(to: folder.appendingPathComponent("lb.yaml"), atomically: true, encoding: .utf8)
+        try (service + Objects.slice("lb", ["\(pod)@node-1"])).write(
+            to: folder.appendingPathComponent("lb.yaml"), atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess(
             scene: scene, manifests: folder.path, extra: ["--nodeport-addresses", "192.168.0.0/24", "--iptables-sync-period", "1s"])
         defer { _ = daemon.stop() }
-        try waitUntil(seconds: 10) { try scene.get(from: scene.external, "\(Scene.nodeIP):30700", count: 1).first?.hasPrefix("Hello") == true }
+        try waitUntil(seconds: 10) {
+            try scene.get(from: scene.external, "\(Scene.nodeIP):30700", count: 1).first?.hasPrefix("Hello") == true
+        }
         #expect(try scene.get(from: scene.node, "127.0.0.1:32003", count: 1) == ["refused"], "listening on the node-port addresses only")
 
         try run(["ip", "-n", scene.node, "addr", "add", "192.168.0.3/24", "dev", "eth0"])

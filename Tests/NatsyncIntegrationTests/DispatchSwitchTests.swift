@@ -14,7 +14,8 @@ struct DispatchSwitchTests {
         // 300 other services around the one under test, so each commit has real work.
         var yaml = ""
         for index in 0..<300 {
-            yaml += Objects.service("svc\(index)", clusterIP: "10.96.\(index / 200).\(index % 200 + 10)") + Objects.slice("svc\(index)", [a])
+            yaml +=
+                Objects.service("svc\(index)", clusterIP: "10.96.\(index / 200).\(index % 200 + 10)") + Objects.slice("svc\(index)", [a])
         }
         let manifest = try scene.manifest("all.yaml", yaml + Objects.service("web", clusterIP: "10.96.7.7") + Objects.slice("web", [a, b]))
         let linear = ["sync", "--iptables-backend", "legacy", "-f", manifest] + Scene.nodeFlags

@@ -14,7 +14,8 @@ struct DualStackTests {
         let service = Objects.service(
             "web", clusterIP: "10.96.0.50", type: "NodePort", nodePort: 30080,
             extra: "  clusterIPs: [10.96.0.50, \"fd00:96::50\"]\n  ipFamilies: [IPv4, IPv6]\n  ipFamilyPolicy: RequireDualStack")
-        return try scene.manifest(name, service + Objects.slice("web", pods.map(\.0), suffix: "v4") + Objects.slice("web", pods.map(\.1), suffix: "v6"))
+        return try scene.manifest(
+            name, service + Objects.slice("web", pods.map(\.0), suffix: "v4") + Objects.slice("web", pods.map(\.1), suffix: "v6"))
     }
 
     @Test(arguments: ["legacy", "nft"])
@@ -106,7 +107,9 @@ struct DualStackTests {
 
         let healthz = try httpGet(port: daemon.healthPort, path: "/healthz")
         #expect(healthz.status == 200, "\(healthz.body)")
-        #expect(healthz.body.contains(#""status":{"IPv4":{"lastUpdated":"#) && healthz.body.contains(#"},"IPv6":{"lastUpdated":"#), "\(healthz.body)")
+        #expect(
+            healthz.body.contains(#""status":{"IPv4":{"lastUpdated":"#) && healthz.body.contains(#"},"IPv6":{"lastUpdated":"#),
+            "\(healthz.body)")
         let metrics = try httpGet(port: daemon.metricsPort, path: "/metrics").body
         for family in ["IPv4", "IPv6"] {
             let series = "kubeproxy_sync_full_proxy_rules_duration_seconds_count{ip_family=\"\(family)\"}"

@@ -13,8 +13,11 @@ struct ExposureTests {
         let daemon = Process()
         // The whole process in the node's namespace, so the default port is free whatever the host runs.
         daemon.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        daemon.arguments = ["ip", "netns", "exec", scene.node, buildFolder.appendingPathComponent("natsync").path, "run", "-f", manifest,
-                            "--healthz-bind-address", "127.0.0.1:0"] + scene.backendFlags + Scene.nodeFlags
+        daemon.arguments =
+            [
+                "ip", "netns", "exec", scene.node, buildFolder.appendingPathComponent("natsync").path, "run", "-f", manifest,
+                "--healthz-bind-address", "127.0.0.1:0",
+            ] + scene.backendFlags + Scene.nodeFlags
         daemon.standardError = try FileHandle(forWritingTo: log)
         try daemon.run()
         defer {
@@ -23,7 +26,9 @@ struct ExposureTests {
         }
         var line = ""
         try waitUntil(seconds: 10) {
-            line = (try String(contentsOf: log, encoding: .utf8)).split(separator: "\n").first { $0.contains("metrics server listening") }.map(String.init) ?? ""
+            line =
+                (try String(contentsOf: log, encoding: .utf8)).split(separator: "\n").first { $0.contains("metrics server listening") }.map(
+                    String.init) ?? ""
             return !line.isEmpty
         }
         #expect(line.contains("127.0.0.1:10249"), "\(line)")

@@ -15,7 +15,8 @@ struct IPv6TrafficTests {
         let (client, a, b) = (scene.podNamespaces["client"]!, scene.podIPv6["pod-a"]!, scene.podIPv6["pod-b"]!)
         let service = Objects.service("web6", clusterIP: "fd00:96::50", type: "NodePort", nodePort: 30080)
         let empty = Objects.service("empty6", clusterIP: "fd00:96::60") + Objects.slice("empty6", [])
-        let synced = try scene.sync([try scene.manifest("two.yaml", service + Objects.slice("web6", [a, b]) + empty)], node: Scene.nodeFlagsIPv6)
+        let synced = try scene.sync(
+            [try scene.manifest("two.yaml", service + Objects.slice("web6", [a, b]) + empty)], node: Scene.nodeFlagsIPv6)
         #expect(synced.standardOutput.hasPrefix("natsync: committed filter, nat"), "\(synced.standardOutput)")
         let saved = try run(["ip", "netns", "exec", scene.node, "ip6tables-\(backend)-save", "-t", "nat"]).standardOutput
         #expect(saved.contains("-d fd00:96::50/128"))
@@ -48,7 +49,8 @@ struct IPv6TrafficTests {
         try scene.sync([try scene.manifest("two.yaml", dns + Objects.slice("dns6", [a, b], proto: "UDP"))], node: Scene.nodeFlagsIPv6)
         let before = ConntrackTests.answered(try scene.udp(from: client, "[fd00:96::10]:53", ports: 40000...40015, rounds: 1))
         #expect(before["pod-a", default: 0] > 0 && before["pod-b", default: 0] > 0, "\(before)")
-        let synced = try scene.sync([try scene.manifest("one.yaml", dns + Objects.slice("dns6", [a], proto: "UDP"))], node: Scene.nodeFlagsIPv6)
+        let synced = try scene.sync(
+            [try scene.manifest("one.yaml", dns + Objects.slice("dns6", [a], proto: "UDP"))], node: Scene.nodeFlagsIPv6)
         let deleted = synced.standardOutput.components(separatedBy: "conntrack: ").last.flatMap { Int($0.prefix { $0.isNumber }) } ?? 0
         #expect(deleted > 0, "\(synced.standardOutput)")
         let after = ConntrackTests.answered(try scene.udp(from: client, "[fd00:96::10]:53", ports: 40000...40015, rounds: 2))

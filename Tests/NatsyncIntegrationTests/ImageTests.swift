@@ -28,7 +28,9 @@ struct ImageTests {
         try run(["tar", "-xf", builtImage!, "-C", layout.path])
 
         func blob(_ digest: String) -> URL { layout.appendingPathComponent("blobs/sha256/\(digest.dropFirst("sha256:".count))") }
-        func json(_ url: URL) throws -> [String: Any] { try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any] ?? [:] }
+        func json(_ url: URL) throws -> [String: Any] {
+            try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any] ?? [:]
+        }
         let index = try json(layout.appendingPathComponent("index.json"))
         let entry = (index["manifests"] as? [[String: Any]])?.first
         let manifest = try json(blob(entry?["digest"] as? String ?? ""))
@@ -52,20 +54,25 @@ struct ImageTests {
         #expect(try inImage(["/usr/local/bin/natsync", "--version"]).standardOutput == version)
 
         try FileManager.default.copyItem(
-            at: URL(fileURLWithPath: Repository.root).appendingPathComponent("Fixtures/seed/service-test.yaml"), to: root.appendingPathComponent("seed.yaml"))
+            at: URL(fileURLWithPath: Repository.root).appendingPathComponent("Fixtures/seed/service-test.yaml"),
+            to: root.appendingPathComponent("seed.yaml"))
         let dryRun = try inImage([
             "/usr/local/bin/natsync", "sync", "--dry-run", "-f", "/seed.yaml", "--hostname-override", "node-1",
             "--cluster-cidr", "10.0.0.0/16", "--node-ip", "192.168.0.2",
         ])
-        let expected = try String(contentsOf: URL(fileURLWithPath: Repository.root).appendingPathComponent("Fixtures/seed/expected.rules"), encoding: .utf8)
+        let expected = try String(
+            contentsOf: URL(fileURLWithPath: Repository.root).appendingPathComponent("Fixtures/seed/expected.rules"), encoding: .utf8)
         #expect(dryRun.standardOutput == expected)
 
         // The restore backend's tools and the backend check's, each loading its libraries and
         // xtables modules from the image.
-        for tool in ["iptables-nft-save", "iptables-nft-restore", "ip6tables-nft-save", "ip6tables-nft-restore", "iptables-legacy-save",
-                     "ip6tables-legacy-save"] {
+        for tool in [
+            "iptables-nft-save", "iptables-nft-restore", "ip6tables-nft-save", "ip6tables-nft-restore", "iptables-legacy-save",
+            "ip6tables-legacy-save",
+        ] {
             let output = try inImage(["/usr/sbin/\(tool)", "--version"], check: false)
-            #expect(output.status == 0 && output.standardOutput.contains(" v1."), "\(tool): \(output.standardOutput)\(output.standardError)")
+            #expect(
+                output.status == 0 && output.standardOutput.contains(" v1."), "\(tool): \(output.standardOutput)\(output.standardError)")
         }
     }
 }

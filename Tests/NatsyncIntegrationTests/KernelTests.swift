@@ -36,10 +36,12 @@ struct KernelTests {
         try run(["ip", "-n", bare, "link", "set", "lo", "down"])
         let natsync = buildFolder.appendingPathComponent("natsync").path
         let synced = try run(
-            ["timeout", "-k", "10", "120", "ip", "netns", "exec", bare, natsync, "sync", "-f", Self.realistic] + Self.realisticFlags, check: false)
+            ["timeout", "-k", "10", "120", "ip", "netns", "exec", bare, natsync, "sync", "-f", Self.realistic] + Self.realisticFlags,
+            check: false)
         #expect(synced.status == 0, "\(synced.standardError)")
         #expect(synced.standardError.contains("iptables backend"), "\(synced.standardError)")
-        let saved = try run(["ip", "netns", "exec", bare, "iptables-nft-save", "-t", "nat"]).standardOutput
+        let saved =
+            try run(["ip", "netns", "exec", bare, "iptables-nft-save", "-t", "nat"]).standardOutput
             + run(["ip", "netns", "exec", bare, "iptables-legacy-save", "-t", "nat"]).standardOutput
         #expect(saved.contains("-A KUBE-SERVICES "), "\(saved.prefix(2000))")
     }
@@ -49,7 +51,8 @@ struct KernelTests {
         defer { scene.close() }
         let other = try scene.addBareNamespace("restore")
         try scene.natsync(["sync", "--iptables-backend", "legacy", "-f", Self.realistic] + Self.realisticFlags)
-        let dryRun = try run([buildFolder.appendingPathComponent("natsync").path, "sync", "--dry-run", "-f", Self.realistic] + Self.realisticFlags)
+        let dryRun = try run(
+            [buildFolder.appendingPathComponent("natsync").path, "sync", "--dry-run", "-f", Self.realistic] + Self.realisticFlags)
         try run(
             ["ip", "netns", "exec", other, "iptables-legacy-restore", "--noflush"],
             input: Self.restoreInput(fromDryRun: dryRun.standardOutput))
@@ -76,7 +79,8 @@ struct KernelTests {
     func diffShowsWhatSyncWouldChangeAndExits1(backend: String) throws {
         let scene = try Scene(backend: backend)
         defer { scene.close() }
-        let v1 = try scene.manifest("v1.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1", "10.0.9.2"]))
+        let v1 = try scene.manifest(
+            "v1.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1", "10.0.9.2"]))
         let v2 = try scene.manifest("v2.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1"]))
         try scene.sync([v1])
         let before = try scene.save()
@@ -101,20 +105,33 @@ struct KernelTests {
         let diff = ["diff", "--iptables-backend", "legacy", "-f", Self.realistic] + Self.realisticFlags
         #expect(try scene.natsync(diff, check: false).status == 0)
         let mutations: [(String, (String) -> String?)] = [
-            ("-j DNAT", { line in
-                guard let range = line.range(of: #":[0-9]+$"#, options: .regularExpression) else { return nil }
-                return line[..<range.lowerBound] + ":\(Int(line[range].dropFirst())! + 1)"
-            }),
-            ("--probability", { line in
-                line.replacingOccurrences(of: #"--probability [0-9.]+"#, with: "--probability 0.10000000009", options: .regularExpression)
-            }),
-            ("--comment", { line in
-                guard let range = line.range(of: #"--comment "[^"]*"#, options: .regularExpression) else { return nil }
-                return line.replacingCharacters(in: range, with: line[range] + "x")
-            }),
-            ("-j KUBE-MARK-MASQ", { line in
-                line.replacingOccurrences(of: #"-s [0-9.]+/32"#, with: "-s 10.99.99.99/32", options: .regularExpression)
-            }),
+            (
+                "-j DNAT",
+                { line in
+                    guard let range = line.range(of: #":[0-9]+$"#, options: .regularExpression) else { return nil }
+                    return line[..<range.lowerBound] + ":\(Int(line[range].dropFirst())! + 1)"
+                }
+            ),
+            (
+                "--probability",
+                { line in
+                    line.replacingOccurrences(
+                        of: #"--probability [0-9.]+"#, with: "--probability 0.10000000009", options: .regularExpression)
+                }
+            ),
+            (
+                "--comment",
+                { line in
+                    guard let range = line.range(of: #"--comment "[^"]*"#, options: .regularExpression) else { return nil }
+                    return line.replacingCharacters(in: range, with: line[range] + "x")
+                }
+            ),
+            (
+                "-j KUBE-MARK-MASQ",
+                { line in
+                    line.replacingOccurrences(of: #"-s [0-9.]+/32"#, with: "-s 10.99.99.99/32", options: .regularExpression)
+                }
+            ),
         ]
         for (marker, mutate) in mutations {
             let saved = try scene.save(tables: ["nat"]).split(separator: "\n").map(String.init)
@@ -130,7 +147,10 @@ struct KernelTests {
             let found = try #require(target, "no rule with \(marker)")
             let arguments = found.line.split(separator: " ").dropFirst(2).map(String.init)
             // Through sh, which takes the saved line's quoting as iptables-save wrote it.
-            try run(["ip", "netns", "exec", scene.node, "sh", "-c", "iptables-legacy -t nat -R \(found.chain) \(found.index) " + arguments.joined(separator: " ")])
+            try run([
+                "ip", "netns", "exec", scene.node, "sh", "-c",
+                "iptables-legacy -t nat -R \(found.chain) \(found.index) " + arguments.joined(separator: " "),
+            ])
             let drift = try scene.natsync(diff, check: false)
             #expect(drift.status == 1, "\(marker): diff did not see \(found.line)")
             #expect(drift.standardOutput.contains(found.chain), "\(marker): \(drift.standardOutput)")
@@ -146,10 +166,12 @@ struct KernelTests {
         defer { scene.close() }
         let foreign = try String(contentsOfFile: "\(Self.root)/Fixtures/foreign/docker-and-operator.rules", encoding: .utf8)
         try run(["ip", "netns", "exec", scene.node, "iptables-legacy-restore", "--noflush", "--counters"], input: foreign)
-        let earlier = try scene.manifest("earlier.yaml", Objects.service("old", clusterIP: "10.96.7.7") + Objects.slice("old", ["10.0.7.1"]))
+        let earlier = try scene.manifest(
+            "earlier.yaml", Objects.service("old", clusterIP: "10.96.7.7") + Objects.slice("old", ["10.0.7.1"]))
         try scene.sync([earlier])
         let seed = "\(Self.root)/Fixtures/seed/service-test.yaml"
-        let cases = try FileManager.default.contentsOfDirectory(atPath: "\(Self.root)/Fixtures/bad").filter { $0.hasSuffix(".yaml") }.sorted()
+        let cases = try FileManager.default.contentsOfDirectory(atPath: "\(Self.root)/Fixtures/bad").filter { $0.hasSuffix(".yaml") }
+            .sorted()
         #expect(cases.count >= 18)
         for name in cases {
             try scene.sync([earlier])
@@ -229,7 +251,9 @@ struct KernelTests {
             [manifest], extra: ["--iptables-lock-timeout", "1"], check: false, environment: ["XTABLES_LOCKFILE": lockFile])
         let waited = Date().timeIntervalSince(start)
         #expect(blocked.status == 1)
-        #expect(blocked.standardError.contains("another program holds the xtables lock \(lockFile); gave up after 1s"), "\(blocked.standardError)")
+        #expect(
+            blocked.standardError.contains("another program holds the xtables lock \(lockFile); gave up after 1s"),
+            "\(blocked.standardError)")
         #expect(waited >= 1 && waited < 2.5)
         #expect(try scene.save() == before)
         holder.waitUntilExit()
@@ -255,14 +279,18 @@ struct KernelTests {
 
         // The scene's node looks like a legacy kubelet host: libiptc.
         let legacy = try scene.natsync(args)
-        #expect(legacy.standardError.contains("iptables backend legacy: kubelet's hint chains are in the legacy tables"), "\(legacy.standardError)")
+        #expect(
+            legacy.standardError.contains("iptables backend legacy: kubelet's hint chains are in the legacy tables"),
+            "\(legacy.standardError)")
         #expect(try rules(scene.node, "legacy") > 0 && rules(scene.node, "nft") == 0)
 
         // A namespace where kubelet marked nft: iptables-nft-restore, nothing in the legacy tables.
         let nft = try scene.addBareNamespace("nft")
         try run(["ip", "netns", "exec", nft, "iptables-nft", "-t", "mangle", "-N", "KUBE-IPTABLES-HINT"])
         let viaNft = try scene.natsync(args, in: nft)
-        #expect(viaNft.standardError.contains("restore through iptables-nft: kubelet's hint chains are in the nft mangle table"), "\(viaNft.standardError)")
+        #expect(
+            viaNft.standardError.contains("restore through iptables-nft: kubelet's hint chains are in the nft mangle table"),
+            "\(viaNft.standardError)")
         #expect(try rules(nft, "nft") > 0 && rules(nft, "legacy") == 0)
         let forced = try scene.natsync(args + ["--iptables-backend", "legacy"], in: nft)
         #expect(!forced.standardError.contains("iptables backend"), "\(forced.standardError)")
@@ -271,9 +299,12 @@ struct KernelTests {
         // An empty namespace has no hint and no rules: like iptables-wrapper, natsync picks nft.
         let empty = try scene.addBareNamespace("empty")
         let unsure = try scene.natsync(args, in: empty)
-        #expect(unsure.standardError.contains("restore through iptables-nft: no kubelet hint chains; 0 legacy rules, 0 nft rules"), "\(unsure.standardError)")
-        #expect(try run(["ip", "netns", "exec", empty, "cat", "/proc/net/ip_tables_names"]).standardOutput.contains("mangle") == false,
-                "probing must not create the legacy mangle table")
+        #expect(
+            unsure.standardError.contains("restore through iptables-nft: no kubelet hint chains; 0 legacy rules, 0 nft rules"),
+            "\(unsure.standardError)")
+        #expect(
+            try run(["ip", "netns", "exec", empty, "cat", "/proc/net/ip_tables_names"]).standardOutput.contains("mangle") == false,
+            "probing must not create the legacy mangle table")
     }
 }
 
@@ -283,17 +314,21 @@ struct FailureTests {
     @Test func aFailedNatChangeRollsBackTheCommittedFilterTable() throws {
         let scene = try Scene()
         defer { scene.close() }
-        let v1 = try scene.manifest("v1.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1", "10.0.9.2"]))
+        let v1 = try scene.manifest(
+            "v1.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", ["10.0.9.1", "10.0.9.2"]))
         try scene.sync([v1])
         // An operator's chain jumps to one of natsync's endpoint chains, so it cannot be deleted.
-        let sep = try scene.save().split(separator: "\n").first { $0.hasPrefix(":KUBE-SEP-") }.map { String($0.dropFirst().prefix { $0 != " " }) }!
+        let sep = try scene.save().split(separator: "\n").first { $0.hasPrefix(":KUBE-SEP-") }.map {
+            String($0.dropFirst().prefix { $0 != " " })
+        }!
         try run(["ip", "netns", "exec", scene.node, "iptables-legacy", "-t", "nat", "-N", "OPERATOR"])
         try run(["ip", "netns", "exec", scene.node, "iptables-legacy", "-t", "nat", "-A", "OPERATOR", "-j", sep])
         let before = try scene.save()
         // v2 drops both endpoints (nat must delete the SEP chains) and adds a service without
         // endpoints (filter gains a REJECT and is committed first).
         let v2 = try scene.manifest(
-            "v2.yaml", Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", []) + Objects.service("new", clusterIP: "10.96.0.6"))
+            "v2.yaml",
+            Objects.service("web", clusterIP: "10.96.0.5") + Objects.slice("web", []) + Objects.service("new", clusterIP: "10.96.0.6"))
         let failed = try scene.sync([v2], check: false)
         #expect(failed.status == 1)
         #expect(failed.standardError.contains("chain \(sep) cannot be deleted"), "\(failed.standardError)")

@@ -186,7 +186,9 @@ final class Scene {
         podIPv6[name] = "fd00:10:0:\(subnet)::2"
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        server.arguments = ["ip", "netns", "exec", namespace, buildFolder.appendingPathComponent("natsync-echo").path, "serve", name, "\(port)"]
+        server.arguments = [
+            "ip", "netns", "exec", namespace, buildFolder.appendingPathComponent("natsync-echo").path, "serve", name, "\(port)",
+        ]
         server.standardOutput = FileHandle.nullDevice
         server.standardError = FileHandle.nullDevice
         try server.run()
@@ -252,7 +254,9 @@ final class Scene {
     /// Datagrams from fixed source ports: one `PORT ANSWER` or `PORT timeout` line each.
     func udp(from namespace: String, _ target: String, ports: ClosedRange<Int>, rounds: Int) throws -> [String] {
         let echo = buildFolder.appendingPathComponent("natsync-echo").path
-        let output = try run(["ip", "netns", "exec", namespace, echo, "udp", target, "\(ports.lowerBound)", "\(ports.upperBound)", "\(rounds)"])
+        let output = try run([
+            "ip", "netns", "exec", namespace, echo, "udp", target, "\(ports.lowerBound)", "\(ports.upperBound)", "\(rounds)",
+        ])
         return output.standardOutput.split(separator: "\n").map(String.init)
     }
 

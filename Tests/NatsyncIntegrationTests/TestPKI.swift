@@ -9,8 +9,10 @@ struct TestPKI {
     init(in folder: URL) throws {
         self.folder = folder.appendingPathComponent("pki")
         try FileManager.default.createDirectory(at: self.folder, withIntermediateDirectories: true)
-        try openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-                     "-keyout", path("ca.key"), "-out", caCertificate, "-subj", "/CN=natsync-test-ca"])
+        try openssl([
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+            "-keyout", path("ca.key"), "-out", caCertificate, "-subj", "/CN=natsync-test-ca",
+        ])
     }
 
     /// Signs a new key pair named `name` (files `name.crt`, `name.key`) for a server at 127.0.0.1
@@ -20,10 +22,14 @@ struct TestPKI {
         let extensions = path("\(name).ext")
         try (client ? "extendedKeyUsage=clientAuth\n" : "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
             .write(toFile: extensions, atomically: true, encoding: .utf8)
-        try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                     "-keyout", path("\(name).key"), "-out", path("\(name).csr"), "-subj", "/CN=\(name)"])
-        try openssl(["x509", "-req", "-in", path("\(name).csr"), "-CA", caCertificate, "-CAkey", path("ca.key"), "-CAcreateserial",
-                     "-days", "1", "-extfile", extensions, "-out", path("\(name).crt")])
+        try openssl([
+            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", path("\(name).key"), "-out", path("\(name).csr"), "-subj", "/CN=\(name)",
+        ])
+        try openssl([
+            "x509", "-req", "-in", path("\(name).csr"), "-CA", caCertificate, "-CAkey", path("ca.key"), "-CAcreateserial",
+            "-days", "1", "-extfile", extensions, "-out", path("\(name).crt"),
+        ])
         return (path("\(name).crt"), path("\(name).key"))
     }
 

@@ -21,13 +21,16 @@ struct TraceTests {
         try scene.addPod("client")
         try scene.sync(["\(KernelTests.root)/Fixtures/seed/service-test.yaml"])
         let operatorRules = [
-            ["-N", "OPERATOR"], ["-A", "OPERATOR", "-p", "tcp", "-j", "RETURN"], ["-I", "FORWARD", "1", "-s", "10.0.3.2", "-j", "OPERATOR"],
+            ["-N", "OPERATOR"], ["-A", "OPERATOR", "-p", "tcp", "-j", "RETURN"],
+            ["-I", "FORWARD", "1", "-s", "10.0.3.2", "-j", "OPERATOR"],
             ["-A", "FORWARD", "-p", "tcp", "-m", "multiport", "--dports", "8080", "-j", "ACCEPT"],
         ]
         for rule in operatorRules { try run(["ip", "netns", "exec", scene.node, "iptables-legacy"] + rule) }
 
         let (outcomes, branches) = try outcomes(scene, ["--src", "10.0.3.2", "--dst", "10.3.241.152:80"])
-        let summary = outcomes.map { "\($0["destination"] ?? ""):\($0["destinationPort"] ?? "") \($0["probability"] ?? "") masq=\($0["masqueraded"] as? Bool ?? true)" }
+        let summary = outcomes.map {
+            "\($0["destination"] ?? ""):\($0["destinationPort"] ?? "") \($0["probability"] ?? "") masq=\($0["masqueraded"] as? Bool ?? true)"
+        }
         #expect(summary == ["10.0.1.2:8080 0.5 masq=false", "10.0.2.2:8080 0.5 masq=false"], "\(summary)")
         let hops = branches.first?["hops"] as? [[String: Any]] ?? []
         let operatorJump = hops.first { $0["chain"] as? String == "FORWARD" && $0["rule"] as? Int == 1 }
@@ -66,6 +69,8 @@ struct TraceTests {
         }
         #expect(byPod.values.reduce(0, +) == 600, "\(byPod)")
         #expect(statistic < chiSquareCritical[2]!, "measured \(byPod), trace \(predicted), chi-square \(statistic)")
-        print("trace vs 600 requests: trace \(predicted.sorted { $0.key < $1.key }), measured \(byPod.sorted { $0.key < $1.key }), chi-square \(statistic)")
+        print(
+            "trace vs 600 requests: trace \(predicted.sorted { $0.key < $1.key }), measured \(byPod.sorted { $0.key < $1.key }), chi-square \(statistic)"
+        )
     }
 }

@@ -84,7 +84,8 @@ struct TrafficTests {
             + Objects.slice("loc", ["\(local)@node-1", "\(remote)@node-2"])
         try scene.sync([try scene.manifest("local.yaml", yaml)])
         let answers = try scene.get(from: scene.external, "\(Scene.nodeIP):30081", count: 60)
-        #expect(answers.count == 60 && answers.allSatisfy { $0 == "Hello from pod-local; you are \(Scene.externalIP)" }, "\(tally(answers))")
+        #expect(
+            answers.count == 60 && answers.allSatisfy { $0 == "Hello from pod-local; you are \(Scene.externalIP)" }, "\(tally(answers))")
         // Cluster IP traffic still uses both endpoints.
         let fromPods = tally(try scene.get(from: scene.podNamespaces["pod-remote"]!, "10.96.0.70:80", count: 100))
         #expect(fromPods.count == 2, "\(fromPods)")
@@ -110,7 +111,11 @@ struct TrafficTests {
         let scene = try Scene(dispatch: dispatch, backend: backend)
         defer { scene.close() }
         try scene.addPod("client")
-        try scene.sync([try scene.manifest("empty.yaml", Objects.service("empty", clusterIP: "10.96.0.90", type: "NodePort", nodePort: 30090) + Objects.slice("empty", []))])
+        try scene.sync([
+            try scene.manifest(
+                "empty.yaml",
+                Objects.service("empty", clusterIP: "10.96.0.90", type: "NodePort", nodePort: 30090) + Objects.slice("empty", []))
+        ])
         // One connection from each side. Here everything is local, so the first REJECT's ICMP error
         // arrives while connect() still holds the socket lock and the kernel drops it
         // (TcpExtLockDroppedIcmps); the SYN retransmitted after 1 s is refused. A missing or DROP
@@ -208,7 +213,8 @@ struct LocalDetectionTrafficTests {
             ---
 
             """
-        let manifest = try scene.manifest("web.yaml", node + Objects.service("web", clusterIP: "10.96.0.50") + Objects.slice("web", [server]))
+        let manifest = try scene.manifest(
+            "web.yaml", node + Objects.service("web", clusterIP: "10.96.0.50") + Objects.slice("web", [server]))
         try scene.sync([manifest], node: ["--hostname-override", "node-1", "--node-ip", Scene.nodeIP] + flags)
         let fromPod = try scene.get(from: scene.podNamespaces["client"]!, "10.96.0.50:80", count: 5)
         #expect(fromPod == Array(repeating: "Hello from pod-a; you are \(client)", count: 5), "\(mode): \(fromPod)")

@@ -54,7 +54,8 @@ struct UnreadableInputTests {
         defer { scene.close() }
         let foreign = try String(contentsOfFile: "\(KernelTests.root)/Fixtures/foreign/docker-and-operator.rules", encoding: .utf8)
         try run(["ip", "netns", "exec", scene.node, "iptables-legacy-restore", "--noflush", "--counters"], input: foreign)
-        let earlier = try scene.manifest("earlier.yaml", Objects.service("old", clusterIP: "10.96.7.7") + Objects.slice("old", ["10.0.7.1"]))
+        let earlier = try scene.manifest(
+            "earlier.yaml", Objects.service("old", clusterIP: "10.96.7.7") + Objects.slice("old", ["10.0.7.1"]))
         try scene.sync([Self.seed, earlier])
         let before = try scene.save(counters: true, tables: ["filter", "nat", "mangle"])
         #expect(before.contains("-A KUBE-SERVICES") && before.contains("[7:420] -A PREROUTING"))
@@ -65,7 +66,8 @@ struct UnreadableInputTests {
         let cases = try Self.unreadablePaths(scene)
         for (what, path, reason) in cases {
             for (name, command) in commands {
-                let arguments = command + ["--iptables-backend", "legacy"] + Scene.nodeFlags + ["-f", Self.seed, "-f", path, "--netns", scene.node]
+                let arguments =
+                    command + ["--iptables-backend", "legacy"] + Scene.nodeFlags + ["-f", Self.seed, "-f", path, "--netns", scene.node]
                 let output = try run(Self.withoutReadOverride + [natsync] + arguments, check: false)
                 #expect(output.status == 2, "\(what), \(name): exit \(output.status): \(output.standardError)")
                 #expect(output.standardError.contains("error: "), "\(what), \(name): \(output.standardError)")
@@ -108,7 +110,8 @@ struct UnreadableInputTests {
         #expect(try scene.save() == before)
         #expect(try httpGet(port: daemon.healthPort, path: "/healthz").status == 503)
 
-        let wanted = try String(contentsOfFile: Self.seed, encoding: .utf8) + "---\n" + Objects.service("web", clusterIP: "10.96.0.5")
+        let wanted =
+            try String(contentsOfFile: Self.seed, encoding: .utf8) + "---\n" + Objects.service("web", clusterIP: "10.96.0.5")
             + Objects.slice("web", ["10.0.9.1"])
         try wanted.write(toFile: later, atomically: true, encoding: .utf8)
         try waitUntil(seconds: 5) { try DaemonTests.matches(scene, later) }

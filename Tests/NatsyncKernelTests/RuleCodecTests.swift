@@ -80,7 +80,8 @@ struct RuleCodecTests {
     /// A single field changed in an entry makes it differ, whichever field it is.
     @Test func everyFieldTakesPart() throws {
         let rule = try RestoreText.parseRule(
-            "-s 10.0.0.0/8 -d 10.96.0.1/32 -i eth0 -o eth1 -p tcp -m comment --comment \"x\" -m tcp --dport 80 -m statistic --mode random --probability 0.5 -m mark --mark 0x1/0x1 -j DNAT --to-destination 10.0.0.1:8080")
+            "-s 10.0.0.0/8 -d 10.96.0.1/32 -i eth0 -o eth1 -p tcp -m comment --comment \"x\" -m tcp --dport 80 -m statistic --mode random --probability 0.5 -m mark --mark 0x1/0x1 -j DNAT --to-destination 10.0.0.1:8080"
+        )
         let original = try RuleCodec.encode(rule, family: .ipv4)
         let edits: [(String, (inout natsync_rule) -> Void)] = [
             ("source", { $0.source.3 = 1 }),

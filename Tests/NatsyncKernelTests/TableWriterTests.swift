@@ -60,7 +60,8 @@ struct TableWriterTests {
                     let byName = compared % 2 == 1
                     try pair.run(in: pair.second) { try TableBlob(contents.table, family: family).write(plan, placingByName: byName) }
                     let tables = try pair.bytes(of: contents.table, family: family)
-                    #expect(firstDifference(tables, family: family) == nil, "\(from.name) -> \(to.name), \(contents.table), by name: \(byName)")
+                    #expect(
+                        firstDifference(tables, family: family) == nil, "\(from.name) -> \(to.name), \(contents.table), by name: \(byName)")
                     compared += 1
                 }
                 let save = family == .ipv4 ? "iptables-legacy-save" : "ip6tables-legacy-save"
@@ -183,7 +184,10 @@ private struct NamespacePair {
     }
 
     func bytes(of table: TableName, family: IPFamily) throws -> (first: [UInt8], second: [UInt8]) {
-        (try run(in: first) { try TableBlob(table, family: family).bytes }, try run(in: second) { try TableBlob(table, family: family).bytes })
+        (
+            try run(in: first) { try TableBlob(table, family: family).bytes },
+            try run(in: second) { try TableBlob(table, family: family).bytes }
+        )
     }
 
     /// The saved tables with counters, but for the built-in chains' policy counters, which
@@ -237,7 +241,9 @@ private func withoutCounters(_ bytes: [UInt8], _ family: IPFamily) -> [UInt8] {
 /// late, beyond the 48 bytes their keys hold, by length, or by bytes beyond ASCII.
 @Suite struct UserChainOrderTests {
     @Test func liveAndNewChainsMergeInStrcmpOrder() {
-        var names: Set<String> = ["A", "AB", "KUBE-SEP-", "KUBE-SEP-AAAAAAAA", "KUBE-SEP-AAAAAAAB", "DOCKER", "DOCKER-USER", "Z", "é", "e\u{301}"]
+        var names: Set<String> = [
+            "A", "AB", "KUBE-SEP-", "KUBE-SEP-AAAAAAAA", "KUBE-SEP-AAAAAAAB", "DOCKER", "DOCKER-USER", "Z", "é", "e\u{301}",
+        ]
         for index in 0..<300 {
             names.insert("KUBE-PROXY-FIREWALL-\(index)")
             names.insert(String(repeating: "x", count: index % 20) + "\(index % 7)")

@@ -11,7 +11,8 @@ import Yams
 /// builds, and its service account gets kube-proxy's role.
 struct DeployManifestTests {
     func documents() throws -> [[String: Any]] {
-        let text = try String(contentsOf: URL(fileURLWithPath: Repository.root).appendingPathComponent("deploy/natsync.yaml"), encoding: .utf8)
+        let text = try String(
+            contentsOf: URL(fileURLWithPath: Repository.root).appendingPathComponent("deploy/natsync.yaml"), encoding: .utf8)
         return try Yams.load_all(yaml: text).compactMap { $0 as? [String: Any] }
     }
 
@@ -53,7 +54,8 @@ struct DeployManifestTests {
         #expect(kubeconfigPath == "\(configMount)/kubeconfig.conf")
         #expect(command.contains("--hostname-override=$(NODE_NAME)"))
 
-        let source = try String(contentsOf: URL(fileURLWithPath: Repository.root).appendingPathComponent("Sources/natsync/Natsync.swift"), encoding: .utf8)
+        let source = try String(
+            contentsOf: URL(fileURLWithPath: Repository.root).appendingPathComponent("Sources/natsync/Natsync.swift"), encoding: .utf8)
         let version = try #require(source.firstMatch(of: /version: "([^"]+)"/)?.1)
         #expect(container["image"] as? String == "natsync:\(version)", "the image make image builds")
 

@@ -31,7 +31,9 @@ struct KubeConfigTests {
             """)
         let connection = try APIConnection.kubeconfig(path: path)
         #expect(connection.server == "https://10.0.0.1:6443")
-        #expect(connection.certificateAuthorityPEM.map { String(decoding: $0, as: UTF8.self) }?.hasPrefix("-----BEGIN CERTIFICATE-----") == true)
+        #expect(
+            connection.certificateAuthorityPEM.map { String(decoding: $0, as: UTF8.self) }?.hasPrefix("-----BEGIN CERTIFICATE-----") == true
+        )
         guard case .literal(let token) = connection.token else {
             Issue.record("expected a token")
             return
@@ -49,11 +51,11 @@ struct KubeConfigTests {
         try "KEY".write(to: folder.appendingPathComponent("client.key"), atomically: true, encoding: .utf8)
         let path = folder.appendingPathComponent("config").path
         try """
-            current-context: c
-            contexts: [{name: c, context: {cluster: k, user: u}}]
-            clusters: [{name: k, cluster: {server: "https://k:6443", insecure-skip-tls-verify: true}}]
-            users: [{name: u, user: {client-certificate: client.crt, client-key: client.key}}]
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        current-context: c
+        contexts: [{name: c, context: {cluster: k, user: u}}]
+        clusters: [{name: k, cluster: {server: "https://k:6443", insecure-skip-tls-verify: true}}]
+        users: [{name: u, user: {client-certificate: client.crt, client-key: client.key}}]
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         let connection = try APIConnection.kubeconfig(path: path)
         #expect(connection.insecureSkipTLSVerify)
         guard case .files(let certificate, let key) = connection.clientCertificate else {
@@ -62,11 +64,14 @@ struct KubeConfigTests {
         }
         #expect(certificate == folder.appendingPathComponent("client.crt").path && key == folder.appendingPathComponent("client.key").path)
         let store = CredentialStore(connection: connection)
-        #expect(try store.current().clientCertificate.map { $0.certificatePEM == Array("CERT".utf8) && $0.keyPEM == Array("KEY".utf8) } == true)
+        #expect(
+            try store.current().clientCertificate.map { $0.certificatePEM == Array("CERT".utf8) && $0.keyPEM == Array("KEY".utf8) } == true)
         // A renewed pair on disk is used from the next request on.
         try "CERT2".write(to: folder.appendingPathComponent("client.crt"), atomically: true, encoding: .utf8)
         try "KEY2".write(to: folder.appendingPathComponent("client.key"), atomically: true, encoding: .utf8)
-        #expect(try store.current().clientCertificate.map { $0.certificatePEM == Array("CERT2".utf8) && $0.keyPEM == Array("KEY2".utf8) } == true)
+        #expect(
+            try store.current().clientCertificate.map { $0.certificatePEM == Array("CERT2".utf8) && $0.keyPEM == Array("KEY2".utf8) }
+                == true)
     }
 
     @Test func aTokenAndAClientCertificateGoTogether() throws {
@@ -96,7 +101,9 @@ struct KubeConfigTests {
             _ = try APIConnection.kubeconfig(path: path)
             Issue.record("an auth-provider must not connect anonymously")
         } catch {
-            #expect(error.description == "\(path): users[gke].user.auth-provider is not supported (client-go removed it); use an exec credential plugin")
+            #expect(
+                error.description
+                    == "\(path): users[gke].user.auth-provider is not supported (client-go removed it); use an exec credential plugin")
             #expect(!error.description.contains("secret"))
         }
     }
@@ -111,28 +118,28 @@ struct KubeConfigTests {
         let calls = folder.appendingPathComponent("calls")
         let plugin = folder.appendingPathComponent("plugin.sh")
         try """
-            #!/bin/sh
-            echo "$KUBERNETES_EXEC_INFO $1 $PLUGIN_ENV" >> \(calls.path)
-            n=$(wc -l < \(calls.path))
-            printf '{"apiVersion": "\(version)", "kind": "ExecCredential", "status": {"token": "tok-%s", "expirationTimestamp": "%s"}}' "$n" "$EXPIRES"
-            """.write(to: plugin, atomically: true, encoding: .utf8)
+        #!/bin/sh
+        echo "$KUBERNETES_EXEC_INFO $1 $PLUGIN_ENV" >> \(calls.path)
+        n=$(wc -l < \(calls.path))
+        printf '{"apiVersion": "\(version)", "kind": "ExecCredential", "status": {"token": "tok-%s", "expirationTimestamp": "%s"}}' "$n" "$EXPIRES"
+        """.write(to: plugin, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: plugin.path)
         let path = folder.appendingPathComponent("config").path
         try """
-            current-context: c
-            contexts: [{name: c, context: {cluster: k, user: u}}]
-            clusters: [{name: k, cluster: {server: "https://k:6443"}}]
-            users:
-            - name: u
-              user:
-                exec:
-                  apiVersion: \(version)
-                  command: ./plugin.sh
-                  args: [first-arg]
-                  env: [{name: PLUGIN_ENV, value: from-kubeconfig}]
-                  interactiveMode: Never
-                  provideClusterInfo: true
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        current-context: c
+        contexts: [{name: c, context: {cluster: k, user: u}}]
+        clusters: [{name: k, cluster: {server: "https://k:6443"}}]
+        users:
+        - name: u
+          user:
+            exec:
+              apiVersion: \(version)
+              command: ./plugin.sh
+              args: [first-arg]
+              env: [{name: PLUGIN_ENV, value: from-kubeconfig}]
+              interactiveMode: Never
+              provideClusterInfo: true
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         let connection = try APIConnection.kubeconfig(path: path)
         #expect(connection.exec?.command == plugin.path)
         let clock = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
@@ -161,11 +168,11 @@ struct KubeConfigTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("config").path
         try """
-            current-context: c
-            contexts: [{name: c, context: {cluster: k, user: u}}]
-            clusters: [{name: k, cluster: {server: "https://k:6443"}}]
-            users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: sh, args: [-c, "echo no credentials here >&2; exit 3"], interactiveMode: Never}}}]
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        current-context: c
+        contexts: [{name: c, context: {cluster: k, user: u}}]
+        clusters: [{name: k, cluster: {server: "https://k:6443"}}]
+        users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: sh, args: [-c, "echo no credentials here >&2; exit 3"], interactiveMode: Never}}}]
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         let store = CredentialStore(connection: try APIConnection.kubeconfig(path: path))
         do {
             _ = try store.current()
@@ -174,7 +181,8 @@ struct KubeConfigTests {
             #expect(error.description.hasSuffix("sh exited 3: no credentials here"), "\(error.description)")
         }
         let wrong = folder.appendingPathComponent("wrong").path
-        try "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\nclusters: [{name: k, cluster: {server: \"https://k\"}}]\nusers: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1alpha1, command: sh}}}]\n"
+        try
+            "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\nclusters: [{name: k, cluster: {server: \"https://k\"}}]\nusers: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1alpha1, command: sh}}}]\n"
             .write(toFile: wrong, atomically: true, encoding: .utf8)
         #expect(throws: APIConnection.ConfigError.self) { try APIConnection.kubeconfig(path: wrong) }
     }
@@ -216,7 +224,8 @@ struct APIDecoderTests {
     }
 
     @Test func watchEventsCarryTheirVersionAndGoneIsAnError() throws {
-        let added = #"{"type":"ADDED","object":{"kind":"EndpointSlice","metadata":{"name":"web-1","namespace":"default","resourceVersion":"130","labels":{"kubernetes.io/service-name":"web"}},"addressType":"IPv4","ports":[{"port":8080}],"endpoints":[{"addresses":["10.0.0.1"]}]}}"#
+        let added =
+            #"{"type":"ADDED","object":{"kind":"EndpointSlice","metadata":{"name":"web-1","namespace":"default","resourceVersion":"130","labels":{"kubernetes.io/service-name":"web"}},"addressType":"IPv4","ports":[{"port":8080}],"endpoints":[{"addresses":["10.0.0.1"]}]}}"#
         guard case .added(.endpointSlice(let slice), let version) = try APIDecoder.event(Data(added.utf8), kind: .endpointSlice) else {
             Issue.record("expected an added slice")
             return

@@ -58,7 +58,9 @@ struct KubernetesStoreTests {
         let store = KubernetesSource.Store()
         _ = Self.apply(store, Self.service("web", clusterIP: "10.96.0.5"), .service)
         _ = Self.apply(store, Self.slice("web", service: "web"), .endpointSlice)
-        let invalid = APIDecoder.object(Data(#"{"metadata": {"name": "web", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}}}"#.utf8), kind: .endpointSlice)
+        let invalid = APIDecoder.object(
+            Data(#"{"metadata": {"name": "web", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}}}"#.utf8),
+            kind: .endpointSlice)
         _ = Self.apply(store, invalid, .endpointSlice, deleted: true)
         #expect(Self.names(store).services == ["web"])
         #expect(Self.names(store).slices == [])
@@ -80,8 +82,9 @@ struct KubernetesStoreTests {
     }
 
     @Test func listsAndWatchesAskForKubeProxysSelector() {
-        #expect(KubernetesSource.selector
-            == "labelSelector=%21service.kubernetes.io%2Fservice-proxy-name%2C%21service.kubernetes.io%2Fheadless")
+        #expect(
+            KubernetesSource.selector
+                == "labelSelector=%21service.kubernetes.io%2Fservice-proxy-name%2C%21service.kubernetes.io%2Fheadless")
     }
 }
 

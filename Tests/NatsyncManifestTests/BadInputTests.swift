@@ -100,7 +100,10 @@ struct BadInputTests {
         ("truncated.yaml", "cannot parse: line 8 column 1: did not find expected ',' or ']' while parsing a flow sequence"),
         ("truncated.json", "cannot parse: line 9 column 1: unexpected end of file"),
         ("unparseable.json", "cannot parse: line 7 column 24: unexpected character 'x'"),
-        ("tab-indented.yaml", "cannot parse: line 5 column 1: found a tab character that violates indentation while scanning a plain scalar"),
+        (
+            "tab-indented.yaml",
+            "cannot parse: line 5 column 1: found a tab character that violates indentation while scanning a plain scalar"
+        ),
     ])
     func filesThatDoNotParseAreErrors(file: String, message: String) {
         let path = "\(Repository.fixtures)/bad/\(file)"

@@ -37,7 +37,9 @@ struct JSONSyntaxTests {
             let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: "\(Repository.fixtures)/\(name)")))
             #expect(bytes.withUnsafeBufferPointer(JSONSyntax.firstError) == nil)
         }
-        for text in ["{}", "[]", "[1,]", "{\"a\": 1,}", "0", "-1.5e+10", "\"\\u00e9\\n\"", "[true, false, null]", " {\"a\": {\"b\": [[]]}} \n"] {
+        for text in [
+            "{}", "[]", "[1,]", "{\"a\": 1,}", "0", "-1.5e+10", "\"\\u00e9\\n\"", "[true, false, null]", " {\"a\": {\"b\": [[]]}} \n",
+        ] {
             #expect(Self.failure(text) == nil, "\(text)")
         }
         let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
@@ -47,7 +49,9 @@ struct JSONSyntaxTests {
     /// Random single-byte changes, cuts and insertions of a manifest: the check finds an error
     /// exactly when Foundation rejects the text.
     @Test func agreesWithFoundationOnMutatedManifests() {
-        let base = Array(#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": {"ports": [{"port": 80, "x": -1.5e3}], "on": true, "off": null}}"#.utf8)
+        let base = Array(
+            #"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": {"ports": [{"port": 80, "x": -1.5e3}], "on": true, "off": null}}"#
+                .utf8)
         var generator = SystemRandomNumberGenerator()
         let alphabet = Array("{}[]\",:.-+eE0123456789 tfnaulrs\\/\n".utf8)
         for _ in 0..<3000 {
@@ -62,7 +66,8 @@ struct JSONSyntaxTests {
                 if bytes.isEmpty { bytes = [UInt8(ascii: "{")] }
             }
             let ours = bytes.withUnsafeBufferPointer(JSONSyntax.firstError)
-            #expect((ours == nil) == Self.foundationAccepts(bytes), "\(String(decoding: bytes, as: UTF8.self)): \(String(describing: ours))")
+            #expect(
+                (ours == nil) == Self.foundationAccepts(bytes), "\(String(decoding: bytes, as: UTF8.self)): \(String(describing: ours))")
         }
     }
 }

@@ -43,22 +43,33 @@ struct LoadingTests {
         for index in 0..<300 {
             switch index % 7 {
             case 0:
-                items.append(#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"s\#(index)","namespace":"default"},"spec":{"clusterIP":"10.96.0.\#(index % 250 + 1)","ports":[{"name":"p","port":80}]}}"#)
+                items.append(
+                    #"{"apiVersion":"v1","kind":"Service","metadata":{"name":"s\#(index)","namespace":"default"},"spec":{"clusterIP":"10.96.0.\#(index % 250 + 1)","ports":[{"name":"p","port":80}]}}"#
+                )
             case 1:
-                items.append(#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"bad\#(index)"},"spec":{"clusterIP":"999.1.1.1","ports":[{"port":80}]}}"#)
+                items.append(
+                    #"{"apiVersion":"v1","kind":"Service","metadata":{"name":"bad\#(index)"},"spec":{"clusterIP":"999.1.1.1","ports":[{"port":80}]}}"#
+                )
             case 2:
                 items.append(#"{"kind":"Service","metadata":{"namespace":"x"}}"#)
             case 3:
-                items.append(#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c\#(index)"}},{"kind":"Service"}]}"#)
+                items.append(
+                    #"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c\#(index)"}},{"kind":"Service"}]}"#
+                )
             case 4:
                 items.append(#"[1, 2, {"a": "]}"}]"#)
             case 5:
-                items.append(#"{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"s\#(index - 5)-a","namespace":"default","labels":{"kubernetes.io/service-name":"s\#(index - 5)"},"annotations":{"note":"a \"quoted\" ] } value"}},"addressType":"IPv4","ports":[{"name":"p","port":8080}],"endpoints":[{"addresses":["10.1.0.\#(index % 250 + 1)"]}]}"#)
+                items.append(
+                    #"{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"s\#(index - 5)-a","namespace":"default","labels":{"kubernetes.io/service-name":"s\#(index - 5)"},"annotations":{"note":"a \"quoted\" ] } value"}},"addressType":"IPv4","ports":[{"name":"p","port":8080}],"endpoints":[{"addresses":["10.1.0.\#(index % 250 + 1)"]}]}"#
+                )
             default:
-                items.append(#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"t\#(index)","namespace":"default"},"spec":{"clusterIP":"10.96.1.\#(index % 250 + 1)","ports":[{"name":"p","port":70000}]}}"#)
+                items.append(
+                    #"{"apiVersion":"v1","kind":"Service","metadata":{"name":"t\#(index)","namespace":"default"},"spec":{"clusterIP":"10.96.1.\#(index % 250 + 1)","ports":[{"name":"p","port":70000}]}}"#
+                )
             }
         }
-        let text = "{\n \"apiVersion\": \"v1\", \"items\": [\n" + items.joined(separator: ",\n ") + "\n], \"kind\": \"List\", \"metadata\": {}}\n"
+        let text =
+            "{\n \"apiVersion\": \"v1\", \"items\": [\n" + items.joined(separator: ",\n ") + "\n], \"kind\": \"List\", \"metadata\": {}}\n"
         let split = try #require(JSONListProbe.documents(text), "the list was not split")
         let whole = try ManifestLoader.decodeDocuments(text)
         let describe = { (documents: [ManifestDocument]) in documents.flatMap(\.objects).map { "\($0.0) at \($0.1.position)" } }
@@ -99,11 +110,14 @@ struct LoadingTests {
     @Test func largeListsScannedInPiecesFindTheSameItems() throws {
         var items: [String] = []
         for index in 0..<10_000 {
-            items.append(#"{"kind": "Service", "metadata": {"name": "s\#(index)", "note": "a \"quoted\", ] } value"}, "spec": {"ports": [{"port": \#(index % 60000 + 1)}]}}"#)
+            items.append(
+                #"{"kind": "Service", "metadata": {"name": "s\#(index)", "note": "a \"quoted\", ] } value"}, "spec": {"ports": [{"port": \#(index % 60000 + 1)}]}}"#
+            )
         }
         let oneLine = "{\"kind\": \"List\", \"items\": [" + items.joined(separator: ",") + "]}"
         let object = try JSONSerialization.jsonObject(with: Data(oneLine.utf8))
-        let pretty = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
+        let pretty = String(
+            decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
         let misleading = pretty.replacingOccurrences(of: "\"ports\" : [\n", with: "\"ports\" : [\n    {\"x\" : 1},\n    {\"y\" : 2},\n")
         #expect(misleading != pretty)
         for text in [pretty, misleading, oneLine] {
@@ -241,7 +255,8 @@ struct LoadingTests {
     func configFileValuesOutOfRangeNameTheirField(line: String, message: String) throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("natsync-config-\(UUID().uuidString).yaml").path
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n\(line)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n\(line)\n".write(
+            toFile: path, atomically: true, encoding: .utf8)
         #expect(throws: ProxyConfigurationFile.LoadError.self) { try ProxyConfigurationFile.load(path: path) }
         do {
             _ = try ProxyConfigurationFile.load(path: path)

@@ -7,8 +7,10 @@ import Testing
 @Suite(.serialized)
 final class ManifestFilesTests {
     let folder: String
-    static let web = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: default}\nspec: {clusterIP: 10.96.0.5, ports: [{port: 80}]}\n"
-    static let dns = "apiVersion: v1\nkind: Service\nmetadata: {name: dns, namespace: default}\nspec: {clusterIP: 10.96.0.10, ports: [{port: 53}]}\n"
+    static let web =
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: default}\nspec: {clusterIP: 10.96.0.5, ports: [{port: 80}]}\n"
+    static let dns =
+        "apiVersion: v1\nkind: Service\nmetadata: {name: dns, namespace: default}\nspec: {clusterIP: 10.96.0.10, ports: [{port: 53}]}\n"
 
     init() throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("natsync-files-\(UUID().uuidString.prefix(8))").path
@@ -50,7 +52,9 @@ final class ManifestFilesTests {
     @Test func aDirectoryThatLinksBackToItselfIsAnError() throws {
         _ = try write("manifests/web.yaml", Self.web)
         _ = try link("manifests/self.yaml", to: ".")
-        #expect(errors(["\(folder)/manifests"]) == ["error: \(folder)/manifests/self.yaml: a directory loop: leads back to \(folder)/manifests"])
+        #expect(
+            errors(["\(folder)/manifests"]) == ["error: \(folder)/manifests/self.yaml: a directory loop: leads back to \(folder)/manifests"]
+        )
     }
 
     @Test func aDeviceIsAnError() throws {
@@ -92,7 +96,10 @@ final class ManifestFilesTests {
         _ = try write("manifests/web.yaml", Self.web)
         let dangling = try link("manifests/gone.yaml", to: "\(folder)/nowhere.yaml")
         let listing = try #require(try? ManifestFiles.list("\(folder)/manifests").get())
-        #expect(listing.entries.compactMap(\.failure) == [ManifestReadError(path: dangling, reason: "no such file or directory", isMissing: true)])
+        #expect(
+            listing.entries.compactMap(\.failure) == [
+                ManifestReadError(path: dangling, reason: "no such file or directory", isMissing: true)
+            ])
         #expect(errors(["\(folder)/manifests"]) == ["error: \(dangling): no such file or directory"])
     }
 
@@ -101,7 +108,10 @@ final class ManifestFilesTests {
         _ = try write("empty/README.md", "not a manifest")
         let result = ManifestLoader.load(paths: ["\(folder)/empty"])
         #expect(result.errors.isEmpty && result.warnings.isEmpty)
-        #expect(result.diagnostics.map(\.description) == ["note: \(folder)/empty: no .yaml, .yml or .json file in this directory; it adds no services"])
+        #expect(
+            result.diagnostics.map(\.description) == [
+                "note: \(folder)/empty: no .yaml, .yml or .json file in this directory; it adds no services"
+            ])
     }
 
     @Test func hiddenEntriesAndSubdirectoriesWithoutASuffixArePassedOver() throws {

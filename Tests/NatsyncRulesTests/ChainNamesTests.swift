@@ -1,6 +1,7 @@
 import NatsyncIPTables
 import NatsyncModel
 import NatsyncNet
+import NatsyncUtilities
 import Testing
 
 @testable import NatsyncRules
@@ -84,14 +85,16 @@ struct EndpointGatheringTests {
 
     /// Endpoints are ordered, told apart and hashed by their `ip:port` bytes, without the string.
     @Test func endpointKeysOrderAndNameAsTheirText() {
-        let addresses: [IPAddress] = (0..<200).map { _ in .v4(UInt32.random(in: 0...UInt32.max)) }
+        let addresses: [IPAddress] =
+            (0..<200).map { _ in .v4(UInt32.random(in: 0...UInt32.max)) }
             + (0..<100).map { index in IPAddress("fd00:\(String(index, radix: 16))::\(String(index * 7919 % 65536, radix: 16))")! }
             + [.v4(0), .v4(0xFFFF_FFFF), IPAddress("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")!, IPAddress("::")!]
         let ports: [UInt16] = [1, 9, 10, 80, 8080, 65535]
         var endpoints: [EndpointInfo] = []
         for (index, address) in addresses.enumerated() {
             endpoints.append(
-                EndpointInfo(address: address, port: ports[index % ports.count], ready: true, serving: true, terminating: false, isLocal: false))
+                EndpointInfo(
+                    address: address, port: ports[index % ports.count], ready: true, serving: true, terminating: false, isLocal: false))
         }
         let byText = endpoints.sorted { $0.endpointString.utf8.lexicographicallyPrecedes($1.endpointString.utf8) }
         let key = { (endpoint: EndpointInfo) in endpoint.address.withJoined(port: endpoint.port, ByteOrderKey.init) }

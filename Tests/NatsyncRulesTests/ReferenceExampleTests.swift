@@ -28,7 +28,10 @@ struct ReferenceExampleTests {
         expectChains(rules.nat, expected)
         #expect(
             rules.nat.chains.map(\.name.rawValue).sorted()
-                == ["KUBE-MARK-MASQ", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-SEP-SXIVWICOYRO3J4NJ", "KUBE-SERVICES", "KUBE-SVC-XPGD46QRK7WJZT7O"])
+                == [
+                    "KUBE-MARK-MASQ", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-SEP-SXIVWICOYRO3J4NJ", "KUBE-SERVICES",
+                    "KUBE-SVC-XPGD46QRK7WJZT7O",
+                ])
         #expect(rules.nat.chain("KUBE-NODEPORTS")?.rules == [])
     }
 
@@ -75,7 +78,8 @@ struct ReferenceExampleTests {
     }
 
     @Test func endpointsSortAsIPPortStringsNotAsNumbers() {
-        let service = Service(name: name("ns1/svc1"), clusterIPs: [ip("172.30.0.41")], ports: [.init(name: "p11", protocol: .tcp, port: 11)])
+        let service = Service(
+            name: name("ns1/svc1"), clusterIPs: [ip("172.30.0.41")], ports: [.init(name: "p11", protocol: .tcp, port: 11)])
         let state = ClusterState(
             services: [service], endpointSlices: [slice("ns1/svc1", port: "p11", number: 11, ["10.1.1.1", "10.1.1.11", "10.1.1.2"])])
         let svc = RuleGenerator(options: fakeOptions()).rules(for: state).nat.chains.first { $0.name.rawValue.hasPrefix("KUBE-SVC-") }!
@@ -106,8 +110,9 @@ struct ReferenceExampleTests {
             -A KUBE-SVC-WBMILL6O5AC5GY22 -m comment --comment "ns1/dns:dns -> 10.180.0.1:53" -m statistic --mode random --probability 0.5000000000 -j KUBE-SEP-VZKE3ZCFEDHLFKYZ
             -A KUBE-SVC-WBMILL6O5AC5GY22 -m comment --comment "ns1/dns:dns -> 10.180.0.2:53" -j KUBE-SEP-XX7NV6NKEVRUPB6D
             """)
-        #expect(rules.nat.chain(ChainNames.services)?.rules.first.map { RestoreText.arguments(of: $0) }
-            == #"-m comment --comment "ns1/dns:dns cluster IP" -m udp -p udp -d 172.30.0.10 --dport 53 -j KUBE-SVC-WBMILL6O5AC5GY22"#)
+        #expect(
+            rules.nat.chain(ChainNames.services)?.rules.first.map { RestoreText.arguments(of: $0) }
+                == #"-m comment --comment "ns1/dns:dns cluster IP" -m udp -p udp -d 172.30.0.10 --dport 53 -j KUBE-SVC-WBMILL6O5AC5GY22"#)
     }
 
     @Test func externalPolicyLocalLoadBalancerWithOneLocalEndpoint() {
@@ -239,7 +244,8 @@ struct ReferenceExampleTests {
         let rules = RuleGenerator(options: fakeOptions(masqueradeAll: true)).rules(for: state)
         #expect(
             chainLines(rules.nat)["KUBE-SVC-XPGD46QRK7WJZT7O"]?.first
-                == #"-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j KUBE-MARK-MASQ"#)
+                == #"-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j KUBE-MARK-MASQ"#
+        )
     }
 
     @Test func withoutAClusterCIDRNothingIsMasqueradedAndPodsSkipNoShortCircuit() {
@@ -249,7 +255,10 @@ struct ReferenceExampleTests {
         let state = ClusterState(services: [service], endpointSlices: [slice("ns1/svc1", ["10.180.0.1@test-node"])])
         let rules = RuleGenerator(options: fakeOptions(clusterCIDRs: [])).rules(for: state)
         let lines = chainLines(rules.nat)
-        #expect(lines["KUBE-SVC-XPGD46QRK7WJZT7O"] == [#"-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 -> 10.180.0.1:80" -j KUBE-SEP-SXIVWICOYRO3J4NJ"#])
+        #expect(
+            lines["KUBE-SVC-XPGD46QRK7WJZT7O"] == [
+                #"-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 -> 10.180.0.1:80" -j KUBE-SEP-SXIVWICOYRO3J4NJ"#
+            ])
         #expect(lines["KUBE-EXT-XPGD46QRK7WJZT7O"]?.contains { $0.contains("pod traffic") } == false)
         #expect(lines["KUBE-EXT-XPGD46QRK7WJZT7O"]?.count == 3)
     }

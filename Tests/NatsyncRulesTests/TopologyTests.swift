@@ -1,6 +1,7 @@
 import NatsyncModel
-@testable import NatsyncRules
 import Testing
+
+@testable import NatsyncRules
 
 /// Topology hints as kube-proxy's `CategorizeEndpoints` applies them (its TestCategorizeEndpoints
 /// rows, and the same-node rows of 1.33+).
@@ -26,11 +27,15 @@ struct TopologyTests {
     static let zoneA = NodeTopology(nodeName: "node-1", zone: "zone-a")
 
     static func cluster(_ endpoints: [EndpointInfo], _ topology: NodeTopology?, port: ServicePortInfo = port()) -> [Int] {
-        EndpointCategories(endpoints, for: port, topology: topology).cluster.map { Int($0.address.description.split(separator: ".").last!)! }
+        EndpointCategories(endpoints, for: port, topology: topology).cluster.map {
+            Int($0.address.description.split(separator: ".").last!)!
+        }
     }
 
     @Test func zoneHintsKeepTheEndpointsForThisZone() {
-        let endpoints = [Self.endpoint(3, zones: ["zone-a"]), Self.endpoint(4, zones: ["zone-b"]), Self.endpoint(5, zones: ["zone-c", "zone-a"])]
+        let endpoints = [
+            Self.endpoint(3, zones: ["zone-a"]), Self.endpoint(4, zones: ["zone-b"]), Self.endpoint(5, zones: ["zone-c", "zone-a"]),
+        ]
         #expect(Self.cluster(endpoints, Self.zoneA) == [3, 5])
         #expect(EndpointCategories(endpoints, for: Self.port(), topology: Self.zoneA).topologyMode == .sameZone)
         #expect(Self.cluster(endpoints, nil) == [3, 4, 5], "no topology without a node")
@@ -49,7 +54,11 @@ struct TopologyTests {
 
     @Test func onlyReadyEndpointsDecideTheMode() {
         // The unready endpoint has no hint: it does not stop the zone filter.
-        #expect(Self.cluster([Self.endpoint(3, zones: ["zone-a"]), Self.endpoint(4, zones: ["zone-b"]), Self.endpoint(5, ready: false)], Self.zoneA) == [3])
+        #expect(
+            Self.cluster(
+                [Self.endpoint(3, zones: ["zone-a"]), Self.endpoint(4, zones: ["zone-b"]), Self.endpoint(5, ready: false)], Self.zoneA) == [
+                    3
+                ])
         // Only an unready endpoint is for this zone: no filter.
         #expect(Self.cluster([Self.endpoint(3, zones: ["zone-a"], ready: false), Self.endpoint(4, zones: ["zone-b"])], Self.zoneA) == [4])
     }
@@ -72,7 +81,8 @@ struct TopologyTests {
 
     @Test func theTerminatingFallbackIgnoresTopology() {
         let endpoints = [
-            Self.endpoint(3, zones: ["zone-a"], ready: false, terminating: true), Self.endpoint(4, zones: ["zone-b"], ready: false, terminating: true),
+            Self.endpoint(3, zones: ["zone-a"], ready: false, terminating: true),
+            Self.endpoint(4, zones: ["zone-b"], ready: false, terminating: true),
         ]
         #expect(Self.cluster(endpoints, Self.zoneA) == [3, 4])
     }

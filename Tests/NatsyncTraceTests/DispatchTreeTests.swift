@@ -38,15 +38,21 @@ struct DispatchTreeTests {
         #expect(destinations.count >= 14)
         for (address, port, proto) in destinations {
             for (origin, source) in [(Packet.Origin.pod, "10.0.0.2"), (.external, "203.0.113.2"), (.node, "192.168.0.2")] {
-                let packet = Packet(source: IPAddress(source)!, destination: address, destinationPort: port, transport: proto, origin: origin)
-                let expected = linear.trace(packet).outcomes.map { "\($0.outcome.verdict) \($0.outcome.destination):\($0.outcome.destinationPort) \($0.outcome.masqueraded) \($0.probability)" }
-                let actual = tree.trace(packet).outcomes.map { "\($0.outcome.verdict) \($0.outcome.destination):\($0.outcome.destinationPort) \($0.outcome.masqueraded) \($0.probability)" }
+                let packet = Packet(
+                    source: IPAddress(source)!, destination: address, destinationPort: port, transport: proto, origin: origin)
+                let expected = linear.trace(packet).outcomes.map {
+                    "\($0.outcome.verdict) \($0.outcome.destination):\($0.outcome.destinationPort) \($0.outcome.masqueraded) \($0.probability)"
+                }
+                let actual = tree.trace(packet).outcomes.map {
+                    "\($0.outcome.verdict) \($0.outcome.destination):\($0.outcome.destinationPort) \($0.outcome.masqueraded) \($0.probability)"
+                }
                 #expect(actual == expected, "\(origin) to \(address):\(port)/\(proto)")
             }
         }
         // Only KUBE-SERVICES changes shape: every other chain is kube-proxy's, byte for byte.
         let linearChains = Dictionary(uniqueKeysWithValues: linearRules.nat.chains.map { ($0.name, $0) })
-        for chain in treeRules.nat.chains where chain.name != ChainNames.services && !chain.name.rawValue.hasPrefix(DispatchTree.chainPrefix) {
+        for chain in treeRules.nat.chains
+        where chain.name != ChainNames.services && !chain.name.rawValue.hasPrefix(DispatchTree.chainPrefix) {
             #expect(linearChains[chain.name] == chain, "\(chain.name)")
         }
         #expect(treeRules.filter == linearRules.filter)
@@ -56,7 +62,10 @@ struct DispatchTreeTests {
         var rules: [Rule] = []
         for index in 0..<100_000 {
             let address = IPAddress.v4(0x0A60_0000 + UInt32(index))
-            rules.append(Rule(destination: AddressMatch(address), protocol: ProtocolMatch(.tcp), matches: [.ports(.tcp, .destination(80))], target: .jump("KUBE-SVC-X")))
+            rules.append(
+                Rule(
+                    destination: AddressMatch(address), protocol: ProtocolMatch(.tcp), matches: [.ports(.tcp, .destination(80))],
+                    target: .jump("KUBE-SVC-X")))
         }
         let (top, chains) = DispatchTree.build(rules, family: .ipv4)
         #expect(top.count == 1)

@@ -16,7 +16,9 @@ struct MasqueradeMatrixTests {
                 service(
                     "ns2/svc2", .loadBalancer, clusterIP: "172.30.0.42", ports: ports(3002), loadBalancer: ["9.10.11.13"],
                     externalPolicy: .local, healthCheckNodePort: 30000),
-                service("ns3/svc3", .loadBalancer, clusterIP: "172.30.0.43", ports: ports(3003), loadBalancer: ["9.10.11.14"], internalPolicy: .local),
+                service(
+                    "ns3/svc3", .loadBalancer, clusterIP: "172.30.0.43", ports: ports(3003), loadBalancer: ["9.10.11.14"],
+                    internalPolicy: .local),
             ],
             [
                 endpoints("ns1/svc1", slicePorts, ["10.180.0.1@test-node", "10.180.1.1@remote"]),

@@ -32,7 +32,9 @@ struct PacketFlowTests {
         expectFlows(
             tracer,
             [
-                FlowCase(name: "simple clusterIP", origin: .pod, source: "10.180.0.2", destination: "172.30.0.41", port: 80, expected: "10.180.0.1:80"),
+                FlowCase(
+                    name: "simple clusterIP", origin: .pod, source: "10.180.0.2", destination: "172.30.0.41", port: 80,
+                    expected: "10.180.0.1:80"),
                 FlowCase(
                     name: "hairpin", origin: .pod, source: "10.180.0.1", destination: "172.30.0.41", port: 80, expected: "10.180.0.1:80",
                     masqueraded: true),
@@ -61,7 +63,8 @@ struct PacketFlowTests {
         let tracer = node.tracer(
             [service("ns2/svc2", clusterIP: "172.30.0.42", ports: [.init(name: "http", protocol: .tcp, port: 80)])],
             [endpoints("ns2/svc2", [.init(name: "http", protocol: .tcp, port: 80)], ["10.180.0.1", "10.180.2.1"])])
-        let trace = tracer.trace(Packet(source: IPAddress("10.180.0.2")!, destination: IPAddress("172.30.0.42")!, destinationPort: 80, origin: .pod))
+        let trace = tracer.trace(
+            Packet(source: IPAddress("10.180.0.2")!, destination: IPAddress("172.30.0.42")!, destinationPort: 80, origin: .pod))
         let split = trace.outcomes.map { ("\($0.outcome.destination)", $0.probability) }
         #expect(split.count == 2)
         for (_, probability) in split { #expect(abs(probability - 0.5) < 1e-9) }
@@ -85,8 +88,12 @@ struct PacketFlowTests {
                 FlowCase(
                     name: "allowed external client to second LB IP", origin: .external, source: "203.0.113.2", destination: "5.6.7.8",
                     port: 80, expected: "10.180.0.1:80", masqueraded: true),
-                FlowCase(name: "blocked external client to LB", origin: .external, source: "203.0.113.130", destination: "1.2.3.4", port: 80, expected: "DROP"),
-                FlowCase(name: "pod to LB (not in the ranges)", origin: .pod, source: "10.0.0.2", destination: "1.2.3.4", port: 80, expected: "DROP"),
+                FlowCase(
+                    name: "blocked external client to LB", origin: .external, source: "203.0.113.130", destination: "1.2.3.4", port: 80,
+                    expected: "DROP"),
+                FlowCase(
+                    name: "pod to LB (not in the ranges)", origin: .pod, source: "10.0.0.2", destination: "1.2.3.4", port: 80,
+                    expected: "DROP"),
                 FlowCase(
                     name: "node to LB (the node IP is in a range)", origin: .node, source: "192.168.0.2", destination: "1.2.3.4", port: 80,
                     expected: "10.180.0.1:80", masqueraded: true),
@@ -113,7 +120,10 @@ struct PacketFlowTests {
                 ("cluster IP", "172.30.0.41", UInt16(80)), ("external IP", "192.168.99.11", 80), ("NodePort", "192.168.0.2", 3001),
                 ("LB IP", "1.2.3.4", 80),
             ] {
-                cases.append(FlowCase(name: "\(origin) to \(what)", origin: origin, source: source, destination: destination, port: port, expected: "REJECT"))
+                cases.append(
+                    FlowCase(
+                        name: "\(origin) to \(what)", origin: origin, source: source, destination: destination, port: port,
+                        expected: "REJECT"))
             }
         }
         expectFlows(tracer, cases)
@@ -143,12 +153,16 @@ struct PacketFlowTests {
         let lb = service(
             "ns1/svc1", .loadBalancer, clusterIP: "172.30.0.42", ports: [.init(name: "p80", protocol: .tcp, port: 80, nodePort: 3001)],
             loadBalancer: ["1.2.3.4"], externalPolicy: .local, healthCheckNodePort: 30000)
-        let packet = Packet(source: IPAddress("1.2.3.4")!, destination: IPAddress("192.168.0.2")!, destinationPort: 30000, origin: .external)
-        let withService = node.tracer([lb], [endpoints("ns1/svc1", [.init(name: "p80", protocol: .tcp, port: 80)], ["10.180.0.1@test-node"])])
+        let packet = Packet(
+            source: IPAddress("1.2.3.4")!, destination: IPAddress("192.168.0.2")!, destinationPort: 30000, origin: .external)
+        let withService = node.tracer(
+            [lb], [endpoints("ns1/svc1", [.init(name: "p80", protocol: .tcp, port: 80)], ["10.180.0.1@test-node"])])
         let accepted = withService.trace(packet)
         #expect(summary(accepted).result == "ACCEPT")
         #expect(
-            accepted.branches[0].hops.contains { $0.kind == .matched && $0.table == .filter && $0.chain == "KUBE-NODEPORTS" && $0.rule?.hasSuffix("-j ACCEPT") == true })
+            accepted.branches[0].hops.contains {
+                $0.kind == .matched && $0.table == .filter && $0.chain == "KUBE-NODEPORTS" && $0.rule?.hasSuffix("-j ACCEPT") == true
+            })
         let deleted = node.tracer([], []).trace(packet)
         #expect(!deleted.branches[0].hops.contains { $0.chain == "KUBE-NODEPORTS" && $0.kind == .matched })
         #expect(deleted.branches[0].hops.last?.kind == .policy)

@@ -114,7 +114,10 @@ struct TracerTests {
         let text = trace.text()
         #expect(text.contains("  +- picked with probability 0.2500:\n"), "\(text)")
         #expect(text.contains("  +- passed with probability 0.5000:\n"), "\(text)")
-        #expect(text.hasSuffix("outcomes:\n   25.0%  DNAT to 10.0.1.1:80, not masqueraded\n   37.5%  DNAT to 10.0.1.2:80, not masqueraded\n   37.5%  DNAT to 10.0.1.3:80, not masqueraded\n"))
+        #expect(
+            text.hasSuffix(
+                "outcomes:\n   25.0%  DNAT to 10.0.1.1:80, not masqueraded\n   37.5%  DNAT to 10.0.1.2:80, not masqueraded\n   37.5%  DNAT to 10.0.1.3:80, not masqueraded\n"
+            ))
     }
 
     @Test func aJumpLoopEndsInsteadOfRecursingForever() throws {

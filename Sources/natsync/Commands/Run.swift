@@ -23,7 +23,10 @@ extension Natsync {
         @Option(name: [.customShort("f"), .customLong("filename")], help: "A manifest file or directory to watch (repeatable).")
         var paths: [String] = []
 
-        @Option(help: "A kubeconfig to watch the cluster through (default without -f: the pod's service account; with --config, its clientConnection.kubeconfig).")
+        @Option(
+            help:
+                "A kubeconfig to watch the cluster through (default without -f: the pod's service account; with --config, its clientConnection.kubeconfig)."
+        )
         var kubeconfig: String?
 
         @Option(help: "The API server's address (overrides the kubeconfig's; without one, with the pod's service account credentials).")
@@ -49,7 +52,9 @@ extension Natsync {
 
         @Option(
             name: .customLong("watch-idle-timeout"),
-            help: "How long a watch may stay silent before it is taken for a dead connection and resumed (default 70s; the API server sends a bookmark every minute).")
+            help:
+                "How long a watch may stay silent before it is taken for a dead connection and resumed (default 70s; the API server sends a bookmark every minute)."
+        )
         var watchIdleTimeout: GoDuration = GoDuration(APIClient.defaultIdleTimeout)
 
         @Option(name: .customLong("manifest-poll-interval"), help: "How often to look for manifest changes (default 1s).")
@@ -64,13 +69,18 @@ extension Natsync {
         @Flag(help: "Do not delete stale UDP conntrack flows after the rules change.")
         var noConntrack = false
 
-        @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default: from -v, else info).")
+        @Option(
+            name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default: from -v, else info).")
         var logLevel: Logger.Level?
 
-        @Option(name: [.customShort("v"), .customLong("v")], help: "kube-proxy's log verbosity: 0-3 info, 4-5 debug, 6 and above trace (config logging.verbosity).")
+        @Option(
+            name: [.customShort("v"), .customLong("v")],
+            help: "kube-proxy's log verbosity: 0-3 info, 4-5 debug, 6 and above trace (config logging.verbosity).")
         var verbosity: Int?
 
-        @Option(name: .customLong("logging-format"), help: "text or json, as kube-proxy's --logging-format (config logging.format; default text).")
+        @Option(
+            name: .customLong("logging-format"),
+            help: "text or json, as kube-proxy's --logging-format (config logging.format; default text).")
         var loggingFormat: LoggingFormat?
 
         @Option(name: .customLong("oom-score-adj"), help: "The daemon's oom_score_adj, in [-1000, 1000] (default -999, as kube-proxy).")
@@ -135,7 +145,8 @@ extension Natsync {
                     ("--kubeconfig", kubeconfig != nil), ("--healthz-bind-address", healthz != nil),
                     ("--metrics-bind-address", metrics != nil), ("--iptables-sync-period", syncPeriod != nil),
                     ("--iptables-min-sync-period", minSyncPeriod != nil), ("--oom-score-adj", oomScoreAdj != nil),
-                    ("--kube-api-qps", apiQPS != nil), ("--kube-api-burst", apiBurst != nil), ("--kube-api-content-type", apiContentType != nil),
+                    ("--kube-api-qps", apiQPS != nil), ("--kube-api-burst", apiBurst != nil),
+                    ("--kube-api-content-type", apiContentType != nil),
                 ]
                 ignored += given.filter(\.1).map(\.0)
             }
@@ -151,7 +162,8 @@ extension Natsync {
                 return Proxier(generator: RuleGenerator(options: options), applier: applier)
             }
             var runner = SyncRunner.Configuration()
-            runner.minInterval = (fromFlags ? minSyncPeriod?.duration : file.minSyncPeriod.map { .milliseconds(Int64($0 * 1000)) }) ?? .seconds(1)
+            runner.minInterval =
+                (fromFlags ? minSyncPeriod?.duration : file.minSyncPeriod.map { .milliseconds(Int64($0 * 1000)) }) ?? .seconds(1)
             runner.syncPeriod = (fromFlags ? syncPeriod?.duration : file.syncPeriod.map { .milliseconds(Int64($0 * 1000)) }) ?? .seconds(30)
             let source: DesiredStateSource
             if !paths.isEmpty {
@@ -212,5 +224,3 @@ struct GoDuration: ExpressibleByArgument {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
-
-

@@ -67,7 +67,8 @@ extension Natsync {
             guard !selector.isEmpty else { return "no UDP service" }
             do {
                 let cleaned = try Conntrack.deleteStaleFlows(selector, family: desired.options.family)
-                return "conntrack: \(cleaned.deleted) stale UDP flows deleted of \(cleaned.visited) (\(Summary.milliseconds(cleaned.elapsed)))"
+                return
+                    "conntrack: \(cleaned.deleted) stale UDP flows deleted of \(cleaned.visited) (\(Summary.milliseconds(cleaned.elapsed)))"
                     + (cleaned.failed > 0 ? ", \(cleaned.failed) could not be deleted" : "")
             } catch {
                 FileDescriptorOutput.standardError.write("natsync: warning: conntrack cleanup failed: \(error)\n")

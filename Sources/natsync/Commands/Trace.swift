@@ -128,7 +128,9 @@ extension Natsync {
             guard live else {
                 let all = try input.desired(proxy, host: HostFacts(netns: netns))
                 guard let desired = all.first(where: { $0.options.family == family }) else {
-                    throw ValidationError("--dst is \(family), but the rules are for \(all.map { "\($0.options.family)" }.joined(separator: " and ")) (--ip-family)")
+                    throw ValidationError(
+                        "--dst is \(family), but the rules are for \(all.map { "\($0.options.family)" }.joined(separator: " and ")) (--ip-family)"
+                    )
                 }
                 return (
                     Ruleset(desired: desired.rules.tables, family: desired.options.family),

@@ -29,9 +29,13 @@ struct Address {
     /// The wildcard address of `family` on `port`.
     init(any family: Int32, port: UInt16) {
         if family == AF_INET6 {
-            withIPv6 { $0.sin6_family = sa_family_t(AF_INET6); $0.sin6_port = port.bigEndian }
+            withIPv6 {
+                $0.sin6_family = sa_family_t(AF_INET6); $0.sin6_port = port.bigEndian
+            }
         } else {
-            withIPv4 { $0.sin_family = sa_family_t(AF_INET); $0.sin_port = port.bigEndian }
+            withIPv4 {
+                $0.sin_family = sa_family_t(AF_INET); $0.sin_port = port.bigEndian
+            }
         }
     }
 
