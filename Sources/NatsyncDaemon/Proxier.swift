@@ -17,7 +17,7 @@ public protocol RuleApplier: Sendable {
 }
 
 /// The tables of a network namespace through a backend (libiptc or iptables-restore), with
-/// conntrack cleanup.
+/// conntrack cleanup: the one sync-then-clean path of both the daemon and `natsync sync`.
 public struct TablesApplier: RuleApplier {
     public var tables: any TableBackend
     /// The family of the tables, and of the conntrack flows cleaned after them.
@@ -41,12 +41,17 @@ public struct TablesApplier: RuleApplier {
             guard conntrack, full || !report.committed.isEmpty else { return (report, nil) }
             let selector = TouchedServices.frontends(plans: report.plans, servicePorts: servicePorts, everyPort: full)
             guard !selector.isEmpty else { return (report, nil) }
-            // A cleanup failure must not fail the sync: report it as a failed count.
-            let cleaned =
-                (try? Conntrack.deleteStaleFlows(selector, family: family))
-                ?? {
-                    var failed = ConntrackReport(); failed.failed = 1; return failed
-                }()
+            // A cleanup failure must not fail the sync: it is reported, and the next full sync
+            // finds the flows again.
+            let cleaned: ConntrackReport
+            do {
+                cleaned = try Conntrack.deleteStaleFlows(selector, family: family)
+            } catch {
+                var failed = ConntrackReport()
+                failed.failed = 1
+                failed.error = "\(error)"
+                cleaned = failed
+            }
             return (report, cleaned)
         }
     }

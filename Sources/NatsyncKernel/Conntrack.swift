@@ -11,6 +11,8 @@ public struct ConntrackReport: Sendable {
     public var vanished: UInt64 = 0
     public var failed: UInt64 = 0
     public var elapsed: Duration = .zero
+    /// Why the cleanup could not run, when it could not (the rules stay as committed).
+    public var error: String?
 
     public init() {}
 }

@@ -57,3 +57,10 @@ struct KernelFlags: ParsableArguments {
         }
     }
 }
+
+/// Whether a change of the rules is followed by the conntrack cleanup, for the commands that
+/// change rules (`sync`, `run`).
+struct ConntrackFlags: ParsableArguments {
+    @Flag(help: "Do not delete stale UDP conntrack flows after the rules change.")
+    var noConntrack = false
+}

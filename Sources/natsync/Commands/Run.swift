@@ -66,8 +66,7 @@ extension Natsync {
         @Option(name: .customLong("metrics-bind-address"), help: "host:port for /metrics; empty to disable.")
         var metrics: String?
 
-        @Flag(help: "Do not delete stale UDP conntrack flows after the rules change.")
-        var noConntrack = false
+        @OptionGroup var conntrack: ConntrackFlags
 
         @Option(
             name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default: from -v, else info).")
@@ -158,7 +157,7 @@ extension Natsync {
             let proxiers = families.map { options in
                 let (tables, reason) = kernel.tables(options.family)
                 logger.info("\(options.family): iptables backend \(reason)")
-                let applier = TablesApplier(tables: tables, family: options.family, netns: kernel.netns, conntrack: !noConntrack)
+                let applier = TablesApplier(tables: tables, family: options.family, netns: kernel.netns, conntrack: !conntrack.noConntrack)
                 return Proxier(generator: RuleGenerator(options: options), applier: applier)
             }
             var runner = SyncRunner.Configuration()

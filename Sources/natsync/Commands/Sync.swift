@@ -1,5 +1,5 @@
 import ArgumentParser
-import NatsyncConntrack
+import NatsyncDaemon
 import NatsyncIPTables
 import NatsyncKernel
 import NatsyncManifest
@@ -25,8 +25,7 @@ extension Natsync {
         @Flag(help: "Print the rules as iptables-restore input instead of applying them.")
         var dryRun = false
 
-        @Flag(help: "Do not delete stale UDP conntrack flows after the rules change.")
-        var noConntrack = false
+        @OptionGroup var conntrack: ConntrackFlags
 
         func validate() throws { try input.requireManifests() }
 
@@ -48,32 +47,29 @@ extension Natsync {
             }
             for desired in families {
                 try kernel.perform(family: desired.options.family) { tables in
-                    let report = try tables.sync(desired.rules.tables)
+                    // perform has entered the namespace already.
+                    let applier = TablesApplier(
+                        tables: tables, family: desired.options.family, netns: nil, conntrack: !conntrack.noConntrack)
+                    let (report, cleaned) = try applier.apply(desired.rules.tables, scope: nil, servicePorts: desired.udpServicePorts)
                     var line = Summary.line(report)
-                    if !noConntrack {
-                        line += "; " + Self.cleanConntrack(report, desired)
-                    }
+                    if !conntrack.noConntrack { line += "; " + Self.conntrackSummary(cleaned) }
                     let prefix = families.count > 1 ? "\(desired.options.family): " : ""
                     FileDescriptorOutput.standardOutput.write(prefix + line + "\n")
                 }
             }
         }
 
-        /// Deletes the stale flows of every UDP service (a sync is full), whether or not this
-        /// sync changed it: flows an earlier run left pinned are found too. A failure is reported
-        /// and leaves the rules as committed.
-        static func cleanConntrack(_ report: SyncReport, _ desired: Desired) -> String {
-            let selector = TouchedServices.frontends(plans: report.plans, servicePorts: desired.udpServicePorts, everyPort: true)
-            guard !selector.isEmpty else { return "no UDP service" }
-            do {
-                let cleaned = try Conntrack.deleteStaleFlows(selector, family: desired.options.family)
-                return
-                    "conntrack: \(cleaned.deleted) stale UDP flows deleted of \(cleaned.visited) (\(Summary.milliseconds(cleaned.elapsed)))"
-                    + (cleaned.failed > 0 ? ", \(cleaned.failed) could not be deleted" : "")
-            } catch {
+        /// What the cleanup after a full sync did: it checks every UDP service, whether or not this
+        /// sync changed it, so flows an earlier run left pinned are found too. A failure is a
+        /// warning; the rules stay as committed.
+        static func conntrackSummary(_ cleaned: ConntrackReport?) -> String {
+            guard let cleaned else { return "no UDP service" }
+            if let error = cleaned.error {
                 FileDescriptorOutput.standardError.write("natsync: warning: conntrack cleanup failed: \(error)\n")
                 return "conntrack cleanup failed"
             }
+            return "conntrack: \(cleaned.deleted) stale UDP flows deleted of \(cleaned.visited) (\(Summary.milliseconds(cleaned.elapsed)))"
+                + (cleaned.failed > 0 ? ", \(cleaned.failed) could not be deleted" : "")
         }
     }
 }
