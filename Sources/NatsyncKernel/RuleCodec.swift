@@ -3,6 +3,10 @@ import NatsyncIPTables
 import NatsyncNet
 import NatsyncReconcile
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Converts between ``Rule`` and the shim's flat `natsync_rule`, for the IPv4 or the IPv6 tables.
 enum RuleCodec {
     /// Why a rule cannot be written through the IPv4 shim.
@@ -366,7 +370,7 @@ extension RuleCodec {
         do {
             return try encode(rule, family: family)
         } catch {
-            throw KernelError(errno: 22, operation: "encode rule", table: table, chain: chain, message: error.reason)
+            throw KernelError(errno: EINVAL, operation: "encode rule", table: table, chain: chain, message: error.reason)
         }
     }
 }
