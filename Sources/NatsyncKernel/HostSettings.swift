@@ -100,6 +100,9 @@ public struct HostSettings: Sendable, Equatable {
             }
     }
 
+    /// The name `applyToProcess` reports the process's OOM score under.
+    public static let oomScoreAdjName = "oom_score_adj"
+
     /// Writes the process's own settings. Call it from a thread that has not entered another
     /// network namespace: the kernel refuses `/proc/self/oom_score_adj` to such a thread.
     public func applyToProcess() -> [Outcome] {
@@ -111,7 +114,7 @@ public struct HostSettings: Sendable, Equatable {
             } else {
                 .failed(Self.lastError())
             }
-        return [Outcome(name: "oom_score_adj", value: oomScoreAdj, result: result)]
+        return [Outcome(name: Self.oomScoreAdjName, value: oomScoreAdj, result: result)]
     }
 
     static func read(_ path: String) -> Int? {

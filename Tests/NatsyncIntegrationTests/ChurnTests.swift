@@ -67,6 +67,10 @@ struct ChurnTests {
         let scene = try Scene()
         defer { scene.close() }
         let api = try APIEmulator()
+        // Bookmarks as the real server sends them (one a minute; here more often): the Service
+        // watch has no other traffic for the whole run, and a watch silent past the client's idle
+        // deadline is taken for a dead connection.
+        api.sendBookmarks(every: .seconds(10))
         defer { api.stop() }
         for index in 0..<Self.services {
             api.put(APIObjects.service("s\(index)", clusterIP: Self.clusterIP(index)))

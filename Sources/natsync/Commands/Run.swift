@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import NatsyncDaemon
+import NatsyncKernel
 import NatsyncKubernetes
 import NatsyncManifest
 import NatsyncRules
@@ -194,7 +195,10 @@ extension Natsync {
             settings.oomScoreAdj = (fromFlags ? oomScoreAdj : file.oomScoreAdj) ?? -999
             try kernel.applyHostSettings(settings) { outcome in
                 if case .failed = outcome.result {
-                    logger.warning("kernel setting not made", metadata: ["setting": "\(outcome)"])
+                    // kube-proxy logs a refused oom_score_adj at V(2) and goes on: lowering it takes
+                    // CAP_SYS_RESOURCE, which a container may lack, and the rules do not depend on it.
+                    let level: Logger.Level = outcome.name == HostSettings.oomScoreAdjName ? .notice : .warning
+                    logger.log(level: level, "kernel setting not made", metadata: ["setting": "\(outcome)"])
                 } else {
                     logger.info("kernel setting made", metadata: ["setting": "\(outcome)"])
                 }
