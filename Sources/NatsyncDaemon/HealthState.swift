@@ -66,10 +66,7 @@ public final class HealthState: Sendable {
     }
 
     private func healthy(_ family: Family, at time: Date) -> Bool {
-        family.oldestQueued.map {
-            time.timeIntervalSince($0) < Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        }
-            ?? true
+        family.oldestQueued.map { time.timeIntervalSince($0) < timeout / .seconds(1) } ?? true
     }
 
     /// The status code and body of `/healthz` (with `nodeEligible`) or `/livez`: kube-proxy's JSON,

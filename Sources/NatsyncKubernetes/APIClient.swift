@@ -62,7 +62,7 @@ public final class APIClient: Sendable {
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
         configuration.timeout = .init(
             connect: .seconds(10),
-            read: .nanoseconds(Int64(idleTimeout.components.seconds) * 1_000_000_000 + idleTimeout.components.attoseconds / 1_000_000_000))
+            read: .nanoseconds(Int64(idleTimeout / .nanoseconds(1))))
         // The API server is reached directly; a proxy from the environment is not for it.
         configuration.proxy = nil
         // Lists of a large cluster shrink several times over in gzip, which the API server

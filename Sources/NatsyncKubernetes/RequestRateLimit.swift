@@ -20,7 +20,7 @@ final class RequestRateLimit: Sendable {
         guard qps > 0 else { return .zero }
         return state.withLock { bucket in
             let elapsed = now - bucket.at
-            let refill = (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) * qps
+            let refill = elapsed / .seconds(1) * qps
             bucket.tokens = min(burst, bucket.tokens + refill) - 1
             bucket.at = now
             return bucket.tokens >= 0 ? .zero : .seconds(-bucket.tokens / qps)

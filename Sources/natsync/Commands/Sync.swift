@@ -182,7 +182,7 @@ enum Summary {
     }
 
     static func milliseconds(_ duration: Duration) -> String {
-        let value = Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+        let value = duration / .milliseconds(1)
         return "\((value * 10).rounded() / 10) ms"
     }
 }
