@@ -100,11 +100,13 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // The benchmarks' floor (libiptc and the kernel's own replace, timed in C), kept out of the product.
+        .target(name: "CNatsyncBenchFloor", dependencies: ["CIP4TC"], path: "Benchmarks/CNatsyncBenchFloor"),
         .executableTarget(
             name: "NatsyncBench",
             dependencies: [
                 "NatsyncManifest", "NatsyncRules", "NatsyncIPTables", "NatsyncKernel", "NatsyncConntrack", "CNetfilterConntrack",
-                "NatsyncDaemon", "NatsyncReconcile",
+                "NatsyncDaemon", "NatsyncReconcile", "CNatsyncBenchFloor",
             ],
             path: "Benchmarks/NatsyncBench"
         ),

@@ -174,7 +174,7 @@ enum SyncBench {
                     _ = try proxier.sync()
                     partial.append(ConntrackBench.seconds(since: start))
 
-                    floors.append(try NetworkNamespace.run(in: namespace) { try KernelFloor.measure(.nat) })
+                    floors.append(try NetworkNamespace.run(in: namespace) { try KernelFloor.measure("nat") })
 
                     func chains(_ slice: EndpointSlice) -> [Chain] {
                         generator.servicePorts(of: service, slices: [slice])

@@ -27,9 +27,11 @@ struct dump_state {
     size_t count, capacity;
     uint64_t visited;
     int out_of_memory;
+    int stopped; // the selector asked to stop the dump
 };
 
-// Selects `ct` if it is a UDP flow the selector wants. Returns 1 when selected.
+// Selects `ct` if it is a UDP flow the selector wants: 1 when selected, 0 when not, negative when
+// the selector stops the dump.
 static int consider(struct dump_state *state, const struct nf_conntrack *ct) {
     if (nfct_get_attr_u8(ct, ATTR_L3PROTO) != state->family || nfct_get_attr_u8(ct, ATTR_L4PROTO) != IPPROTO_UDP) return 0;
     struct natsync_flow flow;
@@ -51,7 +53,8 @@ static int consider(struct dump_state *state, const struct nf_conntrack *ct) {
     }
     flow.original_source_port = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC));
     flow.original_dest_port = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST));
-    return state->select(&flow, state->context) != 0;
+    int chosen = state->select(&flow, state->context);
+    return chosen < 0 ? -1 : chosen != 0;
 }
 
 static int keep(struct dump_state *state, struct nf_conntrack *ct) {
@@ -73,7 +76,12 @@ static int on_flow(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, voi
     (void)type;
     struct dump_state *state = data;
     state->visited++;
-    if (!consider(state, ct)) return NFCT_CB_CONTINUE;
+    int chosen = consider(state, ct);
+    if (chosen < 0) {
+        state->stopped = 1;
+        return NFCT_CB_STOP;
+    }
+    if (!chosen) return NFCT_CB_CONTINUE;
     // Stolen: the library does not free it, and NFCT_Q_DESTROY needs its full original tuple.
     return keep(state, ct) == 0 ? NFCT_CB_STOLEN : NFCT_CB_STOP;
 }
@@ -122,10 +130,12 @@ int natsync_conntrack_delete_udp(
     nfct_close(dump);
     result->visited = state.visited;
     result->selected = state.count;
-    if (status == -1 || state.out_of_memory) {
+    if (status == -1 || state.out_of_memory || state.stopped) {
         for (size_t i = 0; i < state.count; i++) nfct_destroy(state.selected[i]);
         free(state.selected);
-        natsync_set_error(state.out_of_memory ? ENOMEM : saved, state.out_of_memory ? "out of memory" : "conntrack dump failed");
+        if (state.stopped) natsync_set_error(ECANCELED, "conntrack dump stopped by the selector");
+        else if (state.out_of_memory) natsync_set_error(ENOMEM, "out of memory");
+        else natsync_set_error(saved, "conntrack dump failed");
         return -1;
     }
     destroy_selected(&state, result);
@@ -248,7 +258,14 @@ int natsync_conntrack_delete_udp_frontends(
                     break;
                 }
                 state.visited++;
-                if (nfct_nlmsg_parse(nlh, scratch) < 0 || !consider(&state, scratch)) continue;
+                if (nfct_nlmsg_parse(nlh, scratch) < 0) continue;
+                int chosen = consider(&state, scratch);
+                if (chosen < 0) {
+                    natsync_set_error(ECANCELED, "conntrack dump stopped by the selector");
+                    outcome = -1;
+                    break;
+                }
+                if (!chosen) continue;
                 struct nf_conntrack *copy = nfct_clone(scratch);
                 if (copy == NULL || keep(&state, copy) != 0) {
                     if (copy) nfct_destroy(copy);

@@ -61,7 +61,6 @@ void natsync_table_free(natsync_table *table) {
 int natsync_table_commit(natsync_table *table) { return DISPATCH(table_commit); }
 const char *natsync_first_chain(natsync_table *table) { return DISPATCH(first_chain); }
 const char *natsync_next_chain(natsync_table *table) { return DISPATCH(next_chain); }
-int natsync_is_builtin(natsync_table *table, const char *chain) { return DISPATCH(is_builtin, chain); }
 int natsync_chain_exists(natsync_table *table, const char *chain) { return DISPATCH(chain_exists, chain); }
 const void *natsync_first_rule(natsync_table *table, const char *chain) { return DISPATCH(first_rule, chain); }
 const void *natsync_next_rule(natsync_table *table, const void *previous) { return DISPATCH(next_rule, previous); }
@@ -91,11 +90,6 @@ const char *natsync_chain_policy(natsync_table *table, const char *chain) { retu
 
 int natsync_table_info(const char *name, int family, uint32_t *entries, uint32_t *size) {
     return family == 6 ? natsync6_table_info(name, entries, size) : natsync4_table_info(name, entries, size);
-}
-
-int natsync_replace_unchanged(const char *name, int family, double *read_seconds, double *replace_seconds, uint32_t *entries, uint32_t *size) {
-    return family == 6 ? natsync6_replace_unchanged(name, read_seconds, replace_seconds, entries, size)
-                       : natsync4_replace_unchanged(name, read_seconds, replace_seconds, entries, size);
 }
 
 void natsync_release_free_memory(void) { malloc_trim(0); }

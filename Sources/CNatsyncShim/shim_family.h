@@ -33,7 +33,6 @@ int FAM(table_commit)(void *handle) {
 
 const char *FAM(first_chain)(void *handle) { return TC(first_chain)(handle); }
 const char *FAM(next_chain)(void *handle) { return TC(next_chain)(handle); }
-int FAM(is_builtin)(void *handle, const char *chain) { return TC(builtin)(chain, handle); }
 int FAM(chain_exists)(void *handle, const char *chain) { return TC(is_chain)(chain, handle); }
 const void *FAM(first_rule)(void *handle, const char *chain) { return TC(first_rule)(chain, handle); }
 const void *FAM(next_rule)(void *handle, const void *previous) { return TC(next_rule)(previous, handle); }
@@ -398,71 +397,6 @@ int FAM(table_info)(const char *name, uint32_t *entries, uint32_t *size) {
     }
     *entries = info.num_entries;
     *size = info.size;
-    return 0;
-}
-
-static double FAM(seconds_since)(const struct timespec *start) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
-}
-
-int FAM(replace_unchanged)(const char *name, double *read_seconds, double *replace_seconds, uint32_t *entry_count, uint32_t *size) {
-    int fd = socket(SOCKET_FAMILY, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
-    if (fd < 0) {
-        natsync_set_error(errno, strerror(errno));
-        return -1;
-    }
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    GETINFO info;
-    GET_ENTRIES *entries = NULL;
-    REPLACE *replace = NULL;
-    struct xt_counters *counters = NULL;
-    int result = FAM(get_info)(fd, name, &info);
-    if (result == 0) {
-        entries = malloc(sizeof(*entries) + info.size);
-        replace = malloc(sizeof(*replace) + info.size);
-        counters = calloc(info.num_entries ? info.num_entries : 1, sizeof(*counters));
-        if (entries == NULL || replace == NULL || counters == NULL) {
-            errno = ENOMEM;
-            result = -1;
-        }
-    }
-    if (result == 0) {
-        memset(entries, 0, sizeof(*entries));
-        snprintf(entries->name, sizeof(entries->name), "%s", name);
-        entries->size = info.size;
-        socklen_t length = sizeof(*entries) + info.size;
-        result = getsockopt(fd, SOCKET_LEVEL, SO_GET_ENTRIES, entries, &length);
-    }
-    if (result == 0) {
-        *read_seconds = FAM(seconds_since)(&start);
-        *entry_count = info.num_entries;
-        *size = info.size;
-        memset(replace, 0, sizeof(*replace));
-        snprintf(replace->name, sizeof(replace->name), "%s", name);
-        replace->valid_hooks = info.valid_hooks;
-        replace->num_entries = info.num_entries;
-        replace->size = info.size;
-        memcpy(replace->hook_entry, info.hook_entry, sizeof(replace->hook_entry));
-        memcpy(replace->underflow, info.underflow, sizeof(replace->underflow));
-        replace->num_counters = info.num_entries;
-        replace->counters = counters;
-        memcpy(replace->entries, entries->entrytable, info.size);
-        clock_gettime(CLOCK_MONOTONIC, &start);
-        result = setsockopt(fd, SOCKET_LEVEL, SO_SET_REPLACE, replace, sizeof(*replace) + info.size);
-        *replace_seconds = FAM(seconds_since)(&start);
-    }
-    int saved = errno;
-    free(entries);
-    free(replace);
-    free(counters);
-    close(fd);
-    if (result != 0) {
-        natsync_set_error(saved, strerror(saved));
-        return -1;
-    }
     return 0;
 }
 

@@ -26,7 +26,6 @@ int natsync_decode_match(const struct xt_entry_match *em, struct natsync_match *
     int prefix##_table_commit(void *handle);                                                                  \
     const char *prefix##_first_chain(void *handle);                                                           \
     const char *prefix##_next_chain(void *handle);                                                            \
-    int prefix##_is_builtin(void *handle, const char *chain);                                                 \
     int prefix##_chain_exists(void *handle, const char *chain);                                               \
     const void *prefix##_first_rule(void *handle, const char *chain);                                         \
     const void *prefix##_next_rule(void *handle, const void *previous);                                       \
@@ -40,7 +39,6 @@ int natsync_decode_match(const struct xt_entry_match *em, struct natsync_match *
     void prefix##_describe_extensions(void *handle, const void *entry, char *text, size_t size);              \
     const char *prefix##_chain_policy(void *handle, const char *chain);                                       \
     int prefix##_table_info(const char *name, uint32_t *entries, uint32_t *size); \
-    int prefix##_replace_unchanged(const char *name, double *read_seconds, double *replace_seconds, uint32_t *entries, uint32_t *size); \
     void *prefix##_blob_read(const char *name);                                                               \
     void prefix##_blob_free(void *blob);                                                                      \
     size_t prefix##_blob_chain_count(const void *blob);                                                       \

@@ -18,8 +18,8 @@ struct ChainReader {
     let first: (Int) -> UnsafeRawPointer?
     /// The entry after one of the chain at a position, nil at its end.
     let next: (Int, UnsafeRawPointer) -> UnsafeRawPointer?
-    /// Decodes an entry (`natsync_decode_rule`): nonzero for a foreign rule.
-    let decode: (UnsafeRawPointer, UnsafeMutablePointer<natsync_rule>) -> Int32
+    /// Decodes an entry (`natsync_decode_rule`): true for a foreign rule.
+    let decode: (UnsafeRawPointer, UnsafeMutablePointer<natsync_rule>) -> Bool
     /// The source may be read from several threads at once (the blob: plain memory read by the
     /// shim's own code; never libiptc, which keeps iterator state in its handle).
     var concurrent = false
@@ -110,7 +110,7 @@ struct ChainReader {
             rules.withUnsafeBufferPointer { rules in
                 var entry = first(position)
                 for index in rules.indices {
-                    guard let current = entry, decode(current, raw) == 0, RuleCodec.holds(raw, rules[index], family: family)
+                    guard let current = entry, !decode(current, raw), RuleCodec.holds(raw, rules[index], family: family)
                     else { return false }
                     entry = next(position, current)
                 }
@@ -129,7 +129,7 @@ struct ChainReader {
         withUnsafeMutablePointer(to: &raw) { raw in
             var entry = first(position)
             while let current = entry {
-                body(raw, decode(current, raw) != 0, current)
+                body(raw, decode(current, raw), current)
                 entry = next(position, current)
             }
         }

@@ -1,5 +1,3 @@
-import CNatsyncShim
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -130,8 +128,7 @@ private struct ChildPipe {
     private(set) var write: Int32 = -1
 
     init() {
-        var ends: [Int32] = [-1, -1]
-        if natsync_pipe(&ends) == 0 { (read, write) = (ends[0], ends[1]) }
+        if let ends = try? Shim.pipe() { (read, write) = ends }
     }
 
     var isOpen: Bool { read >= 0 && write >= 0 }

@@ -31,16 +31,10 @@ public enum Conntrack {
         let start = ContinuousClock.now
         var report = ConntrackReport()
         guard !selector.isEmpty else { return report }
-        let box = SelectorBox(selector)
-        let context = Unmanaged.passUnretained(box).toOpaque()
-        let select: natsync_flow_selector = { flow, context in
-            let box = Unmanaged<SelectorBox>.fromOpaque(context!).takeUnretainedValue()
-            return box.selector.isStale(ConntrackFlow(flow!.pointee)) ? 1 : 0
-        }
-        var result = natsync_conntrack_result()
-        var status: Int32 = 1
+        let select: (UnsafePointer<natsync_flow>) -> Bool = { selector.isStale(ConntrackFlow($0.pointee)) }
+        var frontends: [natsync_frontend]? = nil
         if selector.count <= filteredDumpLimit {
-            let frontends = selector.frontendList.map { frontend in
+            frontends = selector.frontendList.map { frontend in
                 var raw = natsync_frontend()
                 raw.port = frontend.port
                 if let address = frontend.address {
@@ -49,28 +43,19 @@ public enum Conntrack {
                 }
                 return raw
             }
-            status = withExtendedLifetime(box) {
-                natsync_conntrack_delete_udp_frontends(family.shimFamily, frontends, frontends.count, select, context, &result)
-            }
         }
-        if status == 1 {
-            status = withExtendedLifetime(box) { natsync_conntrack_delete_udp(family.shimFamily, select, context, &result) }
+        var dumped = try Shim.deleteUDPFlows(family: family, frontends: frontends, select: select)
+        if dumped == nil {
+            // The kernel cannot filter dumps: one dump of the table.
+            dumped = try Shim.deleteUDPFlows(family: family, frontends: nil, select: select)
         }
-        guard status == 0 else {
-            throw .lastShimError("conntrack dump")
-        }
+        guard let result = dumped else { return report }
         report.visited = result.visited
         report.deleted = result.deleted
         report.vanished = result.vanished
         report.failed = result.failed
         report.elapsed = ContinuousClock.now - start
         return report
-    }
-
-    /// Carries the selector through the C callback's context pointer.
-    private final class SelectorBox {
-        let selector: StaleFlowSelector
-        init(_ selector: StaleFlowSelector) { self.selector = selector }
     }
 }
 

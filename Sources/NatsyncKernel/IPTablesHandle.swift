@@ -18,16 +18,14 @@ struct IPTablesHandle: ~Copyable {
     /// Reads `table` of `family` from the kernel of the calling thread's network namespace
     /// (`iptc_init` or `ip6tc_init`).
     init(_ table: TableName, family: IPFamily) throws(KernelError) {
-        guard let pointer = natsync_table_open(table.rawValue, family.shimFamily) else {
-            throw .lastShimError(family == .ipv4 ? "iptc_init" : "ip6tc_init", table: table)
-        }
+        let pointer = try Shim.openTable(table, family: family)
         self.table = table
         self.family = family
         self.pointer = pointer
     }
 
     deinit {
-        natsync_table_free(pointer)
+        Shim.freeTable(pointer)
     }
 
     /// The chains of the table, in libiptc's order, with the rules of those `decode` selects.
@@ -35,10 +33,10 @@ struct IPTablesHandle: ~Copyable {
     /// equal it is marked so and not decoded.
     func read(decoding decode: (ChainName) -> Bool, comparingWith desired: TableContents? = nil) -> LiveTable {
         var names: [ChainName] = []
-        var next = natsync_first_chain(pointer)
+        var next = Shim.firstChain(pointer)
         while let name = next {
             names.append(ChainName(String(cString: name)))
-            next = natsync_next_chain(pointer)
+            next = Shim.nextChain(pointer)
         }
         return LiveTable(table: table, chains: reader(names).chains(names, decoding: decode, comparingWith: desired))
     }
@@ -48,7 +46,7 @@ struct IPTablesHandle: ~Copyable {
     func read(only names: Set<ChainName>, decoding decode: (ChainName) -> Bool, comparingWith desired: TableContents? = nil) -> LiveTable {
         // libiptc lists built-ins in hook order, then user chains in strcmp order (String's, for ASCII).
         let present = (ChainName.builtins + names.filter { !$0.isBuiltin }.sorted { $0.rawValue < $1.rawValue })
-            .filter { natsync_chain_exists(pointer, $0.rawValue) != 0 }
+            .filter { Shim.chainExists(pointer, $0) }
         return LiveTable(table: table, chains: reader(present).chains(present, decoding: decode, comparingWith: desired))
     }
 
@@ -56,8 +54,8 @@ struct IPTablesHandle: ~Copyable {
     private func reader(_ names: [ChainName]) -> ChainReader {
         let pointer = pointer
         return ChainReader(
-            family: family, first: { natsync_first_rule(pointer, names[$0].rawValue) }, next: { natsync_next_rule(pointer, $1) },
-            decode: { natsync_decode_rule(pointer, $0, $1) })
+            family: family, first: { Shim.firstRule(pointer, names[$0]) }, next: { Shim.nextRule(pointer, after: $1) },
+            decode: { Shim.decodeRule(pointer, $0, into: $1) })
     }
 
     /// Calls `body` with each entry of `chain`, decoded into `raw` (and whether it is foreign).
@@ -76,61 +74,44 @@ struct IPTablesHandle: ~Copyable {
 
     /// `iptc_create_chain`.
     func createChain(_ chain: ChainName) throws(KernelError) {
-        guard natsync_create_chain(pointer, chain.rawValue) == 0 else {
-            throw .lastShimError("iptc_create_chain", table: table, chain: chain)
-        }
+        try Shim.createChain(pointer, chain, table: table)
     }
 
     /// `iptc_flush_entries`.
     func flush(_ chain: ChainName) throws(KernelError) {
-        guard natsync_flush_chain(pointer, chain.rawValue) == 0 else {
-            throw .lastShimError("iptc_flush_entries", table: table, chain: chain)
-        }
+        try Shim.flushChain(pointer, chain, table: table)
     }
 
     /// `iptc_delete_chain`; the chain must be empty and unreferenced.
     func deleteChain(_ chain: ChainName) throws(KernelError) {
-        guard natsync_delete_chain(pointer, chain.rawValue) == 0 else {
-            throw .lastShimError("iptc_delete_chain", table: table, chain: chain)
-        }
+        try Shim.deleteChain(pointer, chain, table: table)
     }
 
     /// `iptc_append_entry` of an encoded rule.
     func append(_ rule: Rule, to chain: ChainName) throws(KernelError) {
         var raw = try encode(rule, chain)
-        guard natsync_append_rule(pointer, chain.rawValue, &raw) == 0 else {
-            throw .lastShimError("iptc_append_entry", table: table, chain: chain)
-        }
+        try Shim.appendRule(pointer, &raw, to: chain, table: table)
     }
 
     /// `iptc_insert_entry` at a 0-based position.
     func insert(_ rule: Rule, into chain: ChainName, at index: Int) throws(KernelError) {
         var raw = try encode(rule, chain)
-        guard natsync_insert_rule(pointer, chain.rawValue, &raw, UInt32(index)) == 0 else {
-            throw .lastShimError("iptc_insert_entry", table: table, chain: chain)
-        }
+        try Shim.insertRule(pointer, &raw, into: chain, at: index, table: table)
     }
 
     /// `iptc_delete_num_entry` at a 0-based position.
     func deleteRule(in chain: ChainName, at index: Int) throws(KernelError) {
-        guard natsync_delete_rule(pointer, chain.rawValue, UInt32(index)) == 0 else {
-            throw .lastShimError("iptc_delete_num_entry", table: table, chain: chain)
-        }
+        try Shim.deleteRule(pointer, in: chain, at: index, table: table)
     }
 
     /// `iptc_commit`: replaces the table in one step, or does nothing when the handle is unchanged.
     func commit() throws(KernelError) {
-        guard natsync_table_commit(pointer) == 0 else { throw .lastShimError("iptc_commit", table: table) }
+        try Shim.commit(pointer, table: table, family: family)
     }
 
     private func encode(_ rule: Rule, _ chain: ChainName) throws(KernelError) -> natsync_rule {
         try RuleCodec.encode(rule, family: family, table: table, chain: chain)
     }
-}
-
-extension IPFamily {
-    /// The shim's family number: 4 or 6.
-    var shimFamily: Int32 { self == .ipv4 ? 4 : 6 }
 }
 
 extension IPTablesHandle {

@@ -1,5 +1,8 @@
-import CNatsyncShim
 import NatsyncIPTables
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A failed kernel operation: what natsync was doing, where, and what the kernel or libiptc said.
 ///
@@ -21,29 +24,39 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
         self.message = message
     }
 
-    /// The error of the shim call that just failed on this thread: its captured errno and message
-    /// (libiptc's message depends on a global the next call overwrites, so the shim keeps it).
-    static func lastShimError(_ operation: String, table: TableName? = nil, chain: ChainName? = nil) -> KernelError {
-        KernelError(
-            errno: natsync_last_errno(), operation: operation, table: table, chain: chain, message: String(cString: natsync_last_error()))
-    }
-
     /// The table changed since it was read (EAGAIN at commit): retry on a fresh read.
-    public static let tableChanged: Int32 = 11
+    public static let tableChanged = EAGAIN
     /// A chain still referenced by a rule cannot be deleted (EMLINK).
-    public static let chainInUse: Int32 = 31
+    public static let chainInUse = EMLINK
     /// No CAP_NET_ADMIN (EPERM).
-    public static let notPermitted: Int32 = 1
+    public static let notPermitted = EPERM
     /// Unknown chain, target or match (ENOENT).
-    public static let notFound: Int32 = 2
+    public static let notFound = ENOENT
     /// The chain already exists (EEXIST).
-    public static let exists: Int32 = 17
+    public static let exists = EEXIST
+
+    /// The C library's message for `errno`.
+    static func describe(_ errno: Int32) -> String { String(cString: strerror(errno)) }
 
     public var description: String {
         var where_: [String] = []
         if let table { where_.append("table \(table)") }
         if let chain { where_.append("chain \(chain)") }
         let place = where_.isEmpty ? "" : " (" + where_.joined(separator: ", ") + ")"
-        return "\(operation)\(place): \(message) [errno \(errno)]"
+        let code = Errno.name(errno).map { "\($0), " } ?? ""
+        return "\(operation)\(place): \(message) [\(code)errno \(errno)]"
     }
+}
+
+/// The errno values natsync names in its messages and that `NATSYNC_KERNEL_FAULTS` accepts.
+enum Errno {
+    static let names: [(name: String, value: Int32)] = [
+        ("EPERM", EPERM), ("ENOENT", ENOENT), ("EINTR", EINTR), ("EIO", EIO), ("EAGAIN", EAGAIN), ("ENOMEM", ENOMEM),
+        ("EACCES", EACCES), ("EBUSY", EBUSY), ("EEXIST", EEXIST), ("EINVAL", EINVAL), ("ENOSPC", ENOSPC), ("EMLINK", EMLINK),
+        ("ENOBUFS", ENOBUFS), ("ETIMEDOUT", ETIMEDOUT), ("ECANCELED", ECANCELED), ("EAFNOSUPPORT", EAFNOSUPPORT),
+        ("EOPNOTSUPP", EOPNOTSUPP), ("ELOOP", ELOOP),
+    ]
+
+    static func name(_ value: Int32) -> String? { names.first { $0.value == value }?.name }
+    static func value(_ name: String) -> Int32? { names.first { $0.name == name }?.value }
 }

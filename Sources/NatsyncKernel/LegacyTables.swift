@@ -1,4 +1,3 @@
-import CNatsyncShim
 import NatsyncIPTables
 import NatsyncNet
 import NatsyncReconcile
@@ -55,8 +54,10 @@ public struct LegacyTables: Sendable {
     }
 
     /// Makes the owned part of each table equal to `desired`, committing each changed table in
-    /// one atomic replace, filter before nat. If a later table's commit fails, the tables already
-    /// committed are put back as they were read, so a failed sync changes nothing.
+    /// one atomic replace, filter before nat. If the sync fails after committing a table (a later
+    /// table cannot be read or written, or kept changing through every attempt), the tables it
+    /// committed are put back as they were read, so a failed sync changes nothing; the error says
+    /// which table could not be.
     ///
     /// - Parameters:
     ///   - deleteStaleFixedChains: also delete owned fixed chains that are not desired (cleanup).
@@ -70,17 +71,25 @@ public struct LegacyTables: Sendable {
         let start = ContinuousClock.now
         let lock = try XtablesLock(timeout: lockTimeout)
         var report = SyncReport()
+        // Each table as read before this sync first committed it, to put it back if the sync fails.
+        var committed: [Committed] = []
         while true {
             report.attempts += 1
             do {
                 report.plans = []
                 report.committed = []
-                try transaction(desired, deleteStaleFixedChains, removedJumps, scope, &report)
+                try transaction(desired, deleteStaleFixedChains, removedJumps, scope, &report, &committed)
                 break
             } catch  where error.errno == KernelError.tableChanged && report.attempts < maxAttempts {
                 // Someone wrote without the lock: start over from a fresh read, after a short random wait.
                 var pause = timespec(tv_sec: 0, tv_nsec: Int.random(in: 5_000_000...25_000_000) * report.attempts)
                 nanosleep(&pause, nil)
+            } catch {
+                var failure = error
+                if error.errno == KernelError.tableChanged {
+                    failure.message += " (someone changed the table without the xtables lock during each of \(report.attempts) attempts)"
+                }
+                throw restore(committed, desired: desired, after: failure)
             }
         }
         _ = consume lock
@@ -88,11 +97,16 @@ public struct LegacyTables: Sendable {
         return report
     }
 
+    /// A table this sync committed: as it was read before, and the plan that changed it.
+    private struct Committed {
+        var live: LiveTable
+        var plan: TablePlan
+    }
+
     private func transaction(
         _ desired: [TableContents], _ deleteStaleFixedChains: Bool, _ removedJumps: [TableName: [BuiltinJump]],
-        _ scope: Set<ChainName>?, _ report: inout SyncReport
+        _ scope: Set<ChainName>?, _ report: inout SyncReport, _ committed: inout [Committed]
     ) throws(KernelError) {
-        var before: [LiveTable] = []
         for contents in desired {
             // The kernel's blob, read and written without libiptc (see TableBlob.write): a sync
             // mostly finds the table as it should be, and then this read is all it costs.
@@ -103,32 +117,40 @@ public struct LegacyTables: Sendable {
                 removedJumps: removedJumps[contents.table] ?? [], scope: scope)
             report.plans.append(plan)
             guard !plan.isEmpty else { continue }
-            do {
-                try blob.write(plan)
-            } catch {
-                if !report.committed.isEmpty && error.errno != KernelError.tableChanged {
-                    restore(before, desired: desired, plans: report.plans)
-                }
-                throw error
+            try blob.write(plan)
+            if !committed.contains(where: { $0.live.table == contents.table }) {
+                committed.append(Committed(live: live, plan: plan))
             }
-            before.append(live)
             report.committed.append(contents.table)
         }
     }
 
-    /// Puts committed tables back to how they were read, best effort: owned chains and natsync's
-    /// jumps as they were. Tables holding foreign rules in owned chains cannot be re-encoded and
-    /// are left as committed.
-    private func restore(_ tables: [LiveTable], desired: [TableContents], plans: [TablePlan]) {
-        for live in tables {
+    /// Puts the tables a failed sync committed back to how they were read: owned chains and
+    /// natsync's jumps as they were. Returns `failure`, saying which tables could not be put back
+    /// (a table whose owned chains held rules natsync cannot write back is left as committed).
+    private func restore(_ tables: [Committed], desired: [TableContents], after failure: KernelError) -> KernelError {
+        var notRestored: [String] = []
+        for table in tables {
+            let live = table.live
             guard let contents = desired.first(where: { $0.table == live.table }),
-                let plan = plans.first(where: { $0.table == live.table }),
-                let undo = Undo(live: live, desired: contents, plan: plan), let handle = try? IPTablesHandle(live.table, family: family)
-            else { continue }
-            let now = handle.read { Ownership.needsRules($0, in: live.table) && ($0.isBuiltin || undo.scope.contains($0)) }
-            try? handle.apply(undo.plan(from: now))
-            try? handle.commit()
+                let undo = Undo(live: live, desired: contents, plan: table.plan)
+            else {
+                notRestored.append("\(live.table) (an owned chain held a rule natsync cannot write back)")
+                continue
+            }
+            do {
+                let handle = try IPTablesHandle(live.table, family: family)
+                let now = handle.read { Ownership.needsRules($0, in: live.table) && ($0.isBuiltin || undo.scope.contains($0)) }
+                try handle.apply(undo.plan(from: now))
+                try handle.commit()
+            } catch {
+                notRestored.append("\(live.table) (\(error))")
+            }
         }
+        guard !notRestored.isEmpty else { return failure }
+        var error = failure
+        error.message += "; committed earlier in this sync and not put back: " + notRestored.joined(separator: ", ")
+        return error
     }
 
     /// The packet and byte counters of every rule of one chain (for tests and `diff`).
@@ -154,11 +176,7 @@ extension LegacyTables {
     public func fingerprints(_ tables: [TableName]) throws(KernelError) -> [TableName: TableFingerprint] {
         var result: [TableName: TableFingerprint] = [:]
         for table in tables {
-            var entries: UInt32 = 0
-            var size: UInt32 = 0
-            guard natsync_table_info(table.rawValue, family.shimFamily, &entries, &size) == 0 else {
-                throw .lastShimError(family == .ipv4 ? "IPT_SO_GET_INFO" : "IP6T_SO_GET_INFO", table: table)
-            }
+            let (entries, size) = try Shim.tableInfo(table, family: family)
             result[table] = TableFingerprint(entries: entries, size: size)
         }
         return result

@@ -1,5 +1,3 @@
-import CNatsyncShim
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -54,10 +52,10 @@ public enum NetworkNamespace {
         }
 
         private func execute() {
-            guard natsync_enter_network_namespace(path) == 0 else {
-                failure = KernelError(
-                    errno: natsync_last_errno(), operation: "setns",
-                    message: "cannot enter network namespace \(path): \(String(cString: natsync_last_error()))")
+            do {
+                try Shim.enterNetworkNamespace(path)
+            } catch {
+                failure = error
                 return
             }
             work()

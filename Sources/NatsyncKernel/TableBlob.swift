@@ -1,4 +1,3 @@
-import CNatsyncShim
 import NatsyncIPTables
 import NatsyncNet
 import NatsyncReconcile
@@ -17,16 +16,14 @@ struct TableBlob: ~Copyable {
     let pointer: OpaquePointer
 
     init(_ table: TableName, family: IPFamily) throws(KernelError) {
-        guard let pointer = natsync_blob_read(table.rawValue, family.shimFamily) else {
-            throw .lastShimError(family == .ipv4 ? "IPT_SO_GET_ENTRIES" : "IP6T_SO_GET_ENTRIES", table: table)
-        }
+        let pointer = try Shim.readBlob(table, family: family)
         self.table = table
         self.family = family
         self.pointer = pointer
     }
 
     deinit {
-        natsync_blob_free(pointer)
+        Shim.freeBlob(pointer)
     }
 
     /// The chains of the table in the blob's order, read as ``IPTablesHandle/read(decoding:comparingWith:)``
@@ -36,14 +33,14 @@ struct TableBlob: ~Copyable {
         -> LiveTable
     {
         let pointer = pointer
-        let positions = if let only { positions(of: only) } else { Array(0..<natsync_blob_chain_count(pointer)) }
+        let positions = if let only { positions(of: only) } else { Array(0..<Shim.chainCount(pointer)) }
         let reader = ChainReader(
-            family: family, first: { natsync_blob_first_rule(pointer, positions[$0]) },
-            next: { natsync_blob_next_rule(pointer, positions[$0], $1) }, decode: { natsync_blob_decode_rule(pointer, $0, $1) },
+            family: family, first: { Shim.firstRule(pointer, chain: positions[$0]) },
+            next: { Shim.nextRule(pointer, chain: positions[$0], after: $1) }, decode: { Shim.decodeRule(blob: pointer, $0, into: $1) },
             concurrent: true)
         let chains = reader.chains(
-            count: positions.count, key: { ChainReader.key(ofCString: natsync_blob_chain_name(pointer, positions[$0])) },
-            name: { ChainName(String(cString: natsync_blob_chain_name(pointer, positions[$0]))) }, decoding: decode,
+            count: positions.count, key: { ChainReader.key(ofCString: Shim.chainName(pointer, positions[$0])) },
+            name: { ChainName(String(cString: Shim.chainName(pointer, positions[$0]))) }, decoding: decode,
             comparingWith: desired)
         return LiveTable(table: table, chains: chains)
     }
@@ -53,19 +50,14 @@ struct TableBlob: ~Copyable {
     /// libiptc writes them): a partial sync makes no string of the other hundred thousand names.
     private func positions(of names: Set<ChainName>) -> [Int] {
         let pointer = pointer
-        var positions = (0..<natsync_blob_chain_count(pointer)).filter { natsync_blob_chain_is_user(pointer, $0) == 0 }
+        var positions = (0..<Shim.chainCount(pointer)).filter { !Shim.isUserChain(pointer, $0) }
         for name in names {
-            var found: Int32 = 0
-            let position = natsync_blob_user_search(pointer, name.rawValue, &found)
-            if found != 0 { positions.append(position) }
+            let (position, found) = Shim.searchUserChain(pointer, name)
+            if found { positions.append(position) }
         }
         return positions.sorted()
     }
 
     /// The entries as the kernel handed them out, counters included (for comparing tables).
-    var bytes: [UInt8] {
-        var size = 0
-        let entries = natsync_blob_entries(pointer, &size)
-        return Array(UnsafeRawBufferPointer(start: entries, count: size))
-    }
+    var bytes: [UInt8] { Array(Shim.entries(pointer)) }
 }

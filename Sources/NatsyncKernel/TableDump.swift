@@ -46,7 +46,7 @@ extension IPTablesHandle {
     }
 
     private func policy(of chain: ChainName) -> String? {
-        natsync_chain_policy(pointer, chain.rawValue).map { String(cString: $0) }
+        Shim.policy(pointer, chain)
     }
 
     private func entries(of chain: ChainName) -> [TableDump.Entry] {
@@ -56,9 +56,7 @@ extension IPTablesHandle {
                 result.append(.rule(rule))
                 return
             }
-            var text = [CChar](repeating: 0, count: 512)
-            natsync_describe_extensions(pointer, entry, &text, text.count)
-            let extensions = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let extensions = Shim.describeExtensions(pointer, entry)
             result.append(.foreign(RuleCodec.describeHeader(raw.pointee, family: family, then: extensions)))
         }
         return result

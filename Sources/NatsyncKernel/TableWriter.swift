@@ -1,4 +1,3 @@
-import CNatsyncShim
 import NatsyncIPTables
 import NatsyncModel
 import NatsyncReconcile
@@ -19,62 +18,59 @@ extension TableBlob {
     /// - Warning: hold the ``XtablesLock`` from the read until this returns. If someone changed
     ///   the table since the read, the kernel refuses the replace (``KernelError/tableChanged``).
     func write(_ plan: TablePlan, placingByName: Bool = false) throws(KernelError) {
-        guard let writer = natsync_writer_open(pointer) else { throw .lastShimError("open table writer", table: table) }
-        defer { natsync_writer_free(writer) }
+        let writer = try Shim.openWriter(pointer, table: table)
+        defer { Shim.freeWriter(writer) }
         let blob = pointer
         let table = table
         let family = family
 
-        func check(_ result: Int32, _ operation: String, _ chain: ChainName? = nil) throws(KernelError) {
-            guard result == 0 else { throw .lastShimError(operation, table: table, chain: chain) }
-        }
         func write(_ rule: Rule, in chain: ChainName) throws(KernelError) {
             var raw = try RuleCodec.encode(rule, family: family, table: table, chain: chain)
-            try check(natsync_writer_rule(writer, &raw), "write rule", chain)
+            try Shim.writeRule(writer, &raw, in: chain, table: table)
         }
 
-        let builtins = (0..<natsync_blob_chain_count(blob)).filter { natsync_blob_chain_is_user(blob, $0) == 0 }
+        let builtins = (0..<Shim.chainCount(blob)).filter { !Shim.isUserChain(blob, $0) }
         let users =
-            natsync_blob_users_sorted(blob) != 0 && !placingByName ? userSegments(plan, after: builtins.count) : userSegmentsByName(plan)
+            Shim.usersSorted(blob) && !placingByName ? userSegments(plan, after: builtins.count) : userSegmentsByName(plan)
         // The compare's, the plan's and the ordering's scratch is freed: give its pages back
         // before the new table's blob, the size of the live one, is built.
         ProcessMemory.returnFreedPages()
 
         for position in builtins {
-            let name = ChainName(String(cString: natsync_blob_chain_name(blob, position)))
+            let name = ChainName(String(cString: Shim.chainName(blob, position)))
             enum Item {
                 case live(Int)
                 case rule(Rule)
             }
             var count = 0
-            var entry = natsync_blob_first_rule(blob, position)
+            var entry = Shim.firstRule(blob, chain: position)
             while let current = entry {
                 count += 1
-                entry = natsync_blob_next_rule(blob, position, current)
+                entry = Shim.nextRule(blob, chain: position, after: current)
             }
             var items = (0..<count).map(Item.live)
             for deletion in plan.jumpDeletions where deletion.chain == name { items.remove(at: deletion.index) }
             for insertion in plan.jumpInsertions where insertion.chain == name { items.insert(.rule(insertion.rule), at: 0) }
-            try check(natsync_writer_begin_chain(writer, name.rawValue, -1), "begin chain", name)
+            try Shim.beginChain(writer, name, replacing: nil, table: table)
             for item in items {
                 switch item {
-                case .live(let index): try check(natsync_writer_copy_rule(writer, position, index), "copy rule", name)
+                case .live(let index): try Shim.copyRule(writer, chain: position, position: index, name: name, table: table)
                 case .rule(let rule): try write(rule, in: name)
                 }
             }
-            try check(natsync_writer_end_chain(writer), "end chain", name)
+            try Shim.endChain(writer, name, table: table)
         }
         for segment in users {
             switch segment {
             case .copy(let chains):
-                try check(natsync_writer_copy_chains(writer, chains.lowerBound, chains.count), "copy chains")
+                try Shim.copyChains(writer, chains, table: table)
             case .write(let chain):
-                try check(natsync_writer_begin_chain(writer, chain.name.rawValue, chain.livePosition ?? -1), "begin chain", chain.name)
+                try Shim.beginChain(writer, chain.name, replacing: chain.livePosition, table: table)
                 for rule in chain.rules ?? [] { try write(rule, in: chain.name) }
-                try check(natsync_writer_end_chain(writer), "end chain", chain.name)
+                try Shim.endChain(writer, chain.name, table: table)
             }
         }
-        try check(natsync_writer_commit(writer), family == .ipv4 ? "IPT_SO_SET_REPLACE" : "IP6T_SO_SET_REPLACE")
+        try Shim.commitWriter(writer, table: table, family: family)
     }
 
     /// The user chains to write when the live ones are in strcmp order, from position
@@ -83,11 +79,7 @@ extension TableBlob {
     /// string: a change mostly leaves all but a few of a hundred thousand chains alone.
     private func userSegments(_ plan: TablePlan, after firstUser: Int) -> [UserSegment] {
         let blob = pointer
-        func search(_ name: ChainName) -> (position: Int, found: Bool) {
-            var found: Int32 = 0
-            let position = natsync_blob_user_search(blob, name.rawValue, &found)
-            return (position, found != 0)
-        }
+        func search(_ name: ChainName) -> (position: Int, found: Bool) { Shim.searchUserChain(blob, name) }
         var changes: [(position: Int, chain: UserChain?)] = []
         var created = plan.created.map { UserChain(name: $0.name, livePosition: nil, rules: $0.rules) }
         for (name, _) in plan.deleted {
@@ -126,7 +118,7 @@ extension TableBlob {
             if let chain { segments.append(.write(chain)) }
             kept = position + 1
         }
-        let end = natsync_blob_chain_count(blob)
+        let end = Shim.chainCount(blob)
         create(upTo: end)
         keep(upTo: end)
         return segments
@@ -140,8 +132,8 @@ extension TableBlob {
         var rewritten: [ChainName: [Rule]] = [:]
         for (chain, _) in plan.rewritten { rewritten[chain.name] = chain.rules }
         var live: [UserChain] = []
-        for position in 0..<natsync_blob_chain_count(blob) where natsync_blob_chain_is_user(blob, position) != 0 {
-            let name = ChainName(String(cString: natsync_blob_chain_name(blob, position)))
+        for position in 0..<Shim.chainCount(blob) where Shim.isUserChain(blob, position) {
+            let name = ChainName(String(cString: Shim.chainName(blob, position)))
             guard !deleted.contains(name) else { continue }
             live.append(UserChain(name: name, livePosition: position, rules: rewritten.removeValue(forKey: name)))
         }

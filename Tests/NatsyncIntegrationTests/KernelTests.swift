@@ -333,7 +333,7 @@ struct FailureTests {
         #expect(failed.status == 1)
         #expect(failed.standardError.contains("chain \(sep) cannot be deleted"), "\(failed.standardError)")
         // EMLINK, what libiptc's iptc_delete_chain says of a chain still referenced.
-        #expect(failed.standardError.contains("[errno 31]"), "\(failed.standardError)")
+        #expect(failed.standardError.contains("[EMLINK, errno 31]"), "\(failed.standardError)")
         #expect(try scene.save() == before, "the filter table committed before the failure must be restored")
     }
 

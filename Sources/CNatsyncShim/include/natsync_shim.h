@@ -118,8 +118,6 @@ int natsync_table_commit(natsync_table *table);
 /// iptc_first_chain / iptc_next_chain. The strings belong to the handle.
 const char *natsync_first_chain(natsync_table *table);
 const char *natsync_next_chain(natsync_table *table);
-/// iptc_builtin.
-int natsync_is_builtin(natsync_table *table, const char *chain);
 /// iptc_is_chain.
 int natsync_chain_exists(natsync_table *table, const char *chain);
 
@@ -153,11 +151,6 @@ int natsync_delete_rule(natsync_table *table, const char *chain, unsigned int in
 /// The number of entries and the blob size of a table (IPT_SO_GET_INFO): a constant-time way to
 /// notice that someone else changed it, without reading the rules. 0 or -1.
 int natsync_table_info(const char *name, int family, uint32_t *entries, uint32_t *size);
-
-/// The kernel's own cost of any change, for the benchmarks' floor: reads the table's blob
-/// (GET_INFO + GET_ENTRIES) and hands the same blob back (SET_REPLACE), timing each, without
-/// libiptc, and gives the table's entry count and blob size. Counters restart at zero. 0 or -1.
-int natsync_replace_unchanged(const char *name, int family, double *read_seconds, double *replace_seconds, uint32_t *entries, uint32_t *size);
 
 /// A table's blob (GET_INFO + GET_ENTRIES) walked without libiptc, for reading only: chains in
 /// the blob's order, rules as opaque entries valid until natsync_blob_free.
@@ -236,7 +229,8 @@ struct natsync_flow {
     uint16_t original_source_port, original_dest_port;
 };
 
-/// Decides whether a flow is deleted: non-zero selects it.
+/// Decides whether a flow is deleted: positive selects it, negative stops the dump (the call then
+/// fails with ECANCELED and deletes nothing).
 typedef int (*natsync_flow_selector)(const struct natsync_flow *flow, void *context);
 
 /// What one cleanup pass did.

@@ -174,7 +174,8 @@ extension KernelFlags {
 /// One-line summaries of kernel transactions.
 enum Summary {
     static func line(_ report: SyncReport) -> String {
-        let time = milliseconds(report.elapsed)
+        // More than one attempt: someone changed a table without the lock while it was written.
+        let time = milliseconds(report.elapsed) + (report.attempts > 1 ? ", \(report.attempts) attempts" : "")
         guard !report.committed.isEmpty else { return "natsync: no changes; nothing committed (\(time))" }
         let tables = report.committed.map(\.rawValue).joined(separator: ", ")
         return "natsync: committed \(tables): \(report.chainsCreated) chains created, \(report.chainsRewritten) rewritten, "

@@ -1,0 +1,320 @@
+import CNatsyncShim
+import NatsyncIPTables
+import NatsyncNet
+
+/// Every call into the C shim, one wrapper per shim function: the rest of the module reaches the
+/// kernel only through here, as swift-system routes every system call through one place.
+///
+/// A call that can fail says so by throwing a ``KernelError`` that names the operation (libiptc's
+/// or the kernel's name for it) and where it happened; the errno and message are the ones the shim
+/// captured on this thread when the call failed. Iterating over a table the shim already holds in
+/// memory cannot fail and returns plain values. In debug builds each fallible call first asks
+/// ``KernelFaults`` whether a test wants it to fail.
+enum Shim {
+    /// The shim functions that can fail, by their C names (the names `NATSYNC_KERNEL_FAULTS` uses).
+    enum Call: String, CaseIterable, Sendable {
+        case tableOpen = "natsync_table_open"
+        case tableCommit = "natsync_table_commit"
+        case createChain = "natsync_create_chain"
+        case flushChain = "natsync_flush_chain"
+        case deleteChain = "natsync_delete_chain"
+        case appendRule = "natsync_append_rule"
+        case insertRule = "natsync_insert_rule"
+        case deleteRule = "natsync_delete_rule"
+        case tableInfo = "natsync_table_info"
+        case blobRead = "natsync_blob_read"
+        case writerOpen = "natsync_writer_open"
+        case writerBeginChain = "natsync_writer_begin_chain"
+        case writerCopyRule = "natsync_writer_copy_rule"
+        case writerCopyChains = "natsync_writer_copy_chains"
+        case writerRule = "natsync_writer_rule"
+        case writerEndChain = "natsync_writer_end_chain"
+        case writerCommit = "natsync_writer_commit"
+        case enterNetworkNamespace = "natsync_enter_network_namespace"
+        case pipe = "natsync_pipe"
+        case conntrackDeleteUDP = "natsync_conntrack_delete_udp"
+        case conntrackDeleteUDPFrontends = "natsync_conntrack_delete_udp_frontends"
+    }
+
+    /// The error of the shim call that just failed on this thread (libiptc's message depends on a
+    /// global the next call overwrites, so the shim keeps it).
+    static func lastError(_ operation: String, table: TableName? = nil, chain: ChainName? = nil) -> KernelError {
+        KernelError(
+            errno: natsync_last_errno(), operation: operation, table: table, chain: chain, message: String(cString: natsync_last_error()))
+    }
+
+    /// Runs `body`, a shim call that returns whether it succeeded, unless a test made `call` fail.
+    @inline(__always)
+    private static func check(
+        _ call: Call, _ operation: @autoclosure () -> String, table: TableName? = nil, chain: ChainName? = nil, _ body: () -> Bool
+    ) throws(KernelError) {
+        if let injected = injectedFault(call, operation(), table: table, chain: chain) { throw injected }
+        guard body() else { throw lastError(operation(), table: table, chain: chain) }
+    }
+
+    @inline(__always)
+    private static func injectedFault(_ call: Call, _ operation: @autoclosure () -> String, table: TableName?, chain: ChainName?)
+        -> KernelError?
+    {
+        #if DEBUG
+        if let errno = KernelFaults.take(call) {
+            return KernelError(errno: errno, operation: operation(), table: table, chain: chain, message: KernelError.describe(errno))
+        }
+        #endif
+        return nil
+    }
+
+    private static func operation(_ legacy: String, _ family: IPFamily) -> String {
+        family == .ipv4 ? legacy : legacy.replacingOccurrences(of: "IPT_", with: "IP6T_").replacingOccurrences(of: "iptc_", with: "ip6tc_")
+    }
+
+    // MARK: libiptc handles
+
+    /// `iptc_init` or `ip6tc_init`: the table read from the kernel into a handle.
+    static func openTable(_ table: TableName, family: IPFamily) throws(KernelError) -> OpaquePointer {
+        var handle: OpaquePointer?
+        try check(.tableOpen, operation("iptc_init", family), table: table) {
+            handle = natsync_table_open(table.rawValue, family.shimFamily)
+            return handle != nil
+        }
+        return handle!
+    }
+
+    static func freeTable(_ handle: OpaquePointer) { natsync_table_free(handle) }
+
+    /// `iptc_commit`: replaces the table with the handle's, or does nothing when it is unchanged.
+    static func commit(_ handle: OpaquePointer, table: TableName, family: IPFamily) throws(KernelError) {
+        try check(.tableCommit, operation("iptc_commit", family), table: table) { natsync_table_commit(handle) == 0 }
+    }
+
+    static func firstChain(_ handle: OpaquePointer) -> UnsafePointer<CChar>? { natsync_first_chain(handle) }
+    static func nextChain(_ handle: OpaquePointer) -> UnsafePointer<CChar>? { natsync_next_chain(handle) }
+    static func chainExists(_ handle: OpaquePointer, _ chain: ChainName) -> Bool { natsync_chain_exists(handle, chain.rawValue) != 0 }
+    static func firstRule(_ handle: OpaquePointer, _ chain: ChainName) -> UnsafeRawPointer? { natsync_first_rule(handle, chain.rawValue) }
+    static func nextRule(_ handle: OpaquePointer, after entry: UnsafeRawPointer) -> UnsafeRawPointer? { natsync_next_rule(handle, entry) }
+
+    /// Decodes an entry into `raw`; true for a foreign rule (one natsync does not write).
+    static func decodeRule(_ handle: OpaquePointer, _ entry: UnsafeRawPointer, into raw: UnsafeMutablePointer<natsync_rule>) -> Bool {
+        natsync_decode_rule(handle, entry, raw) != 0
+    }
+
+    /// An entry's extensions as "-m NAME ... -j TARGET", without their options.
+    static func describeExtensions(_ handle: OpaquePointer, _ entry: UnsafeRawPointer) -> String {
+        var text = [CChar](repeating: 0, count: 512)
+        natsync_describe_extensions(handle, entry, &text, text.count)
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// A built-in chain's policy; nil for a user chain.
+    static func policy(_ handle: OpaquePointer, _ chain: ChainName) -> String? {
+        natsync_chain_policy(handle, chain.rawValue).map { String(cString: $0) }
+    }
+
+    static func createChain(_ handle: OpaquePointer, _ chain: ChainName, table: TableName) throws(KernelError) {
+        try check(.createChain, "iptc_create_chain", table: table, chain: chain) { natsync_create_chain(handle, chain.rawValue) == 0 }
+    }
+
+    static func flushChain(_ handle: OpaquePointer, _ chain: ChainName, table: TableName) throws(KernelError) {
+        try check(.flushChain, "iptc_flush_entries", table: table, chain: chain) { natsync_flush_chain(handle, chain.rawValue) == 0 }
+    }
+
+    /// `iptc_delete_chain`: EMLINK while a rule still jumps to it.
+    static func deleteChain(_ handle: OpaquePointer, _ chain: ChainName, table: TableName) throws(KernelError) {
+        try check(.deleteChain, "iptc_delete_chain", table: table, chain: chain) { natsync_delete_chain(handle, chain.rawValue) == 0 }
+    }
+
+    static func appendRule(_ handle: OpaquePointer, _ raw: inout natsync_rule, to chain: ChainName, table: TableName) throws(KernelError) {
+        try check(.appendRule, "iptc_append_entry", table: table, chain: chain) { natsync_append_rule(handle, chain.rawValue, &raw) == 0 }
+    }
+
+    static func insertRule(_ handle: OpaquePointer, _ raw: inout natsync_rule, into chain: ChainName, at index: Int, table: TableName)
+        throws(KernelError)
+    {
+        try check(.insertRule, "iptc_insert_entry", table: table, chain: chain) {
+            natsync_insert_rule(handle, chain.rawValue, &raw, UInt32(index)) == 0
+        }
+    }
+
+    static func deleteRule(_ handle: OpaquePointer, in chain: ChainName, at index: Int, table: TableName) throws(KernelError) {
+        try check(.deleteRule, "iptc_delete_num_entry", table: table, chain: chain) {
+            natsync_delete_rule(handle, chain.rawValue, UInt32(index)) == 0
+        }
+    }
+
+    /// `IPT_SO_GET_INFO`: the table's entry count and blob size.
+    static func tableInfo(_ table: TableName, family: IPFamily) throws(KernelError) -> (entries: UInt32, size: UInt32) {
+        var entries: UInt32 = 0
+        var size: UInt32 = 0
+        try check(.tableInfo, operation("IPT_SO_GET_INFO", family), table: table) {
+            natsync_table_info(table.rawValue, family.shimFamily, &entries, &size) == 0
+        }
+        return (entries, size)
+    }
+
+    // MARK: The kernel's blob
+
+    /// `IPT_SO_GET_INFO` and `IPT_SO_GET_ENTRIES`: the table as the kernel hands it out.
+    static func readBlob(_ table: TableName, family: IPFamily) throws(KernelError) -> OpaquePointer {
+        var blob: OpaquePointer?
+        try check(.blobRead, operation("IPT_SO_GET_ENTRIES", family), table: table) {
+            blob = natsync_blob_read(table.rawValue, family.shimFamily)
+            return blob != nil
+        }
+        return blob!
+    }
+
+    static func freeBlob(_ blob: OpaquePointer) { natsync_blob_free(blob) }
+    static func chainCount(_ blob: OpaquePointer) -> Int { natsync_blob_chain_count(blob) }
+    static func chainName(_ blob: OpaquePointer, _ chain: Int) -> UnsafePointer<CChar> { natsync_blob_chain_name(blob, chain) }
+    static func isUserChain(_ blob: OpaquePointer, _ chain: Int) -> Bool { natsync_blob_chain_is_user(blob, chain) != 0 }
+    static func firstRule(_ blob: OpaquePointer, chain: Int) -> UnsafeRawPointer? { natsync_blob_first_rule(blob, chain) }
+    static func nextRule(_ blob: OpaquePointer, chain: Int, after entry: UnsafeRawPointer) -> UnsafeRawPointer? {
+        natsync_blob_next_rule(blob, chain, entry)
+    }
+
+    /// As ``decodeRule(_:_:into:)``, for an entry of the blob.
+    static func decodeRule(blob: OpaquePointer, _ entry: UnsafeRawPointer, into raw: UnsafeMutablePointer<natsync_rule>) -> Bool {
+        natsync_blob_decode_rule(blob, entry, raw) != 0
+    }
+
+    /// The entries as the kernel handed them out, counters included.
+    static func entries(_ blob: OpaquePointer) -> UnsafeRawBufferPointer {
+        var size = 0
+        let start = natsync_blob_entries(blob, &size)
+        return UnsafeRawBufferPointer(start: start, count: size)
+    }
+
+    /// Whether the user chains are in strcmp order, as libiptc lays them out.
+    static func usersSorted(_ blob: OpaquePointer) -> Bool { natsync_blob_users_sorted(blob) != 0 }
+
+    /// Where the user chain called `name` is, or (user chains sorted) would go.
+    static func searchUserChain(_ blob: OpaquePointer, _ name: ChainName) -> (position: Int, found: Bool) {
+        var found: Int32 = 0
+        let position = natsync_blob_user_search(blob, name.rawValue, &found)
+        return (position, found != 0)
+    }
+
+    // MARK: The table writer
+
+    static func openWriter(_ blob: OpaquePointer, table: TableName) throws(KernelError) -> OpaquePointer {
+        var writer: OpaquePointer?
+        try check(.writerOpen, "open table writer", table: table) {
+            writer = natsync_writer_open(blob)
+            return writer != nil
+        }
+        return writer!
+    }
+
+    static func freeWriter(_ writer: OpaquePointer) { natsync_writer_free(writer) }
+
+    /// Starts a chain; `livePosition` is the live chain it replaces, nil for a new one.
+    static func beginChain(_ writer: OpaquePointer, _ chain: ChainName, replacing livePosition: Int?, table: TableName) throws(KernelError)
+    {
+        try check(.writerBeginChain, "begin chain", table: table, chain: chain) {
+            natsync_writer_begin_chain(writer, chain.rawValue, livePosition ?? -1) == 0
+        }
+    }
+
+    static func copyRule(_ writer: OpaquePointer, chain: Int, position: Int, name: ChainName, table: TableName) throws(KernelError) {
+        try check(.writerCopyRule, "copy rule", table: table, chain: name) { natsync_writer_copy_rule(writer, chain, position) == 0 }
+    }
+
+    static func copyChains(_ writer: OpaquePointer, _ chains: Range<Int>, table: TableName) throws(KernelError) {
+        try check(.writerCopyChains, "copy chains", table: table) {
+            natsync_writer_copy_chains(writer, chains.lowerBound, chains.count) == 0
+        }
+    }
+
+    static func writeRule(_ writer: OpaquePointer, _ raw: inout natsync_rule, in chain: ChainName, table: TableName) throws(KernelError) {
+        try check(.writerRule, "write rule", table: table, chain: chain) { natsync_writer_rule(writer, &raw) == 0 }
+    }
+
+    static func endChain(_ writer: OpaquePointer, _ chain: ChainName, table: TableName) throws(KernelError) {
+        try check(.writerEndChain, "end chain", table: table, chain: chain) { natsync_writer_end_chain(writer) == 0 }
+    }
+
+    /// `IPT_SO_SET_REPLACE` of the written table: EAGAIN when the table changed since the blob was read.
+    static func commitWriter(_ writer: OpaquePointer, table: TableName, family: IPFamily) throws(KernelError) {
+        try check(.writerCommit, operation("IPT_SO_SET_REPLACE", family), table: table) { natsync_writer_commit(writer) == 0 }
+    }
+
+    // MARK: Processes and namespaces
+
+    /// `malloc_trim(0)`.
+    static func releaseFreeMemory() { natsync_release_free_memory() }
+
+    /// `pipe2(O_CLOEXEC)`: the read and write ends.
+    static func pipe() throws(KernelError) -> (read: Int32, write: Int32) {
+        var ends: [Int32] = [-1, -1]
+        try check(.pipe, "pipe2") { natsync_pipe(&ends) == 0 }
+        return (ends[0], ends[1])
+    }
+
+    /// `setns` of the calling thread into the network namespace at `path`.
+    static func enterNetworkNamespace(_ path: String) throws(KernelError) {
+        do {
+            try check(.enterNetworkNamespace, "setns") { natsync_enter_network_namespace(path) == 0 }
+        } catch {
+            var failure = error
+            failure.message = "cannot enter network namespace \(path): \(error.message)"
+            throw failure
+        }
+    }
+
+    // MARK: Conntrack
+
+    /// Deletes the UDP flows of `family` that `select` chooses: with one kernel-filtered dump per
+    /// frontend when `frontends` is given, else with one dump of the table. Nil when the kernel
+    /// cannot filter dumps (nothing was done).
+    ///
+    /// A fault armed for the dump lets it start and stops it after its first flow, as a dump that
+    /// fails halfway does: nothing is deleted.
+    static func deleteUDPFlows(
+        family: IPFamily, frontends: [natsync_frontend]?, select: @escaping (UnsafePointer<natsync_flow>) -> Bool
+    ) throws(KernelError) -> natsync_conntrack_result? {
+        let call: Call = frontends == nil ? .conntrackDeleteUDP : .conntrackDeleteUDPFrontends
+        let selector = FlowSelector(select)
+        #if DEBUG
+        selector.fault = KernelFaults.take(call)
+        #endif
+        let context = Unmanaged.passUnretained(selector).toOpaque()
+        let callback: natsync_flow_selector = { flow, context in
+            Unmanaged<FlowSelector>.fromOpaque(context!).takeUnretainedValue().consider(flow!)
+        }
+        var result = natsync_conntrack_result()
+        let status = withExtendedLifetime(selector) {
+            if let frontends {
+                natsync_conntrack_delete_udp_frontends(family.shimFamily, frontends, frontends.count, callback, context, &result)
+            } else {
+                natsync_conntrack_delete_udp(family.shimFamily, callback, context, &result)
+            }
+        }
+        if let fault = selector.fault {
+            throw KernelError(errno: fault, operation: "conntrack dump", message: KernelError.describe(fault))
+        }
+        switch status {
+        case 0: return result
+        case 1: return nil
+        default: throw lastError("conntrack dump")
+        }
+    }
+
+    /// Carries the selector through the C callback's context pointer.
+    private final class FlowSelector {
+        let select: (UnsafePointer<natsync_flow>) -> Bool
+        /// An injected failure: the dump stops at the first flow (the shim then deletes nothing).
+        var fault: Int32?
+
+        init(_ select: @escaping (UnsafePointer<natsync_flow>) -> Bool) { self.select = select }
+
+        func consider(_ flow: UnsafePointer<natsync_flow>) -> Int32 {
+            if fault != nil { return -1 }
+            return select(flow) ? 1 : 0
+        }
+    }
+}
+
+extension IPFamily {
+    /// The shim's family number: 4 or 6.
+    var shimFamily: Int32 { self == .ipv4 ? 4 : 6 }
+}
