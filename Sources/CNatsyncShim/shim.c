@@ -1,5 +1,6 @@
 // natsync's C shim: one API over libip4tc and libip6tc (shim_ipv4.c, shim_ipv6.c, built from
-// shim_family.h), the last error of each thread, and entering a network namespace.
+// shim_family.inc; the writers from shim_writer.inc), the last error of each thread, and the
+// process helpers glibc hides from Swift.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

@@ -4,10 +4,23 @@ import NatsyncIPTables
 import NatsyncKernel
 import NatsyncNet
 
+/// The network namespace a command works in, for every command that reads or writes the kernel.
+struct NamespaceFlags: ParsableArguments {
+    @Option(help: "Work inside the network namespace /run/netns/NAME (as 'ip netns exec NAME').")
+    var netns: String?
+
+    func validate() throws {
+        if let netns, netns.isEmpty || netns.contains("..") {
+            throw ValidationError("--netns: invalid namespace name \"\(netns)\"")
+        }
+    }
+}
+
 /// How natsync reaches the kernel: which namespace, how long to wait for the lock, which backend.
 struct KernelFlags: ParsableArguments {
-    @Option(help: "Run inside the network namespace /run/netns/NAME (as 'ip netns exec NAME').")
-    var netns: String?
+    @OptionGroup var namespace: NamespaceFlags
+
+    var netns: String? { namespace.netns }
 
     @Option(
         name: .customLong("iptables-lock-timeout"),
@@ -29,9 +42,6 @@ struct KernelFlags: ParsableArguments {
     func validate() throws {
         guard lockTimeout >= 0, lockTimeout <= 3600 else {
             throw ValidationError("--iptables-lock-timeout: \(lockTimeout) is out of range (0-3600 seconds)")
-        }
-        if let netns, netns.isEmpty || netns.contains("..") {
-            throw ValidationError("--netns: invalid namespace name \"\(netns)\"")
         }
     }
 

@@ -20,7 +20,7 @@ struct KernelFaultTests {
     private static let legacy = ["--iptables-backend", "legacy"]
 
     private static func sync(_ fixture: String, in namespace: PrivateNamespace, faults: String? = nil, conntrack: Bool = false)
-        throws -> Command.Output
+        throws -> CommandOutput
     {
         let directory = Repository.path("Fixtures/rules/\(fixture)")
         let arguments =

@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 /// `natsync run` against an emulator that speaks TLS with a CA the test made and asks for

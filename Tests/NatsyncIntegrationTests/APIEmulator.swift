@@ -4,6 +4,7 @@ import NIOHTTP1
 import NIOHTTPCompression
 import NIOPosix
 import NIOSSL
+import NatsyncTestSupport
 
 /// A Kubernetes API server emulator speaking the real list and watch wire protocol over HTTP, for
 /// Services and EndpointSlices: resource versions, chunked watch streams, bookmarks, `410 Gone`

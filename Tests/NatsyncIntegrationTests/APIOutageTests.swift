@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 /// A production day of the API path, in minutes (`make stress`): over TLS with token auth, the

@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 /// `natsync run --kubeconfig` against an API server emulator: watches, 410 Gone, dropped

@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 /// natsync and another program writing the same tables at once: the xtables lock must keep every

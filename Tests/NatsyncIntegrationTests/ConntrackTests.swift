@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 /// UDP flows pinned to endpoints that left, cleaned through libnetfilter_conntrack after a sync.

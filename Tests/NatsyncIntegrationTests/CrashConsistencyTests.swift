@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 /// Runs that need minutes: `make stress` sets NATSYNC_STRESS=1.

@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 /// `natsync run` on a scene's node: manifests change, tables drift, syncs fail, the process stops.

@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 /// Switching `--service-dispatch` on a live node under traffic.

@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 /// One natsync for both families: a dual-stack service reached over IPv4 and IPv6.

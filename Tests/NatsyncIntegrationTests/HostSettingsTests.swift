@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 /// The kernel settings kube-proxy makes at start, made by natsync in the namespace it programs,

@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 /// IPv6 services through libip6tc (and through ip6tables-nft-restore), with real IPv6 traffic

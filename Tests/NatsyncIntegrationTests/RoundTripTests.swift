@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 /// Every rule shape natsync writes is read back from the kernel as the same rule: after a sync of

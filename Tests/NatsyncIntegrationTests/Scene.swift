@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 /// Why live-kernel tests cannot run here, or nil when they can.
@@ -22,76 +23,6 @@ let buildFolder: URL = {
     }
     return folder
 }()
-
-struct CommandFailure: Error, CustomStringConvertible {
-    var command: [String]
-    var status: Int32
-    var output: String
-    var description: String { "\(command.joined(separator: " ")) exited \(status): \(output)" }
-}
-
-struct CommandOutput {
-    var status: Int32
-    var standardOutput: String
-    var standardError: String
-}
-
-/// The stderr of a program, read to its end on another thread.
-final class ErrorBuffer: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var data: Data?
-
-    func finish(_ data: Data) {
-        condition.lock()
-        self.data = data
-        condition.signal()
-        condition.unlock()
-    }
-
-    func wait() -> Data {
-        condition.lock()
-        defer { condition.unlock() }
-        while data == nil { condition.wait() }
-        return data!
-    }
-}
-
-/// Runs a program to completion.
-@discardableResult
-func run(_ command: [String], check: Bool = true, environment: [String: String] = [:], input: String? = nil) throws -> CommandOutput {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = command
-    if !environment.isEmpty {
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    }
-    let stdin = Pipe()
-    if input != nil { process.standardInput = stdin }
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    if let input {
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-    }
-    // Drain stderr on another thread: a program that fills one pipe while we wait on the other
-    // would never finish.
-    let errors = ErrorBuffer()
-    let reader = Thread { errors.finish(err.fileHandleForReading.readDataToEndOfFile()) }
-    reader.start()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = errors.wait()
-    process.waitUntilExit()
-    let output = CommandOutput(
-        status: process.terminationStatus, standardOutput: String(decoding: outData, as: UTF8.self),
-        standardError: String(decoding: errData, as: UTF8.self))
-    if check && output.status != 0 {
-        throw CommandFailure(command: command, status: output.status, output: output.standardError + output.standardOutput)
-    }
-    return output
-}
 
 /// A node, its pods and an outside host, each a network namespace this test made.
 ///

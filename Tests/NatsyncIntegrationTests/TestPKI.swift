@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 
 /// A certificate authority made for one test with `openssl`, and the certificates it signs:
 /// the emulator's serving certificate for 127.0.0.1, and client certificates.

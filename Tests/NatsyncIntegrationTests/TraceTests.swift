@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 /// `natsync trace --live` on tables natsync programmed in a namespace, checked against real traffic.

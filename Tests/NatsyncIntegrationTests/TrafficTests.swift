@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncTestSupport
 import Testing
 
 /// Both layouts of nat KUBE-SERVICES (kube-proxy's and the dispatch tree), on a legacy node

@@ -2,6 +2,7 @@ import Foundation
 import NatsyncIPTables
 import NatsyncNet
 import NatsyncReconcile
+import NatsyncTestSupport
 import Testing
 
 @testable import NatsyncKernel

@@ -14,7 +14,7 @@ public final class PrivateNamespace {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"),
             FileManager.default.isExecutableFile(atPath: "/usr/bin/nsenter")
         else { return "needs unshare and nsenter (util-linux)" }
-        let probe = (try? Command.run(["unshare", "--user", "--map-root-user", "--net", "true"]))
+        let probe = try? NatsyncTestSupport.run(["unshare", "--user", "--map-root-user", "--net", "true"], check: false)
         guard let probe, probe.status == 0 else {
             return "cannot make a user and network namespace: \(probe?.standardError ?? "unshare did not run")"
         }
@@ -48,12 +48,13 @@ public final class PrivateNamespace {
         return String(decoding: file.readDataToEndOfFile(), as: UTF8.self)
     }
 
-    /// Runs a program inside the namespace (as its root), with `environment` added to its own.
-    public func run(_ command: [String], environment: [String: String] = [:]) throws -> Command.Output {
+    /// Runs a program inside the namespace (as its root), with `environment` added to its own; any
+    /// exit status is returned, not thrown.
+    public func run(_ command: [String], environment: [String: String] = [:]) throws -> CommandOutput {
         let variables = (["XTABLES_LOCKFILE": lockFile].merging(environment) { $1 }).sorted { $0.key < $1.key }.map { "\($0)=\($1)" }
-        return try Command.run(
+        return try NatsyncTestSupport.run(
             ["nsenter", "--target", "\(holder.processIdentifier)", "--user", "--net", "--preserve-credentials", "env"] + variables
-                + command)
+                + command, check: false)
     }
 
     /// Ends the holder, and with it the namespace and everything in it.
@@ -70,57 +71,5 @@ public final class PrivateNamespace {
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
-    }
-}
-
-/// Running a program to its end.
-public enum Command {
-    public struct Output: Sendable {
-        public var status: Int32
-        public var standardOutput: String
-        public var standardError: String
-    }
-
-    /// Runs `arguments` (the program found on PATH) and returns its status and output.
-    public static func run(_ arguments: [String]) throws -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read stderr on another thread: a program that fills one pipe while the other is read
-        // would never finish.
-        let errorData = ReadToEnd(err.fileHandleForReading)
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Output(
-            status: process.terminationStatus, standardOutput: String(decoding: outData, as: UTF8.self),
-            standardError: String(decoding: errorData.wait(), as: UTF8.self))
-    }
-
-    /// A pipe read to its end on a thread of its own.
-    private final class ReadToEnd: @unchecked Sendable {
-        private let condition = NSCondition()
-        private var data: Data?
-
-        init(_ handle: FileHandle) {
-            Thread.detachNewThread { [self] in
-                let read = handle.readDataToEndOfFile()
-                condition.lock()
-                data = read
-                condition.signal()
-                condition.unlock()
-            }
-        }
-
-        func wait() -> Data {
-            condition.lock()
-            defer { condition.unlock() }
-            while data == nil { condition.wait() }
-            return data!
-        }
     }
 }

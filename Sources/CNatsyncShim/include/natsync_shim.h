@@ -1,6 +1,25 @@
-// The C side of natsync's kernel access: libiptc handles and the variable-length kernel structs of
-// iptables entries. Only stdint types and opaque handles cross this header, so no kernel or libiptc
-// type reaches Swift. Every symbol is prefixed natsync_.
+// The C side of natsync's kernel access: what must be C because the kernel's structs are of
+// variable length (iptables entries, netlink messages) or its interfaces are C-only. Only stdint
+// types and opaque handles cross this header, so no kernel or libiptc type reaches Swift, and
+// Swift reaches every function here through one file (NatsyncKernel's Shim.swift). Every symbol
+// is prefixed natsync_.
+//
+// Its parts, in this header's order, and where each is written:
+//   - Rules, flattened (natsync_rule, natsync_match): the one shape in which entries cross.
+//   - Errors (natsync_last_errno/_error): each failure's errno and message, kept per thread.
+//   - libiptc handles (natsync_table_*, chains, rules): reading for diff and writing a table
+//     back after a failed sync. shim.c dispatches to one family's shim_ipv4.c or shim_ipv6.c,
+//     both compiled from shim_family.inc with family_ipv4.h or family_ipv6.h.
+//   - Entries encoded and decoded: shim_family.inc (the IP header and targets) and
+//     shim_matches.c (the extension matches, the same for both families).
+//   - The kernel's blob (natsync_blob_*): a table read with GET_ENTRIES and walked without
+//     libiptc, the read of every sync. shim_family.inc; its layout in family_blob.h.
+//   - The table writer (natsync_writer_*): a whole table built from the live blob and handed to
+//     the kernel in one SET_REPLACE. shim_writer.inc, compiled per family as shim_writer_ipv4.c
+//     and shim_writer_ipv6.c.
+//   - Process helpers glibc hides from Swift (malloc_trim, pipe2, setns): shim.c.
+//   - Conntrack (natsync_conntrack_*): dumps with a selector and deletes through
+//     libnetfilter_conntrack and raw netlink: conntrack.c.
 #ifndef NATSYNC_SHIM_H
 #define NATSYNC_SHIM_H
 

@@ -47,8 +47,7 @@ extension Natsync {
         @Flag(help: "Trace the live tables of this node (or of --netns).")
         var live = false
 
-        @Option(help: "With --live: read the tables of the network namespace /run/netns/NAME.")
-        var netns: String?
+        @OptionGroup var namespace: NamespaceFlags
 
         @OptionGroup var input: InputFlags
 
@@ -70,7 +69,7 @@ extension Natsync {
             guard live != !input.paths.isEmpty else {
                 throw ValidationError("give either --live or -f PATH: trace the live tables or the rules of manifests")
             }
-            if netns != nil && !live { throw ValidationError("--netns needs --live") }
+            if namespace.netns != nil && !live { throw ValidationError("--netns needs --live") }
             let (from, to) = (try source().0, try destination().0)
             guard from.family == to.family else {
                 throw ValidationError("--src \(from) and --dst \(to) are of different families")
@@ -124,9 +123,9 @@ extension Natsync {
 
         /// The rules of `family` to walk, the addresses that are local, and the pod ranges.
         func tables(_ family: IPFamily) throws -> (Ruleset, Set<IPAddress>, [CIDR]) {
-            let clusterCIDRs = try proxy.resolveFamilies(host: HostFacts(netns: netns)).first?.clusterCIDRs ?? []
+            let clusterCIDRs = try proxy.resolveFamilies(host: HostFacts(netns: namespace.netns)).first?.clusterCIDRs ?? []
             guard live else {
-                let all = try input.desired(proxy, host: HostFacts(netns: netns))
+                let all = try input.desired(proxy, host: HostFacts(netns: namespace.netns))
                 guard let desired = all.first(where: { $0.options.family == family }) else {
                     throw ValidationError(
                         "--dst is \(family), but the rules are for \(all.map { "\($0.options.family)" }.joined(separator: " and ")) (--ip-family)"
@@ -138,7 +137,7 @@ extension Natsync {
                 )
             }
             do {
-                let (dumps, addresses) = try NetworkNamespace.run(in: netns) {
+                let (dumps, addresses) = try NetworkNamespace.run(in: namespace.netns) {
                     (try LegacyTables(family: family).dump([.filter, .nat]), HostFacts().addresses())
                 }
                 return (Ruleset(dumps: dumps, family: family), Set(addresses), clusterCIDRs)
