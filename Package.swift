@@ -26,10 +26,13 @@ let package = Package(
         .target(name: "NatsyncUtilities"),
         // Validated Kubernetes objects: Services and EndpointSlices.
         .target(name: "NatsyncModel", dependencies: ["NatsyncNet"]),
-        // Reading manifests (YAML, JSON, lists, directories) into the model, with diagnostics.
+        // Kubernetes objects as the API server and kubectl write them: the wire types, their fast
+        // JSON reader, list pages and watch events, and validation into the model with diagnostics.
+        .target(name: "NatsyncWire", dependencies: ["NatsyncModel", "NatsyncNet", "NatsyncUtilities"]),
+        // Manifest files (YAML, JSON, lists, directories) and the kube-proxy configuration file.
         .target(
             name: "NatsyncManifest",
-            dependencies: ["NatsyncModel", "NatsyncUtilities", .product(name: "Yams", package: "Yams")]
+            dependencies: ["NatsyncWire", "NatsyncModel", "NatsyncUtilities", .product(name: "Yams", package: "Yams")]
         ),
         // Structured iptables rules and tables, and their iptables-restore text.
         .target(name: "NatsyncIPTables", dependencies: ["NatsyncNet"]),
@@ -67,7 +70,7 @@ let package = Package(
         .target(
             name: "NatsyncKubernetes",
             dependencies: [
-                "NatsyncManifest", "NatsyncModel",
+                "NatsyncWire", "NatsyncModel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -81,7 +84,7 @@ let package = Package(
         .target(
             name: "NatsyncDaemon",
             dependencies: [
-                "NatsyncKernel", "NatsyncRules", "NatsyncManifest", "NatsyncConntrack", "NatsyncKubernetes",
+                "NatsyncKernel", "NatsyncRules", "NatsyncWire", "NatsyncManifest", "NatsyncConntrack", "NatsyncKubernetes",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -93,7 +96,8 @@ let package = Package(
         .executableTarget(
             name: "natsync",
             dependencies: [
-                "NatsyncManifest", "NatsyncRules", "NatsyncIPTables", "NatsyncReconcile", "NatsyncKernel", "NatsyncConntrack",
+                "NatsyncWire", "NatsyncManifest", "NatsyncRules", "NatsyncIPTables", "NatsyncReconcile", "NatsyncKernel",
+                "NatsyncConntrack",
                 "NatsyncDaemon", "NatsyncKubernetes", "NatsyncTrace",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -112,13 +116,14 @@ let package = Package(
         ),
         // Fuzzing the manifest loader and the restore-text parser (`make stress` runs libFuzzer on it);
         // built normally, it replays the committed corpus.
-        .executableTarget(name: "natsync-fuzz", dependencies: ["NatsyncManifest", "NatsyncIPTables"], path: "Fuzz/NatsyncFuzz"),
+        .executableTarget(
+            name: "natsync-fuzz", dependencies: ["NatsyncManifest", "NatsyncWire", "NatsyncIPTables"], path: "Fuzz/NatsyncFuzz"),
         // The pods and clients of the traffic tests.
         .executableTarget(name: "natsync-echo", path: "Tests/Tools/EchoServer"),
         // What every test target shares: where the repository and its fixtures are.
         .target(name: "NatsyncTestSupport", path: "Tests/NatsyncTestSupport"),
         .testTarget(name: "NatsyncNetTests", dependencies: ["NatsyncNet"]),
-        .testTarget(name: "NatsyncManifestTests", dependencies: ["NatsyncTestSupport", "NatsyncManifest"]),
+        .testTarget(name: "NatsyncManifestTests", dependencies: ["NatsyncTestSupport", "NatsyncManifest", "NatsyncWire"]),
         .testTarget(name: "NatsyncIPTablesTests", dependencies: ["NatsyncIPTables"]),
         .testTarget(
             name: "NatsyncRulesTests",
@@ -130,7 +135,9 @@ let package = Package(
         .testTarget(name: "NatsyncDaemonTests", dependencies: ["NatsyncDaemon"]),
         .testTarget(
             name: "NatsyncKubernetesTests",
-            dependencies: ["NatsyncTestSupport", "NatsyncKubernetes", "NatsyncManifest", .product(name: "Yams", package: "Yams")]),
+            dependencies: [
+                "NatsyncTestSupport", "NatsyncKubernetes", "NatsyncManifest", "NatsyncWire", .product(name: "Yams", package: "Yams"),
+            ]),
         .testTarget(name: "NatsyncKernelTests", dependencies: ["NatsyncTestSupport", "NatsyncKernel", "NatsyncIPTables", "CNatsyncShim"]),
         .testTarget(name: "NatsyncConntrackTests", dependencies: ["NatsyncConntrack", "NatsyncRules", "NatsyncReconcile"]),
         // Live-kernel tests in network namespaces they create; they skip without root.

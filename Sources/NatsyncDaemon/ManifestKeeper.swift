@@ -1,5 +1,6 @@
 import NatsyncManifest
 import NatsyncModel
+import NatsyncWire
 
 /// What one look at the manifest paths found: for each path named on the command line, what
 /// reading each of its files gave, or why the path itself could not be read.

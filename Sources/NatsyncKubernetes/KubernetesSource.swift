@@ -1,8 +1,8 @@
 import Foundation
 import Logging
-import NatsyncManifest
 import NatsyncModel
 import NatsyncNet
+import NatsyncWire
 import ServiceLifecycle
 import Synchronization
 

@@ -2,6 +2,7 @@ import Foundation
 import NatsyncModel
 import NatsyncNet
 import NatsyncUtilities
+import NatsyncWire
 import Yams
 
 /// The outcome of loading manifests: the valid objects as a cluster state, and what was wrong.

@@ -1,6 +1,7 @@
 import Foundation
 import NatsyncModel
 import NatsyncNet
+import NatsyncWire
 import Yams
 
 /// The settings natsync takes from a `kubeproxy.config.k8s.io/v1alpha1 KubeProxyConfiguration`,

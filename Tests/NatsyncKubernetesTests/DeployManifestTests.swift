@@ -1,6 +1,7 @@
 import Foundation
 import NatsyncManifest
 import NatsyncTestSupport
+import NatsyncWire
 import Testing
 import Yams
 

@@ -1,5 +1,6 @@
 import Foundation
 import NatsyncManifest
+import NatsyncWire
 import Synchronization
 import Testing
 

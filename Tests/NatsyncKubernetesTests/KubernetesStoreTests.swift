@@ -1,6 +1,7 @@
 import Foundation
 import NatsyncManifest
 import NatsyncModel
+import NatsyncWire
 import Testing
 
 @testable import NatsyncKubernetes

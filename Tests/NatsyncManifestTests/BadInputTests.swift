@@ -4,6 +4,7 @@ import NatsyncTestSupport
 import Testing
 
 @testable import NatsyncManifest
+@testable import NatsyncWire
 
 /// Every kind of bad input gets one clear message naming the file, the object and the field, and
 /// only the bad object is skipped.

@@ -3,6 +3,7 @@ import NatsyncTestSupport
 import Testing
 
 @testable import NatsyncManifest
+@testable import NatsyncWire
 
 /// The JSON syntax check that places parse errors agrees with Foundation on what is JSON.
 struct JSONSyntaxTests {

@@ -5,6 +5,7 @@ import NatsyncTestSupport
 import Testing
 
 @testable import NatsyncManifest
+@testable import NatsyncWire
 
 struct LoadingTests {
     @Test func kubectlYAMLAndJSONListsLoadTheSame() {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import NatsyncManifest
+@testable import NatsyncWire
 
 /// Paths natsync cannot read are errors naming the path and the reason, never "no services".
 @Suite(.serialized)

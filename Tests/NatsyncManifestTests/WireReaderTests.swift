@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import NatsyncManifest
+@testable import NatsyncWire
 
 /// The fast reader of kubectl Lists must read every object exactly as `JSONDecoder` does, or
 /// leave it to `JSONDecoder`; and it must actually read the objects kubectl writes.

@@ -142,10 +142,10 @@ public enum APIDecoder {
 }
 
 /// Any JSON value, for keeping list items apart.
-enum JSONValue: Decodable {
+package enum JSONValue: Decodable {
     case null, bool(Bool), number(Double), integer(Int), string(String), array([JSONValue]), object([String: JSONValue])
 
-    init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         if var array = try? decoder.unkeyedContainer() {
             var values: [JSONValue] = []
             while !array.isAtEnd { values.append(try array.decode(JSONValue.self)) }
@@ -172,7 +172,7 @@ enum JSONValue: Decodable {
         }
     }
 
-    var foundation: Any {
+    package var foundation: Any {
         switch self {
         case .null: NSNull()
         case .bool(let value): value

@@ -13,25 +13,25 @@ import Glibc
 /// at quotes, which never fall inside a character, so each is valid as it stands and is made
 /// without checking it again (a check per string, generic over the encoding, was a tenth of
 /// loading a large cluster).
-struct JSONScanner {
-    let bytes: UnsafeBufferPointer<UInt8>
-    var index: Int
+package struct JSONScanner {
+    package let bytes: UnsafeBufferPointer<UInt8>
+    package var index: Int
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>, from index: Int = 0) {
+    package init(_ bytes: UnsafeBufferPointer<UInt8>, from index: Int = 0) {
         self.bytes = bytes
         self.index = index
     }
 
-    var atEnd: Bool { index >= bytes.count }
+    package var atEnd: Bool { index >= bytes.count }
 
-    mutating func skipWhitespace() {
+    package mutating func skipWhitespace() {
         while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09 {
             index += 1
         }
     }
 
     /// Skips whitespace, then `byte` if it is next.
-    mutating func consume(_ byte: UInt8) -> Bool {
+    package mutating func consume(_ byte: UInt8) -> Bool {
         skipWhitespace()
         guard index < bytes.count, bytes[index] == byte else { return false }
         index += 1
@@ -39,12 +39,12 @@ struct JSONScanner {
     }
 
     /// Skips whitespace and tells whether `byte` is next, without consuming it.
-    mutating func peek(_ byte: UInt8) -> Bool {
+    package mutating func peek(_ byte: UInt8) -> Bool {
         skipWhitespace()
         return index < bytes.count && bytes[index] == byte
     }
 
-    mutating func skipString() -> Bool {
+    package mutating func skipString() -> Bool {
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return false }
         // Strings are most of a manifest's bytes: find each quote with memchr, then tell an
         // escaped one by the backslashes before it.
@@ -65,7 +65,7 @@ struct JSONScanner {
     }
 
     /// Skips one value: a string, an object or array (by nesting), or a scalar.
-    mutating func skipValue() -> Bool {
+    package mutating func skipValue() -> Bool {
         skipWhitespace()
         guard index < bytes.count else { return false }
         switch bytes[index] {
@@ -105,7 +105,7 @@ struct JSONScanner {
     }
 
     /// A string value, escapes resolved; nil when the next value is not a valid JSON string.
-    mutating func string() -> String? {
+    package mutating func string() -> String? {
         skipWhitespace()
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
         let start = index + 1
@@ -192,7 +192,7 @@ struct JSONScanner {
 
     /// An integer written as digits with an optional minus sign (no fraction or exponent: those
     /// are left to the reference decoder); nil on anything else or on overflow.
-    mutating func integer() -> Int? {
+    package mutating func integer() -> Int? {
         skipWhitespace()
         var position = index
         let negative = position < bytes.count && bytes[position] == UInt8(ascii: "-")
@@ -219,14 +219,14 @@ struct JSONScanner {
     }
 
     /// `true` or `false`.
-    mutating func bool() -> Bool? {
+    package mutating func bool() -> Bool? {
         if literal("true") { return true }
         if literal("false") { return false }
         return nil
     }
 
     /// Consumes `null` when it is next.
-    mutating func null() -> Bool { literal("null") }
+    package mutating func null() -> Bool { literal("null") }
 
     private mutating func literal(_ word: StaticString) -> Bool {
         skipWhitespace()

@@ -1,5 +1,5 @@
 /// One decoded object of a manifest, or why it could not be decoded.
-enum DecodedObject: Equatable {
+package enum DecodedObject: Equatable {
     case service(ServiceObject)
     case endpointSlice(EndpointSliceObject)
     case endpoints(EndpointsObject)
@@ -11,32 +11,32 @@ enum DecodedObject: Equatable {
 }
 
 /// What is known of an object's name even when the object itself is broken.
-struct NameHint: Equatable {
-    var namespace: String?
-    var name: String?
+package struct NameHint: Equatable {
+    package var namespace: String?
+    package var name: String?
     /// Where the object sits in its document, such as `items[3]`.
-    var position: String
+    package var position: String
 }
 
 /// A manifest document: one object, or the items of a `List` (any `*List` kind), flattened.
 ///
 /// Decoding never fails because of one bad object: each object's errors are caught and kept,
 /// so the rest of the document still loads.
-struct ManifestDocument: Decodable {
-    var objects: [(DecodedObject, NameHint)]
+package struct ManifestDocument: Decodable {
+    package var objects: [(DecodedObject, NameHint)]
 
     private enum Key: String, CodingKey {
         case apiVersion, kind, items, metadata
     }
 
-    init(objects: [(DecodedObject, NameHint)]) {
+    package init(objects: [(DecodedObject, NameHint)]) {
         self.objects = objects
     }
 
     /// Where an item decoded on its own sits in its list (`items[3]`), for its position.
-    static let listPosition = CodingUserInfoKey(rawValue: "natsync.listPosition")!
+    package static let listPosition = CodingUserInfoKey(rawValue: "natsync.listPosition")!
 
-    init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let position: String
         if let base = decoder.userInfo[Self.listPosition] as? String {
             position = decoder.codingPath.isEmpty ? base : base + "." + Self.fieldPath(decoder.codingPath)
@@ -100,12 +100,12 @@ struct ManifestDocument: Decodable {
     }
 
     /// `items[3]` for an object inside a list, `document` for a top-level one.
-    static func position(_ path: [any CodingKey]) -> String {
+    package static func position(_ path: [any CodingKey]) -> String {
         path.isEmpty ? "document" : fieldPath(path)
     }
 
     /// Kubernetes-style field paths: `spec.ports[0].port`.
-    static func fieldPath(_ path: some Collection<any CodingKey>) -> String {
+    package static func fieldPath(_ path: some Collection<any CodingKey>) -> String {
         var out = ""
         for key in path {
             if let index = key.intValue {
@@ -118,7 +118,7 @@ struct ManifestDocument: Decodable {
         return out
     }
 
-    static func describe(_ error: DecodingError, below depth: Int) -> (String?, String) {
+    package static func describe(_ error: DecodingError, below depth: Int) -> (String?, String) {
         func field(_ context: DecodingError.Context) -> String? {
             let path = context.codingPath.dropFirst(depth)
             return path.isEmpty ? nil : fieldPath(path)
@@ -137,7 +137,7 @@ struct ManifestDocument: Decodable {
         }
     }
 
-    static func typeName(_ type: Any.Type) -> String {
+    package static func typeName(_ type: Any.Type) -> String {
         switch type {
         case is Int.Type: "an integer"
         case is String.Type: "a string"
@@ -149,7 +149,7 @@ struct ManifestDocument: Decodable {
     }
 }
 
-func quote(_ text: String) -> String {
+package func quote(_ text: String) -> String {
     var out = "\""
     for scalar in text.unicodeScalars.prefix(80) {
         switch scalar {

@@ -3,11 +3,11 @@ import NatsyncModel
 import NatsyncNet
 
 /// Why an object is invalid: the field and what is wrong with it.
-struct FieldError: Error {
-    var field: String
-    var message: String
+package struct FieldError: Error {
+    package var field: String
+    package var message: String
 
-    init(_ field: String, _ message: String) {
+    package init(_ field: String, _ message: String) {
         self.field = field
         self.message = message
     }
@@ -22,15 +22,15 @@ public enum OtherProxies {
     public static let labelSelector = labels.map { "!" + $0 }.joined(separator: ",")
 
     /// The label that gives the object to another proxy, if it carries one.
-    static func label(of metadata: ObjectMeta?) -> String? {
+    package static func label(of metadata: ObjectMeta?) -> String? {
         labels.first { metadata?.labels?[$0] != nil }
     }
 }
 
 /// Turns decoded wire objects into validated model objects, the checks the API server would have
 /// made for the fields a proxy uses.
-enum Validation {
-    static func service(_ object: ServiceObject, name: NamespacedName) throws(FieldError) -> Service {
+package enum Validation {
+    package static func service(_ object: ServiceObject, name: NamespacedName) throws(FieldError) -> Service {
         let spec = object.spec ?? ServiceObject.Spec()
         let kind: Service.Kind
         switch spec.type ?? "ClusterIP" {
@@ -134,7 +134,7 @@ enum Validation {
         )
     }
 
-    static func endpointSlice(_ object: EndpointSliceObject, name: NamespacedName) throws(FieldError) -> EndpointSlice? {
+    package static func endpointSlice(_ object: EndpointSliceObject, name: NamespacedName) throws(FieldError) -> EndpointSlice? {
         guard let serviceName = object.metadata?.labels?["kubernetes.io/service-name"] else { return nil }
         try dnsLabel(serviceName, "metadata.labels[kubernetes.io/service-name]")
         let addressType: EndpointSlice.AddressType
@@ -193,7 +193,7 @@ enum Validation {
     }
 
     /// Legacy Endpoints as slices: one per subset and family, unready addresses not serving.
-    static func endpoints(_ object: EndpointsObject, name: NamespacedName) throws(FieldError) -> [EndpointSlice] {
+    package static func endpoints(_ object: EndpointsObject, name: NamespacedName) throws(FieldError) -> [EndpointSlice] {
         var slices: [EndpointSlice] = []
         for (subsetIndex, subset) in (object.subsets ?? []).enumerated() {
             let subsetField = "subsets[\(subsetIndex)]"
@@ -226,17 +226,17 @@ enum Validation {
         return slices
     }
 
-    static func ip(_ text: String, _ field: String) throws(FieldError) -> IPAddress {
+    package static func ip(_ text: String, _ field: String) throws(FieldError) -> IPAddress {
         guard let address = IPAddress(text) else { throw FieldError(field, "invalid IP address \(quote(text))") }
         return address
     }
 
-    static func portNumber(_ value: Int, _ field: String) throws(FieldError) -> UInt16 {
+    package static func portNumber(_ value: Int, _ field: String) throws(FieldError) -> UInt16 {
         guard (1...65535).contains(value) else { throw FieldError(field, "\(value) is out of range (1-65535)") }
         return UInt16(value)
     }
 
-    static func transportProtocol(_ text: String?, _ field: String) throws(FieldError) -> TransportProtocol {
+    package static func transportProtocol(_ text: String?, _ field: String) throws(FieldError) -> TransportProtocol {
         guard let text else { return .tcp }
         guard let value = TransportProtocol(rawValue: text) else {
             throw FieldError(field, "unsupported protocol \(quote(text)) (must be TCP, UDP or SCTP)")
@@ -244,7 +244,7 @@ enum Validation {
         return value
     }
 
-    static func policy(_ text: String?, _ field: String) throws(FieldError) -> Service.TrafficPolicy {
+    package static func policy(_ text: String?, _ field: String) throws(FieldError) -> Service.TrafficPolicy {
         switch text ?? "Cluster" {
         case "Cluster", "Global": return .cluster
         case "Local": return .local
@@ -253,7 +253,7 @@ enum Validation {
     }
 
     /// An RFC 1123 label: lower-case letters, digits and '-', starting and ending alphanumeric, at most 63.
-    static func dnsLabel(_ text: String, _ field: String) throws(FieldError) {
+    package static func dnsLabel(_ text: String, _ field: String) throws(FieldError) {
         let bytes = Array(text.utf8)
         func alphanumeric(_ byte: UInt8) -> Bool {
             (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
@@ -266,7 +266,7 @@ enum Validation {
     }
 
     /// An RFC 1123 subdomain: dot-separated labels, at most 253 characters.
-    static func dnsSubdomain(_ text: String, _ field: String) throws(FieldError) {
+    package static func dnsSubdomain(_ text: String, _ field: String) throws(FieldError) {
         guard text.utf8.count <= 253 else { throw FieldError(field, "\(quote(text)) is longer than 253 characters") }
         for label in text.split(separator: ".", omittingEmptySubsequences: false) {
             do {
@@ -283,7 +283,7 @@ extension Validation {
     /// `time.RFC3339Nano`, which drops trailing zeros and so may carry no fraction at all.
     /// Parsed by hand: Foundation's ISO8601DateFormatter goes through ICU and cost half the load
     /// time of a large cluster (one annotation per EndpointSlice).
-    static func triggerTime(_ text: String) -> Double? {
+    package static func triggerTime(_ text: String) -> Double? {
         let bytes = Array(text.utf8)
         var index = 0
         func number(_ digits: Int) -> Int? {
@@ -341,7 +341,7 @@ extension Validation {
 }
 
 extension String {
-    func trimmingASCIIWhitespace() -> String {
+    package func trimmingASCIIWhitespace() -> String {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
         return String(self.drop(while: isSpace).reversed().drop(while: isSpace).reversed())
     }

@@ -9,14 +9,14 @@ import NatsyncUtilities
 /// Only structure is checked here (strings, nesting, separators); an item that is not valid JSON
 /// fails its own decode, and the caller then decodes the whole document the ordinary way, so
 /// every error reads as before.
-struct JSONList {
+package struct JSONList {
     /// The `kind` member, when it is a string without escapes.
-    var kind: String?
+    package var kind: String?
     /// The byte range of each element of the top-level `items` array.
-    var items: [Range<Int>]
+    package var items: [Range<Int>]
 
     /// Nil when `bytes` is not one JSON object with an `items` array (and only whitespace after it).
-    init?(_ bytes: UnsafeBufferPointer<UInt8>) {
+    package init?(_ bytes: UnsafeBufferPointer<UInt8>) {
         var scanner = JSONScanner(bytes)
         guard scanner.consume(UInt8(ascii: "{")) else { return nil }
         var kind: String?
@@ -66,7 +66,7 @@ struct JSONList {
     /// scan from the start; when a guess is not confirmed, or none is found, the array is scanned
     /// from the start in one piece. (A line break inside a JSON string is always escaped, so a
     /// raw one is always between values.)
-    static func items(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> (ranges: [Range<Int>], end: Int)? {
+    package static func items(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> (ranges: [Range<Int>], end: Int)? {
         let pieces = min(max(ProcessInfo.processInfo.activeProcessorCount, 2), 16)
         var starts = [start]
         if bytes.count - start >= 1 << 20, let column = column(of: start, in: bytes) {
@@ -91,7 +91,7 @@ struct JSONList {
     /// Scans items from `start` until the next item would start at `until` (returning that
     /// position), or, without `until`, through the array's `]`. Nil when the items do not scan
     /// or `until` is not where an item starts.
-    static func scan(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, until: Int?) -> (ranges: [Range<Int>], end: Int)? {
+    package static func scan(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, until: Int?) -> (ranges: [Range<Int>], end: Int)? {
         var scanner = JSONScanner(bytes, from: start)
         var ranges: [Range<Int>] = []
         while true {
@@ -136,5 +136,5 @@ struct JSONList {
 
 /// The bytes of the document, read (never written) by the pieces' scans.
 private struct SharedBuffer: @unchecked Sendable {
-    let bytes: UnsafeBufferPointer<UInt8>
+    package let bytes: UnsafeBufferPointer<UInt8>
 }

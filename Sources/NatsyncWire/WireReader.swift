@@ -12,7 +12,7 @@ import Glibc
 /// `JSONDecoder` would; on anything else (another kind, a wrong type, a number with a fraction,
 /// a duplicate key, invalid text) it gives up and the caller decodes the object the reference way,
 /// so every error reads as before.
-struct WireReader {
+package struct WireReader {
     private var scanner: JSONScanner
     /// Set on anything the reader does not read exactly as the reference decoder.
     private var failed = false
@@ -22,7 +22,7 @@ struct WireReader {
 
     /// The object held by `bytes` (one item of a List), or nil when it is not a Service or an
     /// EndpointSlice this reader can read exactly.
-    static func document(_ bytes: UnsafeBufferPointer<UInt8>, position: String) -> ManifestDocument? {
+    package static func document(_ bytes: UnsafeBufferPointer<UInt8>, position: String) -> ManifestDocument? {
         var reader = WireReader(scanner: JSONScanner(bytes))
         var kind: String?
         var apiVersion: String?
