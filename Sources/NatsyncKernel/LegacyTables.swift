@@ -69,6 +69,10 @@ public struct LegacyTables: Sendable {
         scope: Set<ChainName>? = nil
     ) throws(KernelError) -> SyncReport {
         let start = ContinuousClock.now
+        // A full sync reads and writes whole tables: what the caller freed making the rules (the
+        // manifests, the cluster state) gives its pages back first, so the blobs fill them rather
+        // than grow the heap. A partial sync's small reads do not need it.
+        if scope == nil { ProcessMemory.returnFreedPages() }
         let lock = try XtablesLock(timeout: lockTimeout)
         var report = SyncReport()
         // Each table as read before this sync first committed it, to put it back if the sync fails.

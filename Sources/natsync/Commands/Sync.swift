@@ -130,8 +130,6 @@ struct InputFlags: ParsableArguments {
                 udpServicePorts: ports.filter { $0.0.name.protocol == .udp })
         }
         _ = consume planned
-        // Give the freed pages back before the sync needs room for the table's blob.
-        ProcessMemory.returnFreedPages()
         return desired
     }
 }
