@@ -110,7 +110,7 @@ let package = Package(
             name: "NatsyncBench",
             dependencies: [
                 "NatsyncManifest", "NatsyncRules", "NatsyncIPTables", "NatsyncKernel", "NatsyncConntrack", "CNetfilterConntrack",
-                "NatsyncDaemon", "NatsyncReconcile", "CNatsyncBenchFloor",
+                "NatsyncDaemon", "NatsyncReconcile", "NatsyncWire", "CNatsyncBenchFloor",
             ],
             path: "Benchmarks/NatsyncBench"
         ),

@@ -51,7 +51,7 @@ extension Duration {
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
 let quick = CommandLine.arguments.contains("--quick")
-/// `--only NAME` runs one part: sync, conntrack, backends or dispatch.
+/// `--only NAME` runs one part: sync, api, conntrack, backends or dispatch.
 let only = CommandLine.arguments.firstIndex(of: "--only").map { CommandLine.arguments[$0 + 1] }
 /// `--output DIR`: where the sync part writes results.json and its chart.
 let output = CommandLine.arguments.firstIndex(of: "--output").map { CommandLine.arguments[$0 + 1] } ?? ".build/bench"
@@ -63,6 +63,10 @@ if runs("sync") {
     SyncBench.run(
         sizes: quick ? [1_000] : [1_000, 10_000], chartSizes: quick ? [] : [2_500, 5_000], runs: 3, changes: quick ? 5 : 7, output: output,
         natsync: natsync)
+    print("")
+}
+if runs("api") {
+    APIDecodeBench.run(services: quick ? 1_000 : 10_000, events: 1_000)
     print("")
 }
 if runs("conntrack") {

@@ -23,6 +23,21 @@ package struct WireReader {
     /// The object held by `bytes` (one item of a List), or nil when it is not a Service or an
     /// EndpointSlice this reader can read exactly.
     package static func document(_ bytes: UnsafeBufferPointer<UInt8>, position: String) -> ManifestDocument? {
+        guard let (object, metadata) = read(bytes, kind: nil) else { return nil }
+        let hint = NameHint(namespace: metadata?.namespace, name: metadata?.name, position: position)
+        return ManifestDocument(objects: [(object, hint)])
+    }
+
+    /// An object of the API server's list or watch of `kind` (`Service` or `EndpointSlice`; list
+    /// items carry no `kind` of their own), or nil when this reader cannot read it exactly.
+    package static func apiObject(_ bytes: UnsafeBufferPointer<UInt8>, kind: String) -> DecodedObject? {
+        read(bytes, kind: kind)?.object
+    }
+
+    /// The object and its metadata; `kind` is the object's own `kind` member when nil, and must
+    /// agree with it when the object has one.
+    private static func read(_ bytes: UnsafeBufferPointer<UInt8>, kind expected: String?) -> (object: DecodedObject, metadata: ObjectMeta?)?
+    {
         var reader = WireReader(scanner: JSONScanner(bytes))
         var kind: String?
         var apiVersion: String?
@@ -54,6 +69,10 @@ package struct WireReader {
             }
         }
         reader.scanner.skipWhitespace()
+        if let expected {
+            guard kind == nil || kind == expected else { return nil }
+            kind = expected
+        }
         guard !reader.failed, reader.scanner.atEnd, let kind else { return nil }
         let expectedVersion: String
         switch kind {
@@ -62,7 +81,6 @@ package struct WireReader {
         default: return nil
         }
         if let apiVersion, apiVersion != expectedVersion { return nil }
-        let hint = NameHint(namespace: metadata?.namespace, name: metadata?.name, position: position)
         let object: DecodedObject
         if kind == "Service" {
             service.metadata = metadata
@@ -72,7 +90,7 @@ package struct WireReader {
             object = .endpointSlice(slice)
         }
         guard !reader.failed else { return nil }
-        return ManifestDocument(objects: [(object, hint)])
+        return (object, metadata)
     }
 
     /// A member name: its raw bytes, or its text when it holds escapes (Foundation's encoders

@@ -1,12 +1,12 @@
 /// Where a JSON text stops being JSON (RFC 8259, with the trailing commas Foundation accepts), for the error message: Foundation's decoder
 /// says only "The given data was not valid JSON." Iterative, so that no nesting depth can
 /// exhaust the stack.
-enum JSONSyntax {
-    struct Failure: Equatable {
+package enum JSONSyntax {
+    package struct Failure: Equatable {
         /// 1-based, as YAML's marks are.
-        var line: Int
-        var column: Int
-        var problem: String
+        package var line: Int
+        package var column: Int
+        package var problem: String
     }
 
     private enum Expect {
@@ -14,7 +14,7 @@ enum JSONSyntax {
     }
 
     /// The first place `bytes` is not JSON, or nil when it is.
-    static func firstError(_ bytes: UnsafeBufferPointer<UInt8>) -> Failure? {
+    package static func firstError(_ bytes: UnsafeBufferPointer<UInt8>) -> Failure? {
         var stack: [UInt8] = []
         var expect = Expect.value
         var index = 0
