@@ -52,6 +52,19 @@ enum Shim {
         guard body() else { throw lastError(operation(), table: table, chain: chain) }
     }
 
+    /// Runs `body`, a shim call that returns a new object or nil, unless a test made `call` fail.
+    @inline(__always)
+    private static func open(_ call: Call, _ operation: @autoclosure () -> String, table: TableName, _ body: () -> OpaquePointer?)
+        throws(KernelError) -> OpaquePointer
+    {
+        var opened: OpaquePointer?
+        try check(call, operation(), table: table) {
+            opened = body()
+            return opened != nil
+        }
+        return opened!
+    }
+
     @inline(__always)
     private static func injectedFault(_ call: Call, _ operation: @autoclosure () -> String, table: TableName?, chain: ChainName?)
         -> KernelError?
@@ -72,12 +85,7 @@ enum Shim {
 
     /// `iptc_init` or `ip6tc_init`: the table read from the kernel into a handle.
     static func openTable(_ table: TableName, family: IPFamily) throws(KernelError) -> OpaquePointer {
-        var handle: OpaquePointer?
-        try check(.tableOpen, operation("iptc_init", family), table: table) {
-            handle = natsync_table_open(table.rawValue, family.shimFamily)
-            return handle != nil
-        }
-        return handle!
+        try open(.tableOpen, operation("iptc_init", family), table: table) { natsync_table_open(table.rawValue, family.shimFamily) }
     }
 
     static func freeTable(_ handle: OpaquePointer) { natsync_table_free(handle) }
@@ -155,12 +163,7 @@ enum Shim {
 
     /// `IPT_SO_GET_INFO` and `IPT_SO_GET_ENTRIES`: the table as the kernel hands it out.
     static func readBlob(_ table: TableName, family: IPFamily) throws(KernelError) -> OpaquePointer {
-        var blob: OpaquePointer?
-        try check(.blobRead, operation("IPT_SO_GET_ENTRIES", family), table: table) {
-            blob = natsync_blob_read(table.rawValue, family.shimFamily)
-            return blob != nil
-        }
-        return blob!
+        try open(.blobRead, operation("IPT_SO_GET_ENTRIES", family), table: table) { natsync_blob_read(table.rawValue, family.shimFamily) }
     }
 
     static func freeBlob(_ blob: OpaquePointer) { natsync_blob_free(blob) }
@@ -197,12 +200,7 @@ enum Shim {
     // MARK: The table writer
 
     static func openWriter(_ blob: OpaquePointer, table: TableName) throws(KernelError) -> OpaquePointer {
-        var writer: OpaquePointer?
-        try check(.writerOpen, "open table writer", table: table) {
-            writer = natsync_writer_open(blob)
-            return writer != nil
-        }
-        return writer!
+        try open(.writerOpen, "open table writer", table: table) { natsync_writer_open(blob) }
     }
 
     static func freeWriter(_ writer: OpaquePointer) { natsync_writer_free(writer) }
