@@ -225,15 +225,8 @@ public enum APIDecoder {
                     if scanner.null() {
                         items = []
                     } else {
-                        guard scanner.consume(UInt8(ascii: "[")) else { return nil }
-                        if scanner.consume(UInt8(ascii: "]")) {
-                            items = []
-                        } else {
-                            scanner.skipWhitespace()
-                            guard let (ranges, end) = JSONList.items(bytes, from: scanner.index) else { return nil }
-                            items = ranges
-                            scanner.index = end
-                        }
+                        guard let ranges = JSONList.array(&scanner) else { return nil }
+                        items = ranges
                     }
                 default:
                     guard scanner.skipValue() else { return nil }

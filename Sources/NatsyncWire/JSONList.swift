@@ -26,15 +26,8 @@ package struct JSONList {
                 guard let key = scanner.string(), scanner.consume(UInt8(ascii: ":")) else { return nil }
                 switch key {
                 case "items":
-                    guard items == nil, scanner.consume(UInt8(ascii: "[")) else { return nil }
-                    if scanner.consume(UInt8(ascii: "]")) {
-                        items = []
-                    } else {
-                        scanner.skipWhitespace()
-                        guard let (ranges, end) = Self.items(bytes, from: scanner.index) else { return nil }
-                        items = ranges
-                        scanner.index = end
-                    }
+                    guard items == nil, let ranges = Self.array(&scanner) else { return nil }
+                    items = ranges
                 case "kind":
                     guard kind == nil else { return nil }
                     scanner.skipWhitespace()
@@ -54,6 +47,17 @@ package struct JSONList {
         guard scanner.index == bytes.count, let items else { return nil }
         self.kind = kind
         self.items = items
+    }
+
+    /// The byte ranges of the elements of the array the scanner is at, the scanner moved past it;
+    /// nil when no array is next or its elements do not scan.
+    package static func array(_ scanner: inout JSONScanner) -> [Range<Int>]? {
+        guard scanner.consume(UInt8(ascii: "[")) else { return nil }
+        if scanner.consume(UInt8(ascii: "]")) { return [] }
+        scanner.skipWhitespace()
+        guard let (ranges, end) = items(scanner.bytes, from: scanner.index) else { return nil }
+        scanner.index = end
+        return ranges
     }
 
     /// The ranges of the items of an array whose first item starts at `start`, and where the
