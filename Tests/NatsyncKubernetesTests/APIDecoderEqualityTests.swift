@@ -25,24 +25,21 @@ struct APIDecoderEqualityTests {
         }
     }
 
-    /// Both decoders' answers for a page: equal pages, or both an error.
+    /// Both decoders' answers for a page: equal pages, or both the same error.
     static func expectSameList(_ data: Data, kind: APIKind, _ comment: Comment? = nil) {
-        let fast = Result { try APIDecoder.list(data, kind: kind) }
-        let reference = Result { try APIDecoder.referenceList(data, kind: kind) }
-        switch (fast, reference) {
-        case (.success(let a), .success(let b)): #expect(a == b, comment)
-        case (.failure(let a), .failure(let b)): #expect("\(a)" == "\(b)", comment)
-        default: Issue.record("the fast reader gave \(fast), the reference \(reference): \(comment?.rawValue ?? "")")
-        }
+        expectSame({ try APIDecoder.list(data, kind: kind) }, { try APIDecoder.referenceList(data, kind: kind) }, comment)
     }
 
+    /// Both decoders' answers for a watch event.
     static func expectSameEvent(_ data: Data, kind: APIKind, _ comment: Comment? = nil) {
-        let fast = Result { try APIDecoder.event(data, kind: kind) }
-        let reference = Result { try APIDecoder.referenceEvent(data, kind: kind) }
-        switch (fast, reference) {
+        expectSame({ try APIDecoder.event(data, kind: kind) }, { try APIDecoder.referenceEvent(data, kind: kind) }, comment)
+    }
+
+    private static func expectSame<T: Equatable>(_ fast: () throws -> T, _ reference: () throws -> T, _ comment: Comment?) {
+        switch (Result(catching: fast), Result(catching: reference)) {
         case (.success(let a), .success(let b)): #expect(a == b, comment)
         case (.failure(let a), .failure(let b)): #expect("\(a)" == "\(b)", comment)
-        default: Issue.record("the fast reader gave \(fast), the reference \(reference): \(comment?.rawValue ?? "")")
+        case (let a, let b): Issue.record("the fast reader gave \(a), the reference \(b): \(comment?.rawValue ?? "")")
         }
     }
 
