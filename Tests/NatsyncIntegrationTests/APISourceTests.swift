@@ -132,7 +132,7 @@ struct APISourceTests {
         }
         let daemon = try DaemonProcess(scene: scene, manifests: "", extra: ["--kubeconfig", try Self.kubeconfig(scene, api, token: "t")])
         defer { _ = daemon.stop() }
-        try waitUntil(seconds: 10) { try converged() }
+        try waitUntil(seconds: 10, showing: daemon) { try converged() }
         #expect(api.requests.contains { $0.hasPrefix("/api/v1/services?") && $0.contains("&continue=") }, "pages are followed")
 
         // An event over 1 MB, in two pieces.
@@ -140,20 +140,20 @@ struct APISourceTests {
         big["metadata"] = ["name": "big", "namespace": "default", "annotations": ["note": String(repeating: "x", count: 1_200_000)]]
         api.put(big)
         api.put(APIObjects.slice("big", ["10.0.9.20"]))
-        try waitUntil(seconds: 5) { try converged() }
+        try waitUntil(seconds: 5, showing: daemon) { try converged() }
 
         // 410 on the watch, then on the relist's second page: the list starts over.
         api.expireContinueTokens()
         api.expireHistory()
         api.put(APIObjects.slice("s2", ["10.0.9.22"]))
-        try waitUntil(seconds: 10) { try converged() }
+        try waitUntil(seconds: 10, showing: daemon) { try converged() }
         #expect(api.expiredContinues == 1)
 
         // 500s while relisting are backed off and retried.
         api.failLists(2, status: .internalServerError)
         api.expireHistory()
         api.put(APIObjects.slice("s3", ["10.0.9.33"]))
-        try waitUntil(seconds: 15) { try converged() }
+        try waitUntil(seconds: 15, showing: daemon) { try converged() }
 
         // Watches end on the server's clock many times over; changes made meanwhile all arrive.
         let watches = api.watchRequests
@@ -161,7 +161,7 @@ struct APISourceTests {
             api.put(APIObjects.slice("s1", ["10.0.9.\(100 + round)"]))
             usleep(700_000)
         }
-        try waitUntil(seconds: 5) { try converged() }
+        try waitUntil(seconds: 5, showing: daemon) { try converged() }
         #expect(api.watchRequests >= watches + 2, "watches ended by the server are opened again")
         #expect(daemon.logText.contains("500"), "\(daemon.logText)")
     }
@@ -197,32 +197,34 @@ struct APISourceTests {
             try api.listManifest().write(to: expected)
             return try DaemonTests.matches(scene, expected.path)
         }
-        let bound = 1.2 + 0.5
+        // min-sync-period 200 ms + 1 s, and one watch backoff (0.8-1.6 s): a watch the server
+        // drops as it opens is asked for again after a wait, as client-go's reflector does.
+        let bound = 1.2 + 1.6 + 0.5
 
         api.put(APIObjects.service("web", clusterIP: "10.96.0.5"))
         api.put(APIObjects.slice("web", ["10.0.9.1", "10.0.9.2"]))
         let daemon = try DaemonProcess(scene: scene, manifests: "", extra: ["--kubeconfig", kubeconfig])
         defer { _ = daemon.stop() }
-        try waitUntil(seconds: 5) { try converged() }
+        try waitUntil(seconds: 5, showing: daemon) { try converged() }
 
         // Endpoints come and go through the watch.
         api.put(APIObjects.slice("web", ["10.0.9.1", "10.0.9.2", "10.0.9.3"]))
-        try waitUntil(seconds: bound) { try converged() }
+        try waitUntil(seconds: bound, showing: daemon) { try converged() }
         api.put(APIObjects.service("dns", clusterIP: "10.96.0.10", port: 53, proto: "UDP"))
         api.put(APIObjects.slice("dns", ["10.0.9.4"], proto: "UDP"))
-        try waitUntil(seconds: bound) { try converged() }
+        try waitUntil(seconds: bound, showing: daemon) { try converged() }
         api.delete(APIObjects.slice("web", []))
-        try waitUntil(seconds: bound) { try converged() }
+        try waitUntil(seconds: bound, showing: daemon) { try converged() }
 
         // A dropped watch resumes at once from the last version.
         api.dropWatches()
         api.put(APIObjects.slice("web", ["10.0.9.5"]))
-        try waitUntil(seconds: bound) { try converged() }
+        try waitUntil(seconds: bound, showing: daemon) { try converged() }
 
         // 410 Gone: natsync lists again.
         api.expireHistory()
         api.put(APIObjects.slice("dns", ["10.0.9.6"], proto: "UDP"))
-        try waitUntil(seconds: bound) { try converged() }
+        try waitUntil(seconds: bound, showing: daemon) { try converged() }
         #expect(api.requests.filter { !$0.contains("watch=1") }.count >= 4, "\(api.requests)")
 
         // The server goes away: the rules stay as they are, then catch up when it is back.
@@ -232,7 +234,7 @@ struct APISourceTests {
         #expect(try scene.save() == before, "rules must never be wiped because the API is unreachable")
         api.put(APIObjects.slice("web", ["10.0.9.7", "10.0.9.8"]))
         try api.start()
-        try waitUntil(seconds: 30 + bound) { try converged() }
+        try waitUntil(seconds: 30 + bound, showing: daemon) { try converged() }
 
         // A node being deleted fails /healthz (nodeEligible false) but not /livez.
         #expect(try httpGet(port: daemon.healthPort, path: "/healthz").status == 200)

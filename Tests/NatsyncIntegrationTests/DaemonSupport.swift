@@ -69,15 +69,19 @@ struct Timeout: Error, CustomStringConvertible {
     var description: String
 }
 
-/// Polls `condition` every 50 ms until it holds or `seconds` pass.
-func waitUntil(seconds: Double, _ condition: () throws -> Bool) throws {
+/// Polls `condition` every 50 ms until it holds or `seconds` pass; a timeout ends with the tail
+/// of `daemon`'s log, so a failure far away (CI) says what the daemon was doing.
+func waitUntil(
+    seconds: Double, showing daemon: DaemonProcess? = nil, file: StaticString = #fileID, line: UInt = #line, _ condition: () throws -> Bool
+) throws {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if try condition() { return }
         usleep(50_000)
     }
     if try condition() { return }
-    throw Timeout(description: "condition not met within \(seconds) s")
+    let log = daemon.map { "; the daemon's log ends:\n" + $0.logText.split(separator: "\n").suffix(30).joined(separator: "\n") } ?? ""
+    throw Timeout(description: "\(file):\(line): condition not met within \(seconds) s" + log)
 }
 
 /// A plain HTTP/1.0 GET to 127.0.0.1 (no proxy settings involved): status and body.
