@@ -110,7 +110,7 @@ let package = Package(
             name: "NatsyncBench",
             dependencies: [
                 "NatsyncManifest", "NatsyncRules", "NatsyncIPTables", "NatsyncKernel", "NatsyncConntrack", "CNetfilterConntrack",
-                "NatsyncDaemon", "NatsyncReconcile", "NatsyncWire", "CNatsyncBenchFloor",
+                "NatsyncDaemon", "NatsyncReconcile", "NatsyncWire", "CNatsyncBenchFloor", "NatsyncAPIEmulator",
             ],
             path: "Benchmarks/NatsyncBench"
         ),
@@ -122,6 +122,18 @@ let package = Package(
         .executableTarget(name: "natsync-echo", path: "Tests/Tools/EchoServer"),
         // What every test target shares: where the repository and its fixtures are.
         .target(name: "NatsyncTestSupport", path: "Tests/NatsyncTestSupport"),
+        // A Kubernetes API server emulator (list, watch, TLS, failures) for the tests and the bench.
+        .target(
+            name: "NatsyncAPIEmulator",
+            dependencies: [
+                "NatsyncTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTPCompression", package: "swift-nio-extras"),
+            ],
+            path: "Tests/NatsyncAPIEmulator"),
         .testTarget(name: "NatsyncNetTests", dependencies: ["NatsyncNet"]),
         .testTarget(name: "NatsyncManifestTests", dependencies: ["NatsyncTestSupport", "NatsyncManifest", "NatsyncWire"]),
         .testTarget(name: "NatsyncIPTablesTests", dependencies: ["NatsyncIPTables"]),
@@ -144,12 +156,8 @@ let package = Package(
         .testTarget(
             name: "NatsyncIntegrationTests",
             dependencies: [
-                "natsync", "natsync-echo", "NatsyncTestSupport",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                "natsync", "natsync-echo", "NatsyncTestSupport", "NatsyncAPIEmulator",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOHTTPCompression", package: "swift-nio-extras"),
             ]),
     ]
 )

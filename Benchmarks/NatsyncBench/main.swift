@@ -57,9 +57,10 @@ let only = CommandLine.arguments.firstIndex(of: "--only").map { CommandLine.argu
 let output = CommandLine.arguments.firstIndex(of: "--output").map { CommandLine.arguments[$0 + 1] } ?? ".build/bench"
 func runs(_ part: String) -> Bool { only == nil || only == part }
 
+/// The natsync command of the same build.
+let natsync = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("natsync").path
 if runs("sync") {
-    // The natsync command of the same build, for its peak memory as a process of its own.
-    let natsync = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("natsync").path
+    // natsync's peak memory is measured as a process of its own.
     SyncBench.run(
         sizes: quick ? [1_000] : [1_000, 10_000], chartSizes: quick ? [] : [2_500, 5_000], runs: 3, changes: quick ? 5 : 7, output: output,
         natsync: natsync)
@@ -67,6 +68,8 @@ if runs("sync") {
 }
 if runs("api") {
     APIDecodeBench.run(services: quick ? 1_000 : 10_000, events: 1_000)
+    print("")
+    APIPathBench.run(services: quick ? 1_000 : 10_000, runs: 3, natsync: natsync)
     print("")
 }
 if runs("conntrack") {

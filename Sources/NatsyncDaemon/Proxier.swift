@@ -142,7 +142,7 @@ public final class Proxier: @unchecked Sendable {
     }
 
     /// Takes a new cluster state and notes which services changed (Service or EndpointSlices).
-    /// Returns whether anything changed.
+    /// Returns whether anything changed; the first state always does (syncs may start).
     @discardableResult
     public func update(_ newState: ClusterState) -> Bool {
         let services = Dictionary(newState.services.map { ($0.name, $0) }) { $1 }
@@ -155,8 +155,9 @@ public final class Proxier: @unchecked Sendable {
             changes.append(.endpointSlice(name, slices[name]))
         }
         changes.append(.node(nodeName, newState.node(named: nodeName)))
+        let first = !initialized
         initialized = true
-        return apply(changes)
+        return apply(changes) || first
     }
 
     /// Takes changes of single objects (a watch's events) and notes which services they touch, at

@@ -68,7 +68,13 @@ public final class SyncRunner: ServiceLifecycle.Service, Sendable {
             var changes: [ClusterChange] = []
             for input in inputs {
                 switch input {
-                case .state(let state): changed = proxier!.update(state) || changed
+                case .state(let state):
+                    guard proxier!.update(state) else {
+                        // A relist or a re-read file that brought nothing new: compared, nothing to sync.
+                        logger.info("cluster state unchanged", metadata: ["services": "\(state.services.count)"])
+                        continue
+                    }
+                    changed = true
                 case .change(let change): changes.append(change)
                 case .options(let options): changed = proxier!.reconfigure(options) || changed
                 }

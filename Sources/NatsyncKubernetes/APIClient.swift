@@ -122,10 +122,14 @@ public final class APIClient: Sendable {
     }
 
     /// GET of a whole (non-streaming) response, within a minute (a list that takes longer is
-    /// asked for again).
-    public func get(_ pathAndQuery: String) async throws -> Data {
+    /// asked for again). `rateLimited` false: a later page of a list whose first page took the
+    /// token. The server split one list into pages because natsync asked for a `limit` (to bound
+    /// each response, not the server's work), so the list takes one token as an unpaged list
+    /// would. A token a page made a large cluster's list wait on the limit itself (10,000
+    /// services are 40 pages: 30 of them past the burst, at 5 a second).
+    public func get(_ pathAndQuery: String, rateLimited: Bool = true) async throws -> Data {
         try await refreshingOn401 {
-            try await rateLimit.acquire()
+            if rateLimited { try await rateLimit.acquire() }
             let response = try await http.execute(try request(pathAndQuery), timeout: .seconds(60))
             let body = try await response.body.collect(upTo: 1 << 30)
             let data = Data(body.readableBytesView)

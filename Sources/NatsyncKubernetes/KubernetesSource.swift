@@ -121,10 +121,14 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
     private func follow() async throws {
         let store = Store()
         var versions: [APIKind: String] = [:]
+        let started = ContinuousClock.now
         for kind in APIKind.allCases {
             versions[kind] = try await retrying("list \(kind.rawValue)s") { try await self.list(kind, into: store, fromCache: true) }
         }
-        logger.info("initial lists done", metadata: ["services": "\(store.objects.withLock { $0.services.count })"])
+        let counts = store.objects.withLock { ($0.services.count, $0.slices.count) }
+        logger.info(
+            "initial lists done",
+            metadata: ["services": "\(counts.0)", "endpointslices": "\(counts.1)", "elapsed": "\(ContinuousClock.now - started)"])
         store.handOnState(onState)
         try await withThrowingDiscardingTaskGroup { group in
             for kind in APIKind.allCases {
@@ -208,7 +212,7 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
             var query = "\(kind.path)?limit=\(pageSize)&\(Self.selector)"
             if fromCache && token == nil { query += "&resourceVersion=0" }
             if let token { query += "&continue=\(token.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? token)" }
-            let page = try APIDecoder.list(try await client.get(query), kind: kind)
+            let page = try APIDecoder.list(try await client.get(query, rateLimited: token == nil), kind: kind)
             objects += page.objects
             token = page.continueToken
             version = page.resourceVersion
@@ -264,11 +268,9 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                 if events == 0 && ContinuousClock.now - started < .seconds(1) { throw VeryShortWatch() }
             } catch is Gone {
                 logger.info("watch expired (410 Gone); listing again", metadata: ["kind": "\(kind.rawValue)"])
-                version = try await retrying("list \(kind.rawValue)s") { try await self.list(kind, into: store) }
-                store.handOnState(onState)
+                version = try await relist(kind, into: store)
             } catch let error as APIClient.StatusError where error.status == 410 {
-                version = try await retrying("list \(kind.rawValue)s") { try await self.list(kind, into: store) }
-                store.handOnState(onState)
+                version = try await relist(kind, into: store)
             } catch is CancellationError {
                 return
             } catch {
@@ -280,6 +282,18 @@ public final class KubernetesSource: ServiceLifecycle.Service, Sendable {
                 if wait > .zero { try await Task.sleep(for: wait) }
             }
         }
+    }
+
+    /// Lists `kind` again after its watch expired and hands on the whole state: the proxier
+    /// compares it with what it has, so a relist that brings nothing new syncs nothing.
+    func relist(_ kind: APIKind, into store: Store) async throws -> String {
+        let started = ContinuousClock.now
+        let version = try await retrying("list \(kind.rawValue)s") { try await self.list(kind, into: store) }
+        let count = store.objects.withLock { kind == .service ? $0.services.count : $0.slices.count }
+        logger.info(
+            "listed again", metadata: ["kind": "\(kind.rawValue)", "objects": "\(count)", "elapsed": "\(ContinuousClock.now - started)"])
+        store.handOnState(onState)
+        return version
     }
 
     struct VeryShortWatch: Error, CustomStringConvertible {

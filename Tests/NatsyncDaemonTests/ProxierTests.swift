@@ -110,6 +110,28 @@ struct ProxierTests {
         #expect(proxier.takeChangeCounts() == ChangeCounts())
     }
 
+    /// A relist after `410 Gone` hands on the whole state again: what did not change is compared,
+    /// not synced, and one changed object syncs only its service's chains.
+    @Test func aRelistThatBringsNothingNewSyncsNothing() throws {
+        let applier = FakeApplier()
+        let proxier = Proxier(generator: RuleGenerator(options: options), applier: applier)
+        #expect(proxier.update(ClusterState()), "the first state, even an empty one, lets syncs start")
+        #expect(proxier.update(state(["a": ["10.0.1.1"], "b": ["10.0.2.1"]])))
+        _ = try proxier.sync()
+        _ = proxier.takeChangeCounts()
+        #expect(!proxier.update(state(["a": ["10.0.1.1"], "b": ["10.0.2.1"]])))
+        #expect(!proxier.hasPendingWork)
+        #expect(proxier.takeChangeCounts() == ChangeCounts())
+
+        #expect(proxier.update(state(["a": ["10.0.1.1"], "b": ["10.0.2.1", "10.0.2.2"]])))
+        let outcome = try proxier.sync()
+        #expect(!outcome.full)
+        let scope = try #require(applier.calls.last?.scope)
+        let b = ServicePortName(service: NamespacedName(namespace: "default", name: "b"), port: "p", protocol: .tcp)
+        let a = ServicePortName(service: NamespacedName(namespace: "default", name: "a"), port: "p", protocol: .tcp)
+        #expect(scope.contains(ChainNames.clusterPolicy(b)) && !scope.contains(ChainNames.clusterPolicy(a)))
+    }
+
     @Test func nothingSyncsBeforeTheFirstState() {
         let proxier = Proxier(generator: RuleGenerator(options: options), applier: FakeApplier())
         #expect(!proxier.hasPendingWork)

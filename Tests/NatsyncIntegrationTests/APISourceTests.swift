@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncAPIEmulator
 import NatsyncTestSupport
 import Testing
 
@@ -183,6 +184,61 @@ struct APISourceTests {
         let watches = api.requestTimes.filter { $0.uri.hasPrefix("/api/v1/services") && $0.uri.contains("watch=1") }
         // 0.8 s doubling, each stretched by up to 2x: a handful in these seconds, not hundreds.
         #expect(watches.count >= 2 && watches.count <= 6, "\(watches.count) watches of services")
+    }
+
+    /// The client-side rate limit counts a paged list once, as the unpaged list it stands for:
+    /// 40 pages at one request a second would hold the first sync back 40 s.
+    @Test func aPagedListTakesOneTokenOfTheRateLimit() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let api = try APIEmulator()
+        defer { api.stop() }
+        api.maxPageSize = 1
+        for index in 1...20 {
+            api.put(APIObjects.service("s\(index)", clusterIP: "10.96.0.\(10 + index)"))
+            api.put(APIObjects.slice("s\(index)", ["10.0.9.\(index)"]))
+        }
+        let daemon = try DaemonProcess(
+            scene: scene, manifests: "",
+            extra: ["--kubeconfig", try Self.kubeconfig(scene, api, token: "t"), "--kube-api-qps", "1", "--kube-api-burst", "1"])
+        defer { _ = daemon.stop() }
+        try waitUntil(seconds: 15, showing: daemon) { try scene.save().contains("10.96.0.30") }
+        let pages = api.requests.filter { !$0.contains("watch=1") && $0.contains("continue=") }.count
+        #expect(pages >= 38, "every page was asked for: \(pages)")
+    }
+
+    /// A relist after `410 Gone` of a cluster that did not change is a compare: both kinds are
+    /// listed again, the state is handed on, and no sync runs; the tables stay byte for byte.
+    @Test func aRelistOfAnUnchangedClusterCommitsNothing() throws {
+        let scene = try Scene()
+        defer { scene.close() }
+        let api = try APIEmulator()
+        defer { api.stop() }
+        for index in 1...20 {
+            api.put(APIObjects.service("s\(index)", clusterIP: "10.96.0.\(10 + index)"))
+            api.put(APIObjects.slice("s\(index)", ["10.0.9.\(index)", "10.0.8.\(index)"]))
+        }
+        let daemon = try DaemonProcess(scene: scene, manifests: "", extra: ["--kubeconfig", try Self.kubeconfig(scene, api, token: "t")])
+        defer { _ = daemon.stop() }
+        func lines(endingWith message: String) -> Int { daemon.logText.split(separator: "\n").filter { $0.hasSuffix(message) }.count }
+        try waitUntil(seconds: 10, showing: daemon) { try lines(endingWith: " synced") > 0 && scene.save().contains("10.96.0.30") }
+        let before = try scene.save()
+        let syncs = lines(endingWith: " synced")
+        let lists = api.requests.filter { !$0.contains("watch=1") }.count
+
+        api.expireHistory()
+        try waitUntil(seconds: 10, showing: daemon) { lines(endingWith: " listed again") == 2 }
+        // Past the runner's next look and its min-sync-period (200 ms).
+        usleep(1_000_000)
+        #expect(lines(endingWith: " cluster state unchanged") >= 1, "\(daemon.logText)")
+        #expect(lines(endingWith: " synced") == syncs, "nothing to sync: \(daemon.logText)")
+        #expect(try scene.save() == before)
+        let relists = api.requests.filter { !$0.contains("watch=1") }.dropFirst(lists)
+        #expect(relists.count >= 2 && relists.allSatisfy { !$0.contains("resourceVersion=0") }, "relists ask for the latest: \(relists)")
+
+        // What changes after the relist still arrives, as a partial sync.
+        api.put(APIObjects.slice("s3", ["10.0.9.33"]))
+        try waitUntil(seconds: 5, showing: daemon) { try scene.save().contains("10.0.9.33") }
     }
 
     @Test func followsTheAPIThroughDroppedWatchesGoneAndDowntimeWithoutWipingRules() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import NatsyncAPIEmulator
 import NatsyncTestSupport
 import Synchronization
 import Testing

@@ -4,7 +4,8 @@
 //   natsync-echo serve NAME PORT        answer HTTP on TCP PORT and datagrams on UDP PORT, IPv4 and
 //                                       IPv6, with "Hello from NAME; you are CLIENT-IP"
 //   natsync-echo get ADDRESS COUNT      COUNT HTTP requests to IP:PORT or [IPv6]:PORT; one line per
-//                                       request: the answer, "refused" or "timeout"
+//                                       request: the answer, "refused", "unreachable" or "timeout"
+//                                       (with how, when it connected but got no answer)
 //   natsync-echo udp ADDRESS FIRST LAST ROUNDS
 //                                       from each source port FIRST...LAST, ROUNDS datagrams;
 //                                       one line per datagram: "PORT ANSWER" or "PORT timeout"
@@ -153,15 +154,21 @@ func get(_ target: Address, count: Int) {
         _ = "GET / HTTP/1.0\r\n\r\n".withCString { write(fd, $0, strlen($0)) }
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1024)
+        var failure: Int32 = 0
         while true {
             let n = read(fd, &buffer, buffer.count)
+            if n < 0 { failure = errno }
             if n <= 0 { break }
             response += buffer[0..<n]
         }
         close(fd)
         let text = String(decoding: response, as: UTF8.self)
         let body = text.components(separatedBy: "\r\n\r\n").dropFirst().first?.split(separator: "\n").first
-        print(body.map(String.init) ?? "timeout")
+        // Connected, then no answer: say how, so a failure in a test run far away explains itself.
+        let silence =
+            failure == ECONNRESET
+            ? "timeout (reset after connecting)" : failure == 0 ? "timeout (closed without an answer)" : "timeout (no answer)"
+        print(body.map(String.init) ?? silence)
     }
 }
 

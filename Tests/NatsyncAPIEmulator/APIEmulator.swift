@@ -13,13 +13,18 @@ import NatsyncTestSupport
 /// watches that ask for them (as the real server's watch cache sends one a minute), and controls
 /// to drop watches, silence them (the connection stays open and nothing more arrives: a lost
 /// load balancer) or go down.
-final class APIEmulator: @unchecked Sendable {
-    static let paths = [
+package final class APIEmulator: @unchecked Sendable {
+    package static let paths = [
         "/api/v1/services": "Service", "/apis/discovery.k8s.io/v1/endpointslices": "EndpointSlice", "/api/v1/nodes": "Node",
     ]
 
     private let lock = NSLock()
     private var objects: [String: [String: [String: Any]]] = [:]
+    /// Each object as a list item (no `kind`, as the real API's list items), encoded once when it
+    /// is stored: a list then costs its pages, not an encoding of every object per page.
+    private var listItems: [String: [String: Data]] = [:]
+    /// Each path's keys in order, made again only after an object came or went.
+    private var orderedKeys: [String: [String]] = [:]
     private var history: [(version: Int, path: String, type: String, object: [String: Any])] = []
     private var version = 100
     private var oldestKept = 0
@@ -33,14 +38,14 @@ final class APIEmulator: @unchecked Sendable {
     /// Kept across a restart: the server sends bookmarks again once it is back.
     private var bookmarkInterval: TimeAmount?
     private var server: (any Channel)?
-    private(set) var port = 0
-    private(set) var requests: [String] = []
+    package private(set) var port = 0
+    package private(set) var requests: [String] = []
     /// The User-Agent of each request, in order.
-    private(set) var userAgents: [String] = []
+    package private(set) var userAgents: [String] = []
     /// When each request came, in order.
-    private(set) var requestTimes: [(uri: String, at: ContinuousClock.Instant)] = []
+    package private(set) var requestTimes: [(uri: String, at: ContinuousClock.Instant)] = []
     /// Watches answered and ended at once, with no event: a server in trouble.
-    var closeWatchesAtOnce: Bool {
+    package var closeWatchesAtOnce: Bool {
         get { lock.withLock { closesWatches } }
         set { lock.withLock { closesWatches = newValue } }
     }
@@ -49,7 +54,7 @@ final class APIEmulator: @unchecked Sendable {
     private var failedLists = 0
     private var failure: (status: HTTPResponseStatus, retryAfter: Int?) = (.tooManyRequests, nil)
 
-    func failLists(_ count: Int, status: HTTPResponseStatus, retryAfter seconds: Int? = nil) {
+    package func failLists(_ count: Int, status: HTTPResponseStatus, retryAfter seconds: Int? = nil) {
         lock.withLock {
             failedLists = count
             failure = (status, seconds)
@@ -58,25 +63,25 @@ final class APIEmulator: @unchecked Sendable {
 
     /// Pages hold at most this many items, whatever `limit` asks for (the real server may send
     /// fewer than asked), with a `continue` token for the rest.
-    var maxPageSize: Int? {
+    package var maxPageSize: Int? {
         get { lock.withLock { pageCap } }
         set { lock.withLock { pageCap = newValue } }
     }
     private var pageCap: Int?
     /// The continue tokens handed out so far expire: the next page asked for gets `410`.
-    func expireContinueTokens() { lock.withLock { continueExpired = true } }
+    package func expireContinueTokens() { lock.withLock { continueExpired = true } }
     private var continueExpired = false
     /// Pages refused with `410` because their token had expired.
-    private(set) var expiredContinues = 0
+    package private(set) var expiredContinues = 0
     /// Each watch ends after its `timeoutSeconds` times this (the real server ends it after
     /// `timeoutSeconds`; tests cannot wait minutes).
-    var watchTimeoutScale: Double? {
+    package var watchTimeoutScale: Double? {
         get { lock.withLock { timeoutScale } }
         set { lock.withLock { timeoutScale = newValue } }
     }
     private var timeoutScale: Double?
     /// Every watch event is written in two pieces, split inside the line, flushed apart.
-    var splitEvents: Bool {
+    package var splitEvents: Bool {
         get { lock.withLock { splits } }
         set { lock.withLock { splits = newValue } }
     }
@@ -84,38 +89,38 @@ final class APIEmulator: @unchecked Sendable {
 
     /// HTTPS with this certificate and key; with `clientCA`, every client must show a
     /// certificate it signed (as an API server started with `--client-ca-file` asks for one).
-    struct TLS {
-        var certificate: String
-        var key: String
-        var clientCA: String?
+    package struct TLS {
+        package var certificate: String
+        package var key: String
+        package var clientCA: String?
     }
     private let tls: NIOSSLContext?
     /// Bearer tokens the server accepts (nil: no token needed); a request without one of them
     /// gets `401`, one with a token in `forbiddenTokens` gets `403`.
-    var acceptedTokens: Set<String>? {
+    package var acceptedTokens: Set<String>? {
         get { lock.withLock { tokens } }
         set { lock.withLock { tokens = newValue } }
     }
     private var tokens: Set<String>?
-    var forbiddenTokens: Set<String> {
+    package var forbiddenTokens: Set<String> {
         get { lock.withLock { forbidden } }
         set { lock.withLock { forbidden = newValue } }
     }
     private var forbidden: Set<String> = []
     /// The common name of each request's client certificate, in order ("" without one).
-    private(set) var clientNames: [String] = []
+    package private(set) var clientNames: [String] = []
     /// Requests answered 401 or 403.
-    private(set) var refusals = 0
+    package private(set) var refusals = 0
     /// Responses sent gzip-compressed.
-    private(set) var compressed = 0
+    package private(set) var compressed = 0
 
     /// The CA that signed the serving certificate, for kubeconfigs (nil over plain HTTP).
-    private(set) var certificateAuthority: String?
+    package private(set) var certificateAuthority: String?
 
-    /// An emulator serving HTTPS with a certificate from a CA made for `scene`; with
+    /// An emulator serving HTTPS with a certificate from a CA made in `folder`; with
     /// `clientCertificates`, clients must show a certificate from that CA.
-    static func https(in scene: Scene, clientCertificates: Bool = false) throws -> (APIEmulator, TestPKI) {
-        let pki = try TestPKI(in: scene.folder)
+    package static func https(in folder: URL, clientCertificates: Bool = false) throws -> (APIEmulator, TestPKI) {
+        let pki = try TestPKI(in: folder)
         let server = try pki.issue("apiserver", client: false)
         let api = try APIEmulator(
             tls: .init(certificate: server.certificate, key: server.key, clientCA: clientCertificates ? pki.caCertificate : nil))
@@ -123,24 +128,25 @@ final class APIEmulator: @unchecked Sendable {
         return (api, pki)
     }
 
-    /// A kubeconfig in `scene`'s folder for this emulator, its user's fields given as YAML flow.
-    func kubeconfig(in scene: Scene, user: String) throws -> String {
+    /// Writes a kubeconfig for this emulator into `folder`, its user's fields given as YAML flow;
+    /// returns its path.
+    package func kubeconfig(in folder: URL, user: String) throws -> String {
         let cluster =
             certificateAuthority.map { "{server: \"https://127.0.0.1:\(port)\", certificate-authority: \"\($0)\"}" }
             ?? "{server: \"http://127.0.0.1:\(port)\"}"
-        return try scene.manifest(
-            "kubeconfig-\(UUID().uuidString.prefix(6))",
-            """
-            apiVersion: v1
-            kind: Config
-            current-context: test
-            contexts: [{name: test, context: {cluster: emulator, user: natsync}}]
-            clusters: [{name: emulator, cluster: \(cluster)}]
-            users: [{name: natsync, user: \(user)}]
-            """)
+        let path = folder.appendingPathComponent("kubeconfig-\(UUID().uuidString.prefix(6)).yaml").path
+        try """
+        apiVersion: v1
+        kind: Config
+        current-context: test
+        contexts: [{name: test, context: {cluster: emulator, user: natsync}}]
+        clusters: [{name: emulator, cluster: \(cluster)}]
+        users: [{name: natsync, user: \(user)}]
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
     }
 
-    init(tls: TLS? = nil) throws {
+    package init(tls: TLS? = nil) throws {
         if let tls {
             var configuration = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificate).map { .certificate($0) },
@@ -157,7 +163,7 @@ final class APIEmulator: @unchecked Sendable {
     }
 
     /// Starts serving (again, on the same port once it has one).
-    func start() throws {
+    package func start() throws {
         let tls = self.tls
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -188,7 +194,7 @@ final class APIEmulator: @unchecked Sendable {
 
     /// Sends a BOOKMARK with the current version every `interval` to each watch that asked for
     /// bookmarks (`allowWatchBookmarks=true`).
-    func sendBookmarks(every interval: TimeAmount) {
+    package func sendBookmarks(every interval: TimeAmount) {
         lock.withLock { bookmarkInterval = interval }
         let task = MultiThreadedEventLoopGroup.singleton.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) {
             [weak self] _ in
@@ -205,7 +211,7 @@ final class APIEmulator: @unchecked Sendable {
 
     /// Every open watch goes silent: its connection stays open, but nothing is written to it again
     /// (events and bookmarks go to the watches opened after this).
-    func silenceWatches() {
+    package func silenceWatches() {
         lock.withLock {
             silenced += watchers.map(\.channel)
             watchers = []
@@ -213,10 +219,10 @@ final class APIEmulator: @unchecked Sendable {
     }
 
     /// Watch requests served so far.
-    var watchRequests: Int { lock.withLock { requests.filter { $0.contains("watch=1") }.count } }
+    package var watchRequests: Int { lock.withLock { requests.filter { $0.contains("watch=1") }.count } }
 
     /// Stops serving and closes every connection: the API server is down.
-    func stop() {
+    package func stop() {
         let (channel, open) = lock.withLock { () -> ((any Channel)?, [any Channel]) in
             let result = (server, watchers.map(\.channel) + silenced)
             serving = false
@@ -232,7 +238,7 @@ final class APIEmulator: @unchecked Sendable {
     }
 
     /// Ends every open watch stream, as a dropped connection does.
-    func dropWatches() {
+    package func dropWatches() {
         let open = lock.withLock { () -> [any Channel] in
             let channels = watchers.map(\.channel)
             watchers = []
@@ -242,7 +248,7 @@ final class APIEmulator: @unchecked Sendable {
     }
 
     /// Forgets the history: watches from any version seen so far get `410 Gone`.
-    func expireHistory() {
+    package func expireHistory() {
         // A list after this returns the new version, from which watches are valid again.
         lock.withLock {
             version += 1
@@ -253,16 +259,16 @@ final class APIEmulator: @unchecked Sendable {
     }
 
     /// Creates or replaces an object (`kind` is "Service" or "EndpointSlice").
-    func put(_ object: [String: Any]) {
+    package func put(_ object: [String: Any]) {
         record(object, deleted: false)
     }
 
-    func delete(_ object: [String: Any]) {
+    package func delete(_ object: [String: Any]) {
         record(object, deleted: true)
     }
 
     /// The objects as a `List` manifest, to compare the node's rules with (`natsync diff`).
-    func listManifest() -> Data {
+    package func listManifest() -> Data {
         let items = lock.withLock { objects.values.flatMap { $0.values } }
         return try! JSONSerialization.data(withJSONObject: ["apiVersion": "v1", "kind": "List", "items": items])
     }
@@ -278,7 +284,14 @@ final class APIEmulator: @unchecked Sendable {
             metadata["resourceVersion"] = "\(version)"
             object["metadata"] = metadata
             let old = objects[path]?[key]
-            if deleted { objects[path]?[key] = nil } else { objects[path, default: [:]][key] = object }
+            if deleted {
+                objects[path]?[key] = nil
+                listItems[path]?[key] = nil
+            } else {
+                objects[path, default: [:]][key] = object
+                listItems[path, default: [:]][key] = Self.listItem(object)
+            }
+            if deleted != (old == nil) { orderedKeys[path] = nil }
             let type = deleted ? "DELETED" : old != nil ? "MODIFIED" : "ADDED"
             history.append((version, path, type, object))
             return watchers.filter { $0.path == path }.compactMap { watcher in
@@ -297,7 +310,7 @@ final class APIEmulator: @unchecked Sendable {
 
     /// Whether `object`'s labels satisfy a label selector: requirements `key`, `!key`, `key=value`
     /// and `key!=value`, comma-separated (the forms clients send).
-    static func matches(_ object: [String: Any], _ selector: String?, fields: String? = nil) -> Bool {
+    package static func matches(_ object: [String: Any], _ selector: String?, fields: String? = nil) -> Bool {
         if let fields, !fields.isEmpty {
             // Field selectors on `metadata.name` and `metadata.namespace`, as the API serves them
             // for every kind: `field=value`, `field!=value`.
@@ -325,7 +338,15 @@ final class APIEmulator: @unchecked Sendable {
         }
     }
 
-    static func line(_ type: String, _ object: [String: Any]) -> String {
+    /// `object` as a list page holds it: without `kind` and `apiVersion`.
+    package static func listItem(_ object: [String: Any]) -> Data {
+        var copy = object
+        copy["kind"] = nil
+        copy["apiVersion"] = nil
+        return try! JSONSerialization.data(withJSONObject: copy)
+    }
+
+    package static func line(_ type: String, _ object: [String: Any]) -> String {
         String(decoding: try! JSONSerialization.data(withJSONObject: ["type": type, "object": object]), as: UTF8.self) + "\n"
     }
 
@@ -393,13 +414,13 @@ final class APIEmulator: @unchecked Sendable {
             return
         }
         guard query["watch"] == "1" || query["watch"] == "true" else {
-            let (all, current, cap, expired) = lock.withLock { () -> ([[String: Any]], Int, Int?, Bool) in
-                let expired = query["continue"] != nil && continueExpired
-                if expired {
+            let (page, expired) = lock.withLock { () -> (Data?, Bool) in
+                if query["continue"] != nil && continueExpired {
                     continueExpired = false
                     expiredContinues += 1
+                    return (nil, true)
                 }
-                return ((objects[path] ?? [:]).sorted { $0.key < $1.key }.map(\.value), version, pageCap, expired)
+                return (listPage(path, query), false)
             }
             if expired {
                 reply(
@@ -407,22 +428,7 @@ final class APIEmulator: @unchecked Sendable {
                     body: #"{"kind":"Status","code":410,"reason":"Expired","message":"The provided continue parameter is too old"}"#)
                 return
             }
-            let matching = all.filter { Self.matches($0, query["labelSelector"], fields: query["fieldSelector"]) }
-            let offset = Int(query["continue"] ?? "") ?? 0
-            let size = min(Int(query["limit"] ?? "") ?? Int.max, cap ?? Int.max)
-            let items = Array(matching.dropFirst(offset).prefix(size))
-            let next = offset + items.count < matching.count ? "\(offset + items.count)" : nil
-            // List items carry no kind, as the real API's do not.
-            let stripped = items.map { item -> [String: Any] in
-                var copy = item
-                copy["kind"] = nil
-                copy["apiVersion"] = nil
-                return copy
-            }
-            var metadata: [String: Any] = ["resourceVersion": "\(current)"]
-            if let next { metadata["continue"] = next }
-            let list: [String: Any] = ["kind": "List", "apiVersion": "v1", "metadata": metadata, "items": stripped]
-            reply(channel, status: .ok, body: String(decoding: try! JSONSerialization.data(withJSONObject: list), as: UTF8.self))
+            reply(channel, status: .ok, body: page!)
             return
         }
         if closeAtOnce {
@@ -473,13 +479,58 @@ final class APIEmulator: @unchecked Sendable {
         }
     }
 
+    /// One page of `path`'s objects matching the query's selectors, in key order, from the key
+    /// after `continue` (as the real server's continue token, a position that survives changes),
+    /// with a token when more match. Called under the lock.
+    private func listPage(_ path: String, _ query: [String: String]) -> Data {
+        if orderedKeys[path] == nil { orderedKeys[path] = (objects[path] ?? [:]).keys.sorted() }
+        let keys = orderedKeys[path]!
+        let size = min(Int(query["limit"] ?? "") ?? Int.max, pageCap ?? Int.max)
+        var position = 0
+        if let after = query["continue"] {
+            var high = keys.count
+            while position < high {
+                let middle = (position + high) / 2
+                if keys[middle] > after { high = middle } else { position = middle + 1 }
+            }
+        }
+        var items: [Data] = []
+        var last: String?
+        var next: String?
+        for key in keys[position...] where Self.matches(objects[path]![key]!, query["labelSelector"], fields: query["fieldSelector"]) {
+            if items.count == size {
+                next = last
+                break
+            }
+            items.append(listItems[path]![key]!)
+            last = key
+        }
+        var metadata: [String: Any] = ["resourceVersion": "\(version)"]
+        if let next { metadata["continue"] = next }
+        var body = Data(#"{"kind":"List","apiVersion":"v1","metadata":"#.utf8)
+        body.append(try! JSONSerialization.data(withJSONObject: metadata))
+        body.append(contentsOf: #","items":["#.utf8)
+        for (index, item) in items.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            body.append(item)
+        }
+        body.append(contentsOf: "]}".utf8)
+        return body
+    }
+
     private func reply(_ channel: any Channel, status: HTTPResponseStatus, body: String, extra: [(String, String)] = []) {
+        reply(channel, status: status, body: Data(body.utf8), extra: extra)
+    }
+
+    private func reply(_ channel: any Channel, status: HTTPResponseStatus, body: Data, extra: [(String, String)] = []) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
         for (name, value) in extra { headers.add(name: name, value: value) }
-        headers.add(name: "Content-Length", value: "\(body.utf8.count)")
+        headers.add(name: "Content-Length", value: "\(body.count)")
+        var buffer = channel.allocator.buffer(capacity: body.count)
+        buffer.writeBytes(body)
         channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)), promise: nil)
-        channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil)
+        channel.write(HTTPServerResponsePart.body(.byteBuffer(buffer)), promise: nil)
         channel.writeAndFlush(HTTPServerResponsePart.end(nil), promise: nil)
     }
 
@@ -507,15 +558,15 @@ final class APIEmulator: @unchecked Sendable {
 }
 
 /// Kubernetes objects as the API serves them.
-enum APIObjects {
-    static func service(_ name: String, clusterIP: String, port: Int = 80, proto: String = "TCP") -> [String: Any] {
+package enum APIObjects {
+    package static func service(_ name: String, clusterIP: String, port: Int = 80, proto: String = "TCP") -> [String: Any] {
         [
             "apiVersion": "v1", "kind": "Service", "metadata": ["name": name, "namespace": "default"],
             "spec": ["type": "ClusterIP", "clusterIP": clusterIP, "ports": [["name": "p", "port": port, "protocol": proto]]],
         ]
     }
 
-    static func slice(_ service: String, _ endpoints: [String], port: Int = 8080, proto: String = "TCP") -> [String: Any] {
+    package static func slice(_ service: String, _ endpoints: [String], port: Int = 8080, proto: String = "TCP") -> [String: Any] {
         [
             "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": ["name": "\(service)-abc", "namespace": "default", "labels": ["kubernetes.io/service-name": service]],

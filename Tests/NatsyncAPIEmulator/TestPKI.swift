@@ -3,11 +3,11 @@ import NatsyncTestSupport
 
 /// A certificate authority made for one test with `openssl`, and the certificates it signs:
 /// the emulator's serving certificate for 127.0.0.1, and client certificates.
-struct TestPKI {
-    let folder: URL
-    var caCertificate: String { folder.appendingPathComponent("ca.crt").path }
+package struct TestPKI {
+    package let folder: URL
+    package var caCertificate: String { folder.appendingPathComponent("ca.crt").path }
 
-    init(in folder: URL) throws {
+    package init(in folder: URL) throws {
         self.folder = folder.appendingPathComponent("pki")
         try FileManager.default.createDirectory(at: self.folder, withIntermediateDirectories: true)
         try openssl([
@@ -19,7 +19,7 @@ struct TestPKI {
     /// Signs a new key pair named `name` (files `name.crt`, `name.key`) for a server at 127.0.0.1
     /// or, with `client`, for a client whose common name is `name`.
     @discardableResult
-    func issue(_ name: String, client: Bool) throws -> (certificate: String, key: String) {
+    package func issue(_ name: String, client: Bool) throws -> (certificate: String, key: String) {
         let extensions = path("\(name).ext")
         try (client ? "extendedKeyUsage=clientAuth\n" : "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
             .write(toFile: extensions, atomically: true, encoding: .utf8)
@@ -34,7 +34,7 @@ struct TestPKI {
         return (path("\(name).crt"), path("\(name).key"))
     }
 
-    func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+    package func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
 
     private func openssl(_ arguments: [String]) throws {
         _ = try run(["openssl"] + arguments)
