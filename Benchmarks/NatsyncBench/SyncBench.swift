@@ -43,6 +43,8 @@ enum SyncBench {
         var renderText: Double?
         var loadJSON: Double?
         var loadYAML: Double?
+        /// Peak RSS of `natsync sync -f` of the same objects as kubectl YAML.
+        var yamlSyncPeakMB: Double?
     }
 
     struct Target: Codable {
@@ -211,6 +213,7 @@ enum SyncBench {
         }
         var cliPeak: [Double] = []
         var cliTime: [Double] = []
+        var yamlPeak: [Double] = []
         for _ in 0..<runs {
             let cli = try withNamespace("cli") { namespace in
                 try ChildRun.run([natsync, "sync", "-f", jsonPath, "--netns", namespace] + cliFlags)
@@ -218,9 +221,15 @@ enum SyncBench {
             guard cli.status == 0 else { throw BenchError("natsync sync exited \(cli.status)") }
             cliPeak.append(cli.peakMegabytes)
             cliTime.append(cli.seconds)
+            let fromYAML = try withNamespace("cli") { namespace in
+                try ChildRun.run([natsync, "sync", "-f", yamlPath, "--netns", namespace] + cliFlags)
+            }
+            guard fromYAML.status == 0 else { throw BenchError("natsync sync -f YAML exited \(fromYAML.status)") }
+            yamlPeak.append(fromYAML.peakMegabytes)
         }
         size.fullSyncPeakMB = median(cliPeak)
         size.natsyncCLIFullSync = median(cliTime)
+        size.yamlSyncPeakMB = median(yamlPeak)
 
         var render: [Double] = []
         var json: [Double] = []
@@ -288,6 +297,8 @@ enum SyncBench {
         add(
             8, "programming latency p99, one endpoint change", large.partialP99, large.kubeProxyPartialP99,
             "kube-proxy's partial restore p99", 1.0)
+        add(9, "loading kubectl YAML", large.loadYAML, large.loadJSON, "loading the same as kubectl JSON", 3.0)
+        add(10, "peak RSS, natsync sync -f cluster.yaml", large.yamlSyncPeakMB, large.fullSyncPeakMB, "the same from cluster.json", 1.2)
         return targets
     }
 
@@ -327,7 +338,7 @@ enum SyncBench {
             "target                                              natsync      anchor                                              ratio  limit   met"
         )
         for target in targets {
-            let unit = target.number == 5 ? "MB" : "s"
+            let unit = target.number == 5 || target.number == 10 ? "MB" : "s"
             let limit = target.limit < 0 ? "commit" : String(format: "%5.2f", target.limit)
             print(
                 String(

@@ -1,6 +1,7 @@
 import Foundation
 import NatsyncIPTables
 import NatsyncManifest
+import NatsyncWire
 
 /// One fuzz input for each target: the first byte picks the target, the rest is the input.
 /// Targets must never crash, whatever the bytes: the manifest loader (YAML or JSON, as a file
@@ -13,6 +14,7 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
         var loader = ManifestLoader()
         _ = loader.add(contents: input, file: "fuzz.yaml")
         _ = loader.result()
+        checkYAMLFastPath(input)
     case 1:
         var loader = ManifestLoader()
         _ = loader.add(contents: input, file: "fuzz.json")
@@ -20,6 +22,19 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
     default:
         _ = try? RestoreText.parse(String(decoding: input, as: UTF8.self))
     }
+}
+
+/// The YAML fast path reads a List exactly as the general path (Yams' tree, decoded whole)
+/// does, or leaves it to that path: a difference is a crash, which libFuzzer reports.
+func checkYAMLFastPath(_ input: [UInt8]) {
+    guard input.withUnsafeBufferPointer({ (try? UTF8Span(validating: $0.span)) != nil }),
+        let fast = input.withUnsafeBufferPointer({ ManifestLoader.decodeYAMLListItems($0, minimumItems: 0) { $0.objects } })
+    else { return }
+    let general = try? ManifestLoader.decodeDocuments(String(decoding: input, as: UTF8.self)).flatMap(\.objects)
+    let read = fast.joined()
+    precondition(
+        general.map { $0.map(\.0) == read.map(\.0) && $0.map(\.1) == read.map(\.1) } == true,
+        "the YAML fast path read differently from the general path")
 }
 
 #if NATSYNC_FUZZ

@@ -76,9 +76,8 @@ public struct ManifestLoader {
             return false
         }
         let listed = contents.withUnsafeBufferPointer { bytes in
-            Self.decodeListItems(bytes, minimumItems: 256) { document in
-                document.objects.map { Self.check($0.0, hint: $0.1, file: file) }
-            }
+            let check = { @Sendable (document: ManifestDocument) in document.objects.map { Self.check($0.0, hint: $0.1, file: file) } }
+            return Self.decodeListItems(bytes, minimumItems: 256, check) ?? Self.decodeYAMLListItems(bytes, minimumItems: 256, check)
         }
         if let listed {
             for item in listed {
@@ -106,7 +105,7 @@ public struct ManifestLoader {
     }
 
     /// The documents of a manifest's text, decoded whole: JSON by `JSONDecoder`, else YAML.
-    static func decodeDocuments(_ text: String) throws -> [ManifestDocument] {
+    package static func decodeDocuments(_ text: String) throws -> [ManifestDocument] {
         let start = text.first { !$0.isWhitespace }
         if start == "{" {
             return [try JSONDecoder().decode(ManifestDocument.self, from: Data(text.utf8))]
@@ -144,6 +143,29 @@ public struct ManifestLoader {
             let decoder = JSONDecoder()
             decoder.userInfo[ManifestDocument.listPosition] = place
             return (try? decoder.decode(ManifestDocument.self, from: Data(item))).map(transform)
+        }
+        let decoded = items.compactMap { $0 }
+        return decoded.count == list.items.count ? decoded : nil
+    }
+
+    /// The items of a kubectl YAML `List` of at least `minimumItems`, each transcoded to JSON on
+    /// its own over the cores and read by the wire reader (``KubectlYAML``); an item the wire
+    /// reader does not read exactly is decoded by Yams on its own. Nil when the text is not such
+    /// a list or has anything ``KubectlYAML`` does not read exactly: the caller then decodes the
+    /// document whole, as always.
+    package static func decodeYAMLListItems<T: Sendable>(
+        _ bytes: UnsafeBufferPointer<UInt8>, minimumItems: Int, _ transform: @Sendable (ManifestDocument) -> T
+    ) -> [T]? {
+        guard let list = KubectlYAML.list(bytes), list.items.count >= minimumItems else { return nil }
+        let shared = SharedBytes(buffer: bytes)
+        let column = list.itemColumn
+        let items = Array(list.items.enumerated()).concurrentMap(minimumCount: 0) { position, range -> T? in
+            guard let json = KubectlYAML.json(shared.buffer, item: range, column: column) else { return nil }
+            let place = "items[\(position)]"
+            if let document = json.withUnsafeBufferPointer({ WireReader.document($0, position: place) }) { return transform(document) }
+            let text = KubectlYAML.document(shared.buffer, item: range, column: column)
+            return (try? YAMLDecoder().decode(ManifestDocument.self, from: text, userInfo: [ManifestDocument.listPosition: place]))
+                .map(transform)
         }
         let decoded = items.compactMap { $0 }
         return decoded.count == list.items.count ? decoded : nil
