@@ -6,9 +6,10 @@ import NatsyncUtilities
 /// parsing them, so each can be decoded on its own: in parallel, and without one document-sized
 /// parse tree in memory (Foundation's JSONDecoder maps the whole input before decoding).
 ///
-/// Only structure is checked here (strings, nesting, separators); an item that is not valid JSON
-/// fails its own decode, and the caller then decodes the whole document the ordinary way, so
-/// every error reads as before.
+/// The members around `items` are checked as JSON here; the items only for their structure
+/// (strings, nesting, separators): each item is checked as it is decoded, and one that is not
+/// valid JSON fails its decode, so the caller then decodes the whole document the ordinary way
+/// and every error reads as before.
 package struct JSONList {
     /// The `kind` member, when it is a string without escapes.
     package var kind: String?
@@ -32,13 +33,13 @@ package struct JSONList {
                     guard kind == nil else { return nil }
                     scanner.skipWhitespace()
                     let start = scanner.index
-                    guard scanner.skipValue() else { return nil }
+                    guard scanner.skipValidValue() else { return nil }
                     let raw = bytes[start..<scanner.index]
                     if raw.count >= 2, raw.first == UInt8(ascii: "\""), !raw.contains(UInt8(ascii: "\\")) {
                         kind = String(decoding: raw.dropFirst().dropLast(), as: UTF8.self)
                     }
                 default:
-                    guard scanner.skipValue() else { return nil }
+                    guard scanner.skipValidValue() else { return nil }
                 }
             } while scanner.consume(UInt8(ascii: ","))
             guard scanner.consume(UInt8(ascii: "}")) else { return nil }

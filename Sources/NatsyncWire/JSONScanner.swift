@@ -64,6 +64,146 @@ package struct JSONScanner {
         return false
     }
 
+    /// Skips one value as ``skipValue()`` does, and checks on the way that it is JSON as
+    /// ``JSONSyntax`` reads it (separators, string escapes and control characters, numbers,
+    /// literals): the reference decoder refuses a document that is not JSON anywhere, in members
+    /// natsync never reads too. Iterative; nesting deeper than 64 levels is left to the reference.
+    package mutating func skipValidValue() -> Bool {
+        // Bit 0 is the innermost level: 1 for an object, 0 for an array.
+        var objects: UInt64 = 0
+        var depth = 0
+        while true {
+            skipWhitespace()
+            guard index < bytes.count else { return false }
+            switch bytes[index] {
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                guard depth < 64 else { return false }
+                let object = bytes[index] == UInt8(ascii: "{")
+                objects = objects << 1 | (object ? 1 : 0)
+                depth += 1
+                index += 1
+                skipWhitespace()
+                guard index < bytes.count else { return false }
+                if bytes[index] == (object ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                    index += 1
+                    objects >>= 1
+                    depth -= 1
+                } else {
+                    if object { guard skipValidKey() else { return false } }
+                    continue
+                }
+            case UInt8(ascii: "\""):
+                guard skipValidString() else { return false }
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                guard skipValidNumber() else { return false }
+            default:
+                guard skipLiteral() else { return false }
+            }
+            // After a value: close the levels that end here, or go on to the next member.
+            while true {
+                guard depth > 0 else { return true }
+                skipWhitespace()
+                guard index < bytes.count else { return false }
+                let close = objects & 1 == 1 ? UInt8(ascii: "}") : UInt8(ascii: "]")
+                if bytes[index] == close {
+                    index += 1
+                    objects >>= 1
+                    depth -= 1
+                    continue
+                }
+                guard bytes[index] == UInt8(ascii: ",") else { return false }
+                index += 1
+                skipWhitespace()
+                // A comma before the closing bracket, as Foundation's parser allows.
+                if index < bytes.count, bytes[index] == close { continue }
+                if objects & 1 == 1 { guard skipValidKey() else { return false } }
+                break
+            }
+        }
+    }
+
+    /// A member's key and its colon.
+    private mutating func skipValidKey() -> Bool {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), skipValidString() else { return false }
+        return consume(UInt8(ascii: ":"))
+    }
+
+    /// A string whose escapes are JSON's and which holds no control character.
+    private mutating func skipValidString() -> Bool {
+        let start = index
+        guard skipString() else { return false }
+        // Most strings hold neither escapes nor control characters: one pass tells.
+        let inside = bytes[(start + 1)..<(index - 1)]
+        guard inside.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\\") }) else { return true }
+        var position = start + 1
+        while position < index - 1 {
+            let byte = bytes[position]
+            if byte < 0x20 { return false }
+            guard byte == UInt8(ascii: "\\") else {
+                position += 1
+                continue
+            }
+            let escaped = bytes[position + 1]
+            if escaped == UInt8(ascii: "u") {
+                guard position + 6 <= index - 1, bytes[(position + 2)..<(position + 6)].allSatisfy(Self.isHexDigit) else { return false }
+                position += 6
+            } else {
+                switch escaped {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"),
+                    UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    position += 2
+                default:
+                    return false
+                }
+            }
+        }
+        return true
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
+    }
+
+    /// A number as RFC 8259 writes it.
+    private mutating func skipValidNumber() -> Bool {
+        func digits() -> Int {
+            let start = index
+            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") { index += 1 }
+            return index - start
+        }
+        if bytes[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < bytes.count else { return false }
+        if bytes[index] == UInt8(ascii: "0") {
+            index += 1
+        } else if digits() == 0 {
+            return false
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            guard digits() > 0 else { return false }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            guard digits() > 0 else { return false }
+        }
+        return true
+    }
+
+    /// `true`, `false` or `null`.
+    private mutating func skipLiteral() -> Bool {
+        for word: StaticString in ["true", "false", "null"] {
+            let count = word.utf8CodeUnitCount
+            if index + count <= bytes.count, word.withUTF8Buffer({ $0.elementsEqual(bytes[index..<(index + count)]) }) {
+                index += count
+                return true
+            }
+        }
+        return false
+    }
+
     /// Skips one value: a string, an object or array (by nesting), or a scalar.
     package mutating func skipValue() -> Bool {
         skipWhitespace()

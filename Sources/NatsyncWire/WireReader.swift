@@ -301,8 +301,10 @@ package struct WireReader {
 
     // MARK: Values. Each reads an optional field: null is nil, anything unexpected fails.
 
+    /// Skips a member natsync does not read, checking that it is JSON: a document the reference
+    /// decoder refuses must not load through this reader either.
     private mutating func skip() {
-        if !scanner.skipValue() { failed = true }
+        if !scanner.skipValidValue() { failed = true }
     }
 
     /// A scalar field read by `read`: null is nil, anything `read` cannot read fails.

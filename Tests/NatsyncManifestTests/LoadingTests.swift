@@ -98,6 +98,26 @@ struct LoadingTests {
         let brokenAdded = brokenLoader.add(contents: Array(broken.utf8), file: "broken.json")
         #expect(!brokenAdded)
         #expect(brokenLoader.result().errors.map(\.message).first?.hasPrefix("cannot parse: line ") == true)
+        // Text that is not JSON in members natsync never reads (an item's unread member, its
+        // metadata's uid, the List's own metadata): the reference refuses the document (a bad
+        // literal or separator; it does not check the numbers and escapes of what it never
+        // decodes), and so does the fast path.
+        for damage in [
+            (#""spec":{"clusterIP":"10.96.0.1""#, #""extra":{"x":nul},"spec":{"clusterIP":"10.96.0.1""#),
+            (#""name":"s0-a","namespace""#, #""name":"s0-a","uid":tru,"namespace""#),
+            (#""metadata": {}}"#, #""metadata": {"n" 1}}"#),
+            (#""name":"s0-a","namespace""#, #""name":"s0-a","generation":[1 2],"namespace""#),
+            (#""name":"s0-a","namespace""#, #""name":"s0-a","generation":[1,,2],"namespace""#),
+        ] {
+            let damaged = text.replacingOccurrences(of: damage.0, with: damage.1)
+            #expect(damaged != text, "\(damage.1)")
+            #expect(throws: (any Error).self, "\(damage.1)") { try ManifestLoader.decodeDocuments(damaged) }
+            var damagedLoader = ManifestLoader()
+            let damagedAdded = damagedLoader.add(contents: Array(damaged.utf8), file: "damaged.json")
+            #expect(!damagedAdded, "\(damage.1)")
+            #expect(damagedLoader.result().errors.map(\.message).first?.hasPrefix("cannot parse: line ") == true)
+        }
+
         // Not a list, or something after it: decoded whole.
         #expect(JSONListProbe.documents(#"{"kind":"Service","items":[]}"#) == nil)
         #expect(JSONListProbe.items(#"{"kind":"List","items":[]} x"#) == nil)
