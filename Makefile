@@ -1,6 +1,6 @@
 # natsync: build, test, demo and benchmark entry points.
 SWIFT ?= swift
-DEB_PACKAGES := libiptc-dev libnetfilter-conntrack-dev iptables conntrack iproute2 prometheus openssl
+DEB_PACKAGES := libiptc-dev libnetfilter-conntrack-dev libnftnl-dev libmnl-dev iptables conntrack iproute2 prometheus openssl
 SEED := Fixtures/seed/service-test.yaml
 VERSION := $(shell sed -n 's/.*version: "\(.*\)".*/\1/p' Sources/natsync/Natsync.swift)
 

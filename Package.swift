@@ -45,7 +45,10 @@ let package = Package(
         .systemLibrary(
             name: "CNetfilterConntrack", pkgConfig: "libnetfilter_conntrack",
             providers: [.apt(["libnetfilter-conntrack-dev"])]),
-        .target(name: "CNatsyncShim", dependencies: ["CIP4TC", "CIP6TC", "CNetfilterConntrack"]),
+        // libnftnl and libmnl: nf_tables over netlink (Debian libnftnl-dev, libmnl-dev).
+        .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev"])]),
+        .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
+        .target(name: "CNatsyncShim", dependencies: ["CIP4TC", "CIP6TC", "CNetfilterConntrack", "CNftnl", "CMnl"]),
         // kube-proxy's iptables-mode rule generation: model and options in, tables out; and which
         // services' UDP flows a committed change made stale.
         .target(

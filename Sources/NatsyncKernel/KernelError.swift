@@ -34,6 +34,8 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
     public static let notFound = ENOENT
     /// The chain already exists (EEXIST).
     public static let exists = EEXIST
+    /// A kernel answer natsync cannot take apart (EPROTO).
+    public static let malformedAnswer = EPROTO
 
     /// The C library's message for `errno`.
     static func describe(_ errno: Int32) -> String { String(cString: strerror(errno)) }
@@ -54,7 +56,7 @@ enum Errno {
         ("EPERM", EPERM), ("ENOENT", ENOENT), ("EINTR", EINTR), ("EIO", EIO), ("EAGAIN", EAGAIN), ("ENOMEM", ENOMEM),
         ("EACCES", EACCES), ("EBUSY", EBUSY), ("EEXIST", EEXIST), ("EINVAL", EINVAL), ("ENOSPC", ENOSPC), ("EMLINK", EMLINK),
         ("ENOBUFS", ENOBUFS), ("ETIMEDOUT", ETIMEDOUT), ("ECANCELED", ECANCELED), ("EAFNOSUPPORT", EAFNOSUPPORT),
-        ("EOPNOTSUPP", EOPNOTSUPP), ("ELOOP", ELOOP),
+        ("EOPNOTSUPP", EOPNOTSUPP), ("ELOOP", ELOOP), ("EPROTO", EPROTO),
     ]
 
     static func name(_ value: Int32) -> String? { names.first { $0.value == value }?.name }

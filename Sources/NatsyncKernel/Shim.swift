@@ -34,6 +34,8 @@ enum Shim {
         case pipe = "natsync_pipe"
         case conntrackDeleteUDP = "natsync_conntrack_delete_udp"
         case conntrackDeleteUDPFrontends = "natsync_conntrack_delete_udp_frontends"
+        case nftGeneration = "natsync_nft_generation"
+        case nftDumpRules = "natsync_nft_dump_rules"
     }
 
     /// The error of the shim call that just failed on this thread (libiptc's message depends on a
@@ -256,6 +258,52 @@ enum Shim {
             var failure = error
             failure.message = "cannot enter network namespace \(path): \(error.message)"
             throw failure
+        }
+    }
+
+    // MARK: nf_tables
+
+    /// The nf_tables ruleset generation of this thread's namespace.
+    static func nftGeneration() throws(KernelError) -> UInt32 {
+        var generation: UInt32 = 0
+        try check(.nftGeneration, "NFT_MSG_GETGEN") { natsync_nft_generation(&generation) == 0 }
+        return generation
+    }
+
+    /// The rules of nf_tables table `table` of `family`, each as the kernel dumps it.
+    static func nftRules(family: IPFamily, table: TableName) throws(KernelError) -> [NFTRule] {
+        let collector = RuleCollector()
+        let context = Unmanaged.passUnretained(collector).toOpaque()
+        let visit: natsync_nft_rule_visitor = { context, view in
+            Unmanaged<RuleCollector>.fromOpaque(context!).takeUnretainedValue().take(view!.pointee)
+        }
+        try check(.nftDumpRules, "NFT_MSG_GETRULE", table: table) {
+            withExtendedLifetime(collector) { natsync_nft_dump_rules(family.shimFamily, table.rawValue, visit, context) == 0 }
+        }
+        guard !collector.malformed else {
+            throw KernelError(
+                errno: KernelError.malformedAnswer, operation: "NFT_MSG_GETRULE", table: table, message: "a rule's expressions do not parse"
+            )
+        }
+        return collector.rules
+    }
+
+    /// Gathers the rules of a dump through the C visitor's context pointer.
+    private final class RuleCollector {
+        var rules: [NFTRule] = []
+        var malformed = false
+
+        func take(_ view: natsync_nft_rule_view) -> Int32 {
+            let expressions = NFTExpression.list(UnsafeRawBufferPointer(start: view.expressions, count: view.expressions_length))
+            guard let expressions else {
+                malformed = true
+                return 1
+            }
+            rules.append(
+                NFTRule(
+                    chain: String(cString: view.chain), handle: view.handle, expressions: expressions,
+                    userdata: Array(UnsafeRawBufferPointer(start: view.userdata, count: view.userdata_length))))
+            return 0
         }
     }
 

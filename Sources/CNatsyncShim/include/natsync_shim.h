@@ -20,6 +20,8 @@
 //   - Process helpers glibc hides from Swift (malloc_trim, pipe2, setns): shim.c.
 //   - Conntrack (natsync_conntrack_*): dumps with a selector and deletes through
 //     libnetfilter_conntrack and raw netlink: conntrack.c.
+//   - nf_tables (natsync_nft_*): the ruleset generation, and one table's rules dumped with each
+//     rule's expressions as the kernel holds them (raw netlink attributes): nftables.c.
 #ifndef NATSYNC_SHIM_H
 #define NATSYNC_SHIM_H
 
@@ -280,6 +282,29 @@ struct natsync_frontend {
 int natsync_conntrack_delete_udp_frontends(
     int family, const struct natsync_frontend *frontends, size_t count, natsync_flow_selector select, void *context,
     struct natsync_conntrack_result *result);
+
+/// One rule of an nf_tables dump; its pointers are valid during the visit only.
+struct natsync_nft_rule_view {
+    const char *chain;
+    uint64_t handle;
+    /// The payload of NFTA_RULE_EXPRESSIONS: one NFTA_LIST_ELEM attribute per expression.
+    const uint8_t *expressions;
+    size_t expressions_length;
+    /// NFTA_RULE_USERDATA (where iptables-nft keeps a rule's comment), or NULL.
+    const uint8_t *userdata;
+    size_t userdata_length;
+};
+
+/// Called for each rule of a dump; nonzero stops it (ECANCELED).
+typedef int (*natsync_nft_rule_visitor)(void *context, const struct natsync_nft_rule_view *rule);
+
+/// The nf_tables ruleset generation of the calling thread's namespace: every commit, by anyone,
+/// moves it.
+int natsync_nft_generation(uint32_t *generation);
+
+/// Dumps the rules of nf_tables table `table` of family 4 (ip) or 6 (ip6), chain by chain in the
+/// kernel's order, each rule in its chain's order. A table that does not exist has no rules.
+int natsync_nft_dump_rules(int family, const char *table, natsync_nft_rule_visitor visit, void *context);
 
 #ifdef __cplusplus
 }
