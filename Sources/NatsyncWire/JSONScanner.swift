@@ -95,9 +95,9 @@ package struct JSONScanner {
             case UInt8(ascii: "\""):
                 guard skipValidString() else { return false }
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                guard skipValidNumber() else { return false }
+                guard JSONSyntax.number(bytes, &index) else { return false }
             default:
-                guard skipLiteral() else { return false }
+                guard JSONSyntax.literal(bytes, &index) else { return false }
             }
             // After a value: close the levels that end here, or go on to the next member.
             while true {
@@ -164,44 +164,6 @@ package struct JSONScanner {
     private static func isHexDigit(_ byte: UInt8) -> Bool {
         (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
             || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
-    }
-
-    /// A number as RFC 8259 writes it.
-    private mutating func skipValidNumber() -> Bool {
-        func digits() -> Int {
-            let start = index
-            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") { index += 1 }
-            return index - start
-        }
-        if bytes[index] == UInt8(ascii: "-") { index += 1 }
-        guard index < bytes.count else { return false }
-        if bytes[index] == UInt8(ascii: "0") {
-            index += 1
-        } else if digits() == 0 {
-            return false
-        }
-        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-            index += 1
-            guard digits() > 0 else { return false }
-        }
-        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-            index += 1
-            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
-            guard digits() > 0 else { return false }
-        }
-        return true
-    }
-
-    /// `true`, `false` or `null`.
-    private mutating func skipLiteral() -> Bool {
-        for word: StaticString in ["true", "false", "null"] {
-            let count = word.utf8CodeUnitCount
-            if index + count <= bytes.count, word.withUTF8Buffer({ $0.elementsEqual(bytes[index..<(index + count)]) }) {
-                index += count
-                return true
-            }
-        }
-        return false
     }
 
     /// Skips one value: a string, an object or array (by nesting), or a scalar.

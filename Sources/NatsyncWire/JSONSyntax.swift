@@ -107,7 +107,8 @@ package enum JSONSyntax {
         return "unexpected end of file in a string"
     }
 
-    private static func number(_ bytes: UnsafeBufferPointer<UInt8>, _ index: inout Int) -> Bool {
+    /// Skips a number as RFC 8259 writes it at `index`; false if it is not one.
+    static func number(_ bytes: UnsafeBufferPointer<UInt8>, _ index: inout Int) -> Bool {
         func digits() -> Int {
             let start = index
             while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
@@ -132,10 +133,14 @@ package enum JSONSyntax {
         return true
     }
 
-    private static func literal(_ bytes: UnsafeBufferPointer<UInt8>, _ index: inout Int) -> Bool {
-        for word in ["true", "false", "null"] where bytes[index...].starts(with: word.utf8) {
-            index += word.utf8.count
-            return true
+    /// Skips `true`, `false` or `null` at `index`; false if none is there.
+    static func literal(_ bytes: UnsafeBufferPointer<UInt8>, _ index: inout Int) -> Bool {
+        for word: StaticString in ["true", "false", "null"] {
+            let count = word.utf8CodeUnitCount
+            if index + count <= bytes.count, word.withUTF8Buffer({ $0.elementsEqual(bytes[index..<(index + count)]) }) {
+                index += count
+                return true
+            }
         }
         return false
     }
