@@ -186,12 +186,15 @@ struct Lines {
     }
 
     /// Whether the character at `index` is one Yams reads in this reader's subset: printable
-    /// ASCII, or a UTF-8 sequence other than C1 controls, byte order marks and U+FFFE/U+FFFF.
+    /// ASCII, or a UTF-8 sequence other than C1 controls, the line and paragraph separators, byte
+    /// order marks and U+FFFE/U+FFFF.
     /// Tabs and carriage returns are refused (they change how YAML reads indentation and lines).
     static func printable(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int, end: Int) -> Bool {
         let byte = bytes[index]
         if byte < 0x80 { return byte >= 0x20 && byte != 0x7F }
         if byte == 0xC2, index + 1 < end { return bytes[index + 1] >= 0xA0 }
+        // U+2028 and U+2029 are line breaks to libyaml.
+        if byte == 0xE2, index + 2 < end, bytes[index + 1] == 0x80, bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9 { return false }
         if byte == 0xEF, index + 2 < end {
             let second = bytes[index + 1]
             let third = bytes[index + 2]
@@ -208,6 +211,8 @@ struct Lines {
 struct Transcoder {
     var lines: Lines
     var out: [UInt8] = []
+    /// The keys of the mappings being written, innermost last.
+    private var keys: [Range<Int>] = []
 
     init(_ lines: Lines) {
         self.lines = lines
@@ -279,10 +284,14 @@ struct Transcoder {
     private mutating func mapping(column: Int) -> Bool {
         out.append(UInt8(ascii: "{"))
         var first = true
-        // Duplicate keys are written as they come: the wire reader gives up on them, and Yams
-        // then decides, as it does for the whole document.
+        // Yams refuses a document with a duplicate key anywhere, also in members natsync never
+        // reads: this mapping's keys so far, on a stack shared by the nested mappings.
+        let frame = keys.count
+        defer { keys.removeSubrange(frame...) }
         while !lines.atEnd && lines.column == column {
             guard !lines.isSequenceEntry, let key = Self.plainKey(lines.rest) else { return false }
+            guard !keys[frame...].contains(where: { lines.bytes[$0].elementsEqual(key.name) }) else { return false }
+            keys.append(key.name.startIndex..<key.name.endIndex)
             if !first { out.append(UInt8(ascii: ",")) }
             first = false
             guard appendString(key.name) else { return false }

@@ -326,6 +326,9 @@ struct KubectlYAMLTests {
             "apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata:\n    name: yes\nkind: List\n",
             "apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata:\n    name: a\n      b\nkind: List\n",
             "apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata:\n    name: a\u{FEFF}b\nkind: List\n",
+            "apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata:\n    name: a\u{2028}b\nkind: List\n",
+            // Yams refuses duplicate keys anywhere, in members natsync never reads too.
+            "apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Service\n  spec:\n    ipFamilyPolicy: A\n    ipFamilyPolicy: B\nkind: List\n",
         ] {
             #expect(Self.fast(text) == nil, "\(text)")
         }
