@@ -10,8 +10,6 @@ import Testing
 /// ruleset generation.
 @Suite(.serialized, .enabled(if: getuid() == 0, "needs root to create network namespaces"))
 struct NFTablesTests {
-    static let root = RuleCodecTests.root
-
     /// Each rule as `nft --debug=netlink list table` prints it: chain, handle, expression names.
     static func listed(_ namespace: String, _ table: TableName, _ family: IPFamily) throws -> [String] {
         let output = try run([
@@ -45,13 +43,9 @@ struct NFTablesTests {
     /// of their own: the reader finds the same rules, in the same order, with the same handles
     /// and expressions.
     @Test func readsWhatIptablesNftWroteAsNftListsIt() throws {
-        let folder = Self.root + "/Fixtures/rules"
         var compared = 0
-        for feature in try FileManager.default.contentsOfDirectory(atPath: folder).sorted() {
-            let path = "\(folder)/\(feature)/expected.rules"
-            let text = try String(contentsOfFile: path, encoding: .utf8)
-            guard text.components(separatedBy: "*nat").count == 2 else { continue }
-            let family: IPFamily = text.contains("::") ? .ipv6 : .ipv4
+        for golden in try GoldenFeature.singleFamily() {
+            let (feature, path, text, family) = (golden.name, golden.path, golden.text, golden.family)
             let namespace = "natsync-nft-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             #expect(shell("ip", "netns", "add", namespace) == 0)
             defer { _ = shell("ip", "netns", "delete", namespace) }

@@ -22,14 +22,9 @@ struct TableBlobTests {
         let foreign = Self.root + "/Fixtures/foreign/docker-and-operator.rules"
         #expect(shell("ip", "netns", "exec", namespace, "iptables-legacy-restore", foreign) == 0)
 
-        let folder = Self.root + "/Fixtures/rules"
         var compared = 0
-        for feature in try FileManager.default.contentsOfDirectory(atPath: folder).sorted() {
-            let path = "\(folder)/\(feature)/expected.rules"
-            let text = try String(contentsOfFile: path, encoding: .utf8)
-            // Dual-stack output holds both families' tables, which one restore cannot take.
-            guard text.components(separatedBy: "*nat").count == 2 else { continue }
-            let family: IPFamily = text.contains("::") ? .ipv6 : .ipv4
+        for golden in try GoldenFeature.singleFamily() {
+            let (feature, path, text, family) = (golden.name, golden.path, golden.text, golden.family)
             let restore = family == .ipv4 ? "iptables-legacy-restore" : "ip6tables-legacy-restore"
             #expect(shell("ip", "netns", "exec", namespace, restore, "--noflush", path) == 0, "\(feature)")
             let desired = try RestoreText.parse(text)

@@ -19,14 +19,7 @@ struct TableWriterTests {
     /// the writer, in two namespaces that start equal; the writer places the chains by halving
     /// over the live ones, and every other time by their names.
     @Test func writesEveryChangeAsLibiptcCommitsIt() throws {
-        let folder = Self.root + "/Fixtures/rules"
-        var features: [IPFamily: [(name: String, path: String, text: String)]] = [:]
-        for feature in try FileManager.default.contentsOfDirectory(atPath: folder).sorted() {
-            let path = "\(folder)/\(feature)/expected.rules"
-            let text = try String(contentsOfFile: path, encoding: .utf8)
-            guard text.components(separatedBy: "*nat").count == 2 else { continue }
-            features[text.contains("::") ? .ipv6 : .ipv4, default: []].append((feature, path, text))
-        }
+        let features = Dictionary(grouping: try GoldenFeature.singleFamily(), by: \.family)
         var compared = 0
         var kinds = Set<String>()
         for (family, list) in features {
