@@ -8,6 +8,7 @@
 #include "natsync_shim.h"
 
 struct xt_entry_match;
+struct xt_entry_target;
 
 void natsync_set_error(int code, const char *message);
 
@@ -39,6 +40,9 @@ int natsync_decode_match(const struct xt_entry_match *em, struct natsync_match *
     void prefix##_describe_extensions(void *handle, const void *entry, char *text, size_t size);              \
     const char *prefix##_chain_policy(void *handle, const char *chain);                                       \
     int prefix##_table_info(const char *name, uint32_t *entries, uint32_t *size); \
+    /* An extension target (REJECT, DNAT, MASQUERADE, MARK) zeroed and encoded into `target`:  */           \
+    /* its aligned size, or 0 for a standard verdict or a capacity too small. */                              \
+    size_t prefix##_encode_xt_target(const struct natsync_rule *rule, struct xt_entry_target *target, size_t capacity); \
     void *prefix##_blob_read(const char *name);                                                               \
     void prefix##_blob_free(void *blob);                                                                      \
     size_t prefix##_blob_chain_count(const void *blob);                                                       \

@@ -288,6 +288,15 @@ enum Shim {
         return collector.rules
     }
 
+    /// A rule's expressions as iptables-nft writes them (the payload of `NFTA_RULE_EXPRESSIONS`),
+    /// or nil when the shim cannot encode it. Pure: no kernel call.
+    static func nftExpressions(of rule: inout natsync_rule, family: IPFamily) -> [UInt8]? {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 8192) { buffer in
+            let length = natsync_nft_encode_rule(&rule, family.shimFamily, buffer.baseAddress, buffer.count)
+            return length < 0 ? nil : Array(buffer[..<length])
+        }
+    }
+
     /// Gathers the rules of a dump through the C visitor's context pointer.
     private final class RuleCollector {
         var rules: [NFTRule] = []

@@ -21,7 +21,8 @@
 //   - Conntrack (natsync_conntrack_*): dumps with a selector and deletes through
 //     libnetfilter_conntrack and raw netlink: conntrack.c.
 //   - nf_tables (natsync_nft_*): the ruleset generation, and one table's rules dumped with each
-//     rule's expressions as the kernel holds them (raw netlink attributes): nftables.c.
+//     rule's expressions as the kernel holds them (raw netlink attributes): nftables.c. Rules
+//     encoded as iptables-nft's expressions: nft_rules.c.
 #ifndef NATSYNC_SHIM_H
 #define NATSYNC_SHIM_H
 
@@ -305,6 +306,11 @@ int natsync_nft_generation(uint32_t *generation);
 /// Dumps the rules of nf_tables table `table` of family 4 (ip) or 6 (ip6), chain by chain in the
 /// kernel's order, each rule in its chain's order. A table that does not exist has no rules.
 int natsync_nft_dump_rules(int family, const char *table, natsync_nft_rule_visitor visit, void *context);
+
+/// A rule's expressions as iptables-nft 1.8.9 writes them and the kernel dumps them (the payload
+/// of NFTA_RULE_EXPRESSIONS), written into `buffer`: its length, or -1 (EINVAL for a rule that
+/// cannot be encoded, ENOSPC when `capacity` is too small). nft_rules.c.
+long natsync_nft_encode_rule(const struct natsync_rule *rule, int family, uint8_t *buffer, size_t capacity);
 
 #ifdef __cplusplus
 }

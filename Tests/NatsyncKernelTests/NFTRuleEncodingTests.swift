@@ -1,0 +1,118 @@
+import Foundation
+import NatsyncIPTables
+import NatsyncNet
+import NatsyncReconcile
+import NatsyncTestSupport
+import Testing
+
+@testable import NatsyncKernel
+
+/// natsync's nf_tables form of a rule is iptables-nft's: every rule of every golden feature, and
+/// the rule shapes the features do not write, restored by `iptables-nft-restore` into a namespace
+/// of its own and read back, equals its encoding byte for byte (counter values aside).
+@Suite(.serialized, .enabled(if: getuid() == 0, "needs root to create network namespaces"))
+struct NFTRuleEncodingTests {
+    /// Rules the golden features do not hold, in tables that accept their targets.
+    static let shapes = """
+        *filter
+        :KUBE-SHAPES - [0:0]
+        :KUBE-MARK-MASQ - [0:0]
+        -A KUBE-SHAPES -i eth0 ! -o lo+ -p udp -m udp ! --dport 53 -j RETURN
+        -A KUBE-SHAPES ! -i cali+ -o eth1 -j ACCEPT
+        -A KUBE-SHAPES ! -s 10.0.0.0/8 -d 10.96.0.1/32 -p tcp -m tcp ! --sport 1000:2000 -g KUBE-MARK-MASQ
+        -A KUBE-SHAPES -s 10.16.0.0/12 -p tcp -m tcp --sport 7 --dport 9 -j DROP
+        -A KUBE-SHAPES -d 10.1.2.0/23 -p tcp -m tcp --dport 0:1023 -j DROP
+        -A KUBE-SHAPES -p udp -m udp ! --dport 0:1023 -j DROP
+        -A KUBE-SHAPES -p tcp -m tcp --dport 8000:9000 -j DROP
+        -A KUBE-SHAPES ! -p tcp -j DROP
+        -A KUBE-SHAPES -m conntrack ! --ctstate INVALID -j DROP
+        -A KUBE-SHAPES -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+        -A KUBE-SHAPES -m addrtype ! --src-type LOCAL --dst-type LOCAL -j ACCEPT
+        -A KUBE-SHAPES -m mark ! --mark 0x4000/0x4000 -j RETURN
+        -A KUBE-SHAPES -m mark --mark 0x1 -j RETURN
+        -A KUBE-SHAPES -p tcp -m comment --comment "a/b:http" -j REJECT --reject-with icmp-port-unreachable
+        -A KUBE-SHAPES -p sctp -m sctp --dport 9 -j REJECT --reject-with icmp-host-unreachable
+        -A KUBE-SHAPES -p tcp -j REJECT --reject-with tcp-reset
+        -A KUBE-SHAPES -m comment --comment "counts only"
+        COMMIT
+        *nat
+        :KUBE-SHAPES - [0:0]
+        :KUBE-SEP-ABC - [0:0]
+        -A KUBE-SHAPES -p tcp -m recent --name KUBE-SEP-ABC --set -j DNAT --to-destination 10.0.0.1:80
+        -A KUBE-SHAPES -m recent --name KUBE-SEP-ABC --rcheck --seconds 10800 --reap -j KUBE-SEP-ABC
+        -A KUBE-SHAPES -m recent --name KUBE-SEP-ABC --rcheck -j KUBE-SEP-ABC
+        -A KUBE-SHAPES -m statistic --mode random --probability 0.33333333349 -j KUBE-SEP-ABC
+        -A KUBE-SHAPES -j MARK --xor-mark 0x4000
+        -A KUBE-SHAPES -j MARK --or-mark 0x4000
+        -A KUBE-SHAPES -j MASQUERADE --random-fully
+        -A KUBE-SHAPES -j MASQUERADE
+        -A KUBE-SHAPES -j DNAT --to-destination 10.0.0.1
+        COMMIT
+
+        """
+
+    /// A restore text and its family, by name.
+    static func cases() throws -> [(name: String, text: String, family: IPFamily)] {
+        let shapesV6 = shapes.replacingOccurrences(of: "10.0.0.0/8", with: "fd00::/8")
+            .replacingOccurrences(of: "10.96.0.1/32", with: "fd00:96::1/128")
+            .replacingOccurrences(of: "10.16.0.0/12", with: "fd10::/12")
+            .replacingOccurrences(of: "10.1.2.0/23", with: "fd00:1:2::/63")
+            .replacingOccurrences(of: "10.0.0.1:80", with: "[fd00::1]:80")
+            .replacingOccurrences(of: "10.0.0.1", with: "fd00::1")
+            .replacingOccurrences(of: "icmp-port-unreachable", with: "icmp6-port-unreachable")
+            .replacingOccurrences(of: "icmp-host-unreachable", with: "icmp6-addr-unreachable")
+        return try GoldenFeature.singleFamily().map { ($0.name, $0.text, $0.family) }
+            + [("shapes", shapes, .ipv4), ("shapes-ipv6", shapesV6, .ipv6)]
+    }
+
+    /// Expressions for comparison: a counter's values are the kernel's, not the rule's.
+    static func comparable(_ expressions: [NFTExpression]) -> [NFTExpression] {
+        expressions.map { $0.name == "counter" ? NFTExpression(name: "counter", data: []) : $0 }
+    }
+
+    static func hex(_ expressions: [NFTExpression]) -> String {
+        expressions.map { "\($0.name)[\($0.data.map { String(format: "%02x", $0) }.joined())]" }.joined(separator: " ")
+    }
+
+    @Test func everyRuleIsEncodedAsIptablesNftWritesIt() throws {
+        var compared = 0
+        var mismatches: [String] = []
+        for (name, text, family) in try Self.cases() {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("natsync-nft-\(getpid())-\(name).rules").path
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let namespace = "natsync-nfte-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            #expect(shell("ip", "netns", "add", namespace) == 0)
+            defer { _ = shell("ip", "netns", "delete", namespace) }
+            let restore = family == .ipv4 ? "iptables-nft-restore" : "ip6tables-nft-restore"
+            try #require(shell("ip", "netns", "exec", namespace, restore, path) == 0, "\(name)")
+            for contents in try RestoreText.parse(text) {
+                let live = try NetworkNamespace.run(in: namespace) { try NFTables.rules(contents.table, family: family) }
+                var desired: [(chain: String, rule: Rule)] = contents.builtinJumps.map { ($0.chain.rawValue, $0.rule) }
+                for chain in contents.chains { desired += chain.rules.map { (chain.name.rawValue, $0) } }
+                // The dump lists chains in the kernel's order: pair rules chain by chain.
+                let liveByChain = Dictionary(grouping: live, by: \.chain)
+                var position: [String: Int] = [:]
+                for (chain, rule) in desired {
+                    let index = position[chain, default: 0]
+                    position[chain] = index + 1
+                    guard let read = liveByChain[chain], index < read.count else {
+                        mismatches.append("\(name): \(chain) has no rule \(index)")
+                        continue
+                    }
+                    let encoded = try NFTRuleEncoding.expressions(of: rule, family: family)
+                    let expressions = try #require(encoded.withUnsafeBytes { NFTExpression.list($0) })
+                    if Self.comparable(expressions) != Self.comparable(read[index].expressions) {
+                        mismatches.append(
+                            "\(name): -A \(chain) \(RestoreText.arguments(of: rule, family: family))\n  natsync:      \(Self.hex(expressions))\n  iptables-nft: \(Self.hex(read[index].expressions))"
+                        )
+                    }
+                    compared += 1
+                }
+                #expect(live.count == desired.count, "\(name) \(contents.table)")
+            }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.count) rules differ:\n\(mismatches.prefix(8).joined(separator: "\n"))")
+        #expect(compared > 550)
+    }
+}
