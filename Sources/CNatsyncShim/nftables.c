@@ -1,5 +1,5 @@
-// nf_tables over netlink (libmnl, with libnftnl's message headers): the ruleset generation, and
-// a dump of one table's rules with each rule's expressions as the kernel holds them. Netlink
+// nf_tables over netlink (libmnl, with libnftnl's message headers): the ruleset generation, a
+// table's chains, and a dump of its rules with each rule's expressions as the kernel holds them. Netlink
 // messages are of variable length and nested, so they are taken apart here; Swift gets each
 // rule's chain, handle and the expressions' raw attribute bytes.
 // glibc's network headers before the kernel's, which then leave out what glibc defined.
@@ -36,39 +36,71 @@ static struct mnl_socket *open_socket(void) {
     return socket;
 }
 
-/// Sends `request` and runs `callback` on every answer until the kernel says done; 0 or -1.
+/// Sends `request`, receives every answer until the kernel says done, then runs `callback` on
+/// each; 0 or -1. The answers are all received before any is looked at: the kernel fills the next
+/// part of a dump only when the last one was read, and a commit by anyone in between marks the
+/// dump interrupted (NLM_F_DUMP_INTR, reported as EINTR), so the dump must not wait on Swift.
 static int exchange(struct mnl_socket *socket, struct nlmsghdr *request, mnl_cb_t callback, void *data, const char *what) {
+    enum { chunk = 65536 };
     uint32_t port = mnl_socket_get_portid(socket);
     uint32_t sequence = request->nlmsg_seq;
     if (mnl_socket_sendto(socket, request, request->nlmsg_len) < 0) {
         natsync_set_error(errno, what);
         return -1;
     }
-    char *buffer = malloc(MNL_SOCKET_BUFFER_SIZE * 4);
-    if (buffer == NULL) {
-        natsync_set_error(ENOMEM, what);
-        return -1;
-    }
-    int result;
+    char *buffer = NULL;
+    size_t length = 0, capacity = 0;
+    // Where each received part starts; a part holds whole messages.
+    size_t *parts = NULL;
+    size_t count = 0, room = 0;
+    int result = -1;
     for (;;) {
-        ssize_t received = mnl_socket_recvfrom(socket, buffer, MNL_SOCKET_BUFFER_SIZE * 4);
+        if (capacity - length < chunk) {
+            capacity = capacity * 2 + chunk;
+            char *grown = realloc(buffer, capacity);
+            if (grown == NULL) {
+                natsync_set_error(ENOMEM, what);
+                goto out;
+            }
+            buffer = grown;
+        }
+        if (count == room) {
+            room = room * 2 + 16;
+            size_t *grown = realloc(parts, room * sizeof(*parts));
+            if (grown == NULL) {
+                natsync_set_error(ENOMEM, what);
+                goto out;
+            }
+            parts = grown;
+        }
+        ssize_t received = mnl_socket_recvfrom(socket, buffer + length, chunk);
         if (received < 0) {
             natsync_set_error(errno, what);
-            result = -1;
-            break;
+            goto out;
         }
-        result = mnl_cb_run(buffer, (size_t)received, sequence, port, callback, data);
-        if (result < 0) {
-            // A visitor that stops has set its own error; the kernel's refusal sets errno.
+        parts[count++] = length;
+        // A first pass without callbacks finds the end, an error or an interrupted dump.
+        errno = 0;
+        int status = mnl_cb_run(buffer + length, (size_t)received, sequence, port, NULL, NULL);
+        length += (size_t)received;
+        if (status < 0) {
+            natsync_set_error(errno, what);
+            goto out;
+        }
+        if (status == MNL_CB_STOP) break;
+    }
+    for (size_t part = 0; part < count; part++) {
+        size_t end = part + 1 < count ? parts[part + 1] : length;
+        errno = 0;
+        if (mnl_cb_run(buffer + parts[part], end - parts[part], sequence, port, callback, data) < 0) {
+            // A visitor that stops has set its own error.
             if (errno != 0) natsync_set_error(errno, what);
-            result = -1;
-            break;
-        }
-        if (result == MNL_CB_STOP) {
-            result = 0;
-            break;
+            goto out;
         }
     }
+    result = 0;
+out:
+    free(parts);
     free(buffer);
     return result;
 }
@@ -134,16 +166,62 @@ static int rule_answer(const struct nlmsghdr *message, void *data) {
     return MNL_CB_OK;
 }
 
-int natsync_nft_dump_rules(int family, const char *table, natsync_nft_rule_visitor visit, void *context) {
+/// One dump request of `type` for `family`, filtered by table and chain when given, its answers
+/// passed to `callback`; 0 or -1.
+int natsync_nft_dump(
+    int family, uint16_t type, const char *table, const char *chain, int (*callback)(const struct nlmsghdr *, void *), void *data,
+    const char *what) {
     struct mnl_socket *socket = open_socket();
     if (socket == NULL) return -1;
     char buffer[MNL_SOCKET_BUFFER_SIZE];
     uint16_t protocol = family == 6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
-    struct nlmsghdr *request = nftnl_nlmsg_build_hdr(buffer, NFT_MSG_GETRULE, protocol, NLM_F_DUMP, (uint32_t)time(NULL));
-    mnl_attr_put_strz(request, NFTA_RULE_TABLE, table);
-    struct rule_dump dump = {visit, context};
+    struct nlmsghdr *request = nftnl_nlmsg_build_hdr(buffer, type, protocol, NLM_F_DUMP, (uint32_t)time(NULL));
+    // NFTA_RULE_TABLE and NFTA_RULE_CHAIN: chain dumps are not filtered by the kernel.
+    if (table != NULL) mnl_attr_put_strz(request, NFTA_RULE_TABLE, table);
+    if (chain != NULL) mnl_attr_put_strz(request, NFTA_RULE_CHAIN, chain);
     errno = 0;
-    int result = exchange(socket, request, rule_answer, &dump, "NFT_MSG_GETRULE");
+    int result = exchange(socket, request, callback, data, what);
     mnl_socket_close(socket);
     return result;
+}
+
+int natsync_nft_dump_rules(int family, const char *table, const char *chain, natsync_nft_rule_visitor visit, void *context) {
+    struct rule_dump dump = {visit, context};
+    return natsync_nft_dump(family, NFT_MSG_GETRULE, table, chain, rule_answer, &dump, "NFT_MSG_GETRULE");
+}
+
+struct chain_dump {
+    const char *table;
+    natsync_nft_chain_visitor visit;
+    void *context;
+};
+
+static int chain_answer(const struct nlmsghdr *message, void *data) {
+    struct chain_dump *dump = data;
+    const char *table = NULL, *name = NULL;
+    int base = 0;
+    struct nlattr *attribute;
+    mnl_attr_for_each(attribute, message, sizeof(struct nfgenmsg)) {
+        switch (mnl_attr_get_type(attribute)) {
+        case NFTA_CHAIN_TABLE:
+            if (mnl_attr_validate(attribute, MNL_TYPE_NUL_STRING) >= 0) table = mnl_attr_get_str(attribute);
+            break;
+        case NFTA_CHAIN_NAME:
+            if (mnl_attr_validate(attribute, MNL_TYPE_NUL_STRING) >= 0) name = mnl_attr_get_str(attribute);
+            break;
+        case NFTA_CHAIN_HOOK:
+            base = 1;
+            break;
+        default:
+            break;
+        }
+    }
+    if (table == NULL || name == NULL || strcmp(table, dump->table) != 0) return MNL_CB_OK;
+    dump->visit(dump->context, name, base);
+    return MNL_CB_OK;
+}
+
+int natsync_nft_dump_chains(int family, const char *table, natsync_nft_chain_visitor visit, void *context) {
+    struct chain_dump dump = {table, visit, context};
+    return natsync_nft_dump(family, NFT_MSG_GETCHAIN, NULL, NULL, chain_answer, &dump, "NFT_MSG_GETCHAIN");
 }

@@ -9,6 +9,7 @@
 
 struct xt_entry_match;
 struct xt_entry_target;
+struct nlmsghdr;
 
 void natsync_set_error(int code, const char *message);
 
@@ -18,6 +19,12 @@ void natsync_set_interface(char *name, unsigned char *mask, const char *value);
 int natsync_encode_match(struct xt_entry_match *em, const struct natsync_match *m, int family);
 /// 0 when understood, 1 when foreign.
 int natsync_decode_match(const struct xt_entry_match *em, struct natsync_match *m, int family);
+
+/// One nf_tables dump request (NFT_MSG_GET*, NLM_F_DUMP), filtered by table and chain when
+/// given; each answer goes to `callback`. 0 or -1.
+int natsync_nft_dump(
+    int family, uint16_t type, const char *table, const char *chain, int (*callback)(const struct nlmsghdr *, void *), void *data,
+    const char *what);
 
 /// One family's libiptc (libip4tc or libip6tc) behind the same operations; `handle` is that
 /// family's `struct xtc_handle`.

@@ -34,6 +34,10 @@ public struct KernelError: Error, Hashable, Sendable, CustomStringConvertible {
     public static let notFound = ENOENT
     /// The chain already exists (EEXIST).
     public static let exists = EEXIST
+    /// The nf_tables ruleset changed since the transaction was planned (ERESTART): re-read, retry.
+    public static let generationMoved = ERESTART
+    /// A dump that a concurrent commit interrupted (EINTR, the kernel's NLM_F_DUMP_INTR): read again.
+    public static let dumpInterrupted = EINTR
     /// A kernel answer natsync cannot take apart (EPROTO).
     public static let malformedAnswer = EPROTO
 
@@ -57,6 +61,7 @@ enum Errno {
         ("EACCES", EACCES), ("EBUSY", EBUSY), ("EEXIST", EEXIST), ("EINVAL", EINVAL), ("ENOSPC", ENOSPC), ("EMLINK", EMLINK),
         ("ENOBUFS", ENOBUFS), ("ETIMEDOUT", ETIMEDOUT), ("ECANCELED", ECANCELED), ("EAFNOSUPPORT", EAFNOSUPPORT),
         ("EOPNOTSUPP", EOPNOTSUPP), ("ELOOP", ELOOP), ("EPROTO", EPROTO),
+        ("ERESTART", ERESTART),
     ]
 
     static func name(_ value: Int32) -> String? { names.first { $0.value == value }?.name }

@@ -13,6 +13,28 @@ public struct NFTExpression: Equatable, Sendable {
         self.data = data
     }
 
+    /// True when `bytes` are a list of expressions (see ``list(_:)``).
+    static func isList(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        NetlinkAttributes.walk(bytes) { type, element in
+            var named = false
+            let valid = NetlinkAttributes.walk(element) { member, payload in
+                if member == NetlinkAttributes.expressionName { named = payload.contains(0) }
+                return true
+            }
+            return type == NetlinkAttributes.listElement && valid && named
+        }
+    }
+
+    /// True when an `NFTA_LIST_ELEM`'s payload is a counter expression.
+    static func isCounter(_ element: UnsafeRawBufferPointer) -> Bool {
+        var counter = false
+        _ = NetlinkAttributes.walk(element) { member, payload in
+            if member == NetlinkAttributes.expressionName { counter = payload.starts(with: "counter\0".utf8) }
+            return true
+        }
+        return counter
+    }
+
     /// The expressions of `NFTA_RULE_EXPRESSIONS`'s payload (one `NFTA_LIST_ELEM` each), or nil
     /// when the bytes are not such a list.
     static func list(_ bytes: UnsafeRawBufferPointer) -> [NFTExpression]? {
@@ -34,9 +56,31 @@ public struct NFTRule: Equatable, Sendable {
     public var chain: String
     /// The kernel's handle, unique in its table: how a rule is deleted or replaced.
     public var handle: UInt64
-    public var expressions: [NFTExpression]
+    /// `NFTA_RULE_EXPRESSIONS`'s payload as dumped: one `NFTA_LIST_ELEM` per expression.
+    public var expressionBytes: [UInt8]
     /// `NFTA_RULE_USERDATA`, empty when absent.
     public var userdata: [UInt8]
+
+    public var expressions: [NFTExpression] { expressionBytes.withUnsafeBytes { NFTExpression.list($0) } ?? [] }
+
+    /// True when the rule holds exactly `encoded` (``NFTRuleEncoding``): the same expressions,
+    /// byte for byte, except a counter's values.
+    func holds(_ encoded: [UInt8]) -> Bool {
+        // A counter's values have a fixed size: a rule of another length is another rule.
+        guard expressionBytes.count == encoded.count else { return false }
+        if expressionBytes == encoded { return true }
+        return expressionBytes.withUnsafeBytes { live in
+            encoded.withUnsafeBytes { wanted in
+                guard let liveElements = NetlinkAttributes.parse(live), let wantedElements = NetlinkAttributes.parse(wanted),
+                    liveElements.count == wantedElements.count
+                else { return false }
+                for (a, b) in zip(liveElements, wantedElements) where !a.payload.elementsEqual(b.payload) {
+                    guard NFTExpression.isCounter(a.payload), NFTExpression.isCounter(b.payload) else { return false }
+                }
+                return true
+            }
+        }
+    }
 }
 
 /// nf_tables as the kernel holds it, read over netlink in the calling thread's namespace.
@@ -50,6 +94,17 @@ public enum NFTables {
     /// the table does not exist (iptables-nft makes it when first used).
     public static func rules(_ table: TableName, family: IPFamily) throws(KernelError) -> [NFTRule] {
         try Shim.nftRules(family: family, table: table)
+    }
+
+    /// The rules of one chain of `table`; none when it does not exist.
+    public static func rules(_ table: TableName, chain: ChainName, family: IPFamily) throws(KernelError) -> [NFTRule] {
+        try Shim.nftRules(family: family, table: table, chain: chain)
+    }
+
+    /// The chains of `table`, in the kernel's order, and which are base chains (hooked into
+    /// netfilter); none when the table does not exist.
+    public static func chains(_ table: TableName, family: IPFamily) throws(KernelError) -> [(name: ChainName, base: Bool)] {
+        try Shim.nftChains(family: family, table: table).map { (ChainName($0.name), $0.base) }
     }
 }
 
@@ -75,14 +130,24 @@ enum NetlinkAttributes {
     /// The attributes laid one after another in `bytes`, or nil when one's length is wrong.
     static func parse(_ bytes: UnsafeRawBufferPointer) -> [Attribute]? {
         var attributes: [Attribute] = []
+        let valid = walk(bytes) { type, payload in
+            attributes.append(Attribute(type: type, payload: payload))
+            return true
+        }
+        return valid ? attributes : nil
+    }
+
+    /// Calls `body` with each attribute's type and payload, in order, without allocating; false
+    /// when a length is wrong or `body` returns false.
+    static func walk(_ bytes: UnsafeRawBufferPointer, _ body: (UInt16, UnsafeRawBufferPointer) -> Bool) -> Bool {
         var offset = 0
         while offset + 4 <= bytes.count {
             let length = Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
             let type = bytes.loadUnaligned(fromByteOffset: offset + 2, as: UInt16.self) & 0x3FFF
-            guard length >= 4, offset + length <= bytes.count else { return nil }
-            attributes.append(Attribute(type: type, payload: UnsafeRawBufferPointer(rebasing: bytes[(offset + 4)..<(offset + length)])))
+            guard length >= 4, offset + length <= bytes.count else { return false }
+            guard body(type, UnsafeRawBufferPointer(rebasing: bytes[(offset + 4)..<(offset + length)])) else { return false }
             offset += (length + 3) & ~3
         }
-        return offset >= bytes.count ? attributes : nil
+        return offset >= bytes.count
     }
 }

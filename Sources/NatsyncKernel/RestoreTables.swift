@@ -121,7 +121,7 @@ public struct RestoreTables: TableBackend {
         return LiveTable(table: table, chains: chains)
     }
 
-    private func saved(_ table: TableName) throws(KernelError) -> String {
+    func saved(_ table: TableName) throws(KernelError) -> String {
         let saved = ChildProcess.run(save + ["-t", table.rawValue])
         guard saved.status == 0 else {
             throw KernelError(errno: saved.status, operation: save.joined(separator: " "), table: table, message: saved.errors.trimmed)

@@ -2,6 +2,10 @@ import CNatsyncShim
 import NatsyncIPTables
 import NatsyncNet
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Every call into the C shim, one wrapper per shim function: the rest of the module reaches the
 /// kernel only through here, as swift-system routes every system call through one place.
 ///
@@ -36,6 +40,8 @@ enum Shim {
         case conntrackDeleteUDPFrontends = "natsync_conntrack_delete_udp_frontends"
         case nftGeneration = "natsync_nft_generation"
         case nftDumpRules = "natsync_nft_dump_rules"
+        case nftDumpChains = "natsync_nft_dump_chains"
+        case nftBatchCommit = "natsync_nft_batch_commit"
     }
 
     /// The error of the shim call that just failed on this thread (libiptc's message depends on a
@@ -270,15 +276,28 @@ enum Shim {
         return generation
     }
 
-    /// The rules of nf_tables table `table` of `family`, each as the kernel dumps it.
-    static func nftRules(family: IPFamily, table: TableName) throws(KernelError) -> [NFTRule] {
-        let collector = RuleCollector()
-        let context = Unmanaged.passUnretained(collector).toOpaque()
+    /// The rules of nf_tables table `table` of `family` (of one chain, when given), each as the
+    /// kernel dumps it.
+    ///
+    /// `keep` says which chains' rules to return; `bytes` which of their rules (by chain and
+    /// length of expressions) to return whole: the others come with their handle only, so a long
+    /// foreign chain is not copied out.
+    static func nftRules(
+        family: IPFamily, table: TableName, chain: ChainName? = nil, keeping keep: @escaping (String) -> Bool = { _ in true },
+        bytes: @escaping (String, Int) -> Bool = { _, _ in true }
+    ) throws(KernelError) -> [NFTRule] {
+        var collector = RuleCollector(keep, bytes)
         let visit: natsync_nft_rule_visitor = { context, view in
             Unmanaged<RuleCollector>.fromOpaque(context!).takeUnretainedValue().take(view!.pointee)
         }
-        try check(.nftDumpRules, "NFT_MSG_GETRULE", table: table) {
-            withExtendedLifetime(collector) { natsync_nft_dump_rules(family.shimFamily, table.rawValue, visit, context) == 0 }
+        try redoingInterruptedDumps { () throws(KernelError) in
+            collector = RuleCollector(keep, bytes)
+            let context = Unmanaged.passUnretained(collector).toOpaque()
+            try check(.nftDumpRules, "NFT_MSG_GETRULE", table: table, chain: chain) {
+                withExtendedLifetime(collector) {
+                    natsync_nft_dump_rules(family.shimFamily, table.rawValue, chain?.rawValue, visit, context) == 0
+                }
+            }
         }
         guard !collector.malformed else {
             throw KernelError(
@@ -288,31 +307,143 @@ enum Shim {
         return collector.rules
     }
 
+    /// Gathers the rules of a dump through the C visitor's context pointer.
+    private final class RuleCollector {
+        var rules: [NFTRule] = []
+        var malformed = false
+        /// Which chains' rules to keep; a chain's rules come together, so its answer is kept.
+        let keep: (String) -> Bool
+        let wantsBytes: (String, Int) -> Bool
+        var chain = ""
+        var keepsChain = false
+
+        init(_ keep: @escaping (String) -> Bool, _ wantsBytes: @escaping (String, Int) -> Bool) {
+            self.keep = keep
+            self.wantsBytes = wantsBytes
+        }
+
+        func take(_ view: natsync_nft_rule_view) -> Int32 {
+            if strcmp(view.chain, chain) != 0 {
+                chain = String(cString: view.chain)
+                keepsChain = keep(chain)
+            }
+            guard keepsChain else { return 0 }
+            guard wantsBytes(chain, view.expressions_length) else {
+                rules.append(NFTRule(chain: chain, handle: view.handle, expressionBytes: [], userdata: []))
+                return 0
+            }
+            let bytes = UnsafeRawBufferPointer(start: view.expressions, count: view.expressions_length)
+            guard NFTExpression.isList(bytes) else {
+                malformed = true
+                return 1
+            }
+            rules.append(
+                NFTRule(
+                    chain: chain, handle: view.handle, expressionBytes: Array(bytes),
+                    userdata: Array(UnsafeRawBufferPointer(start: view.userdata, count: view.userdata_length))))
+            return 0
+        }
+    }
+
+    /// The chains of nf_tables table `table` of `family`, in the kernel's order, and which are base chains.
+    static func nftChains(family: IPFamily, table: TableName) throws(KernelError) -> [(name: String, base: Bool)] {
+        final class Collector { var chains: [(name: String, base: Bool)] = [] }
+        var collector = Collector()
+        let visit: natsync_nft_chain_visitor = { context, name, base in
+            Unmanaged<Collector>.fromOpaque(context!).takeUnretainedValue().chains.append((String(cString: name!), base != 0))
+        }
+        try redoingInterruptedDumps { () throws(KernelError) in
+            collector = Collector()
+            let context = Unmanaged.passUnretained(collector).toOpaque()
+            try check(.nftDumpChains, "NFT_MSG_GETCHAIN", table: table) {
+                withExtendedLifetime(collector) { natsync_nft_dump_chains(family.shimFamily, table.rawValue, visit, context) == 0 }
+            }
+        }
+        return collector.chains
+    }
+
+    /// Runs a dump again while a commit by someone else interrupts it (the kernel marks such a
+    /// dump NLM_F_DUMP_INTR, which libmnl reports as EINTR): what was read of it is inconsistent.
+    private static func redoingInterruptedDumps(_ dump: () throws(KernelError) -> Void) throws(KernelError) {
+        var attempts = 0
+        while true {
+            attempts += 1
+            do {
+                try dump()
+                return
+            } catch  where error.errno == KernelError.dumpInterrupted && attempts < 20 {
+                continue
+            }
+        }
+    }
+
+    /// A new transaction that the kernel applies only while the generation is `generation`.
+    static func nftBatchBegin(generation: UInt32) throws(KernelError) -> OpaquePointer {
+        guard let batch = natsync_nft_batch_begin(generation) else { throw lastError("nf_tables batch") }
+        return batch
+    }
+
+    static func nftBatchFree(_ batch: OpaquePointer) { natsync_nft_batch_free(batch) }
+
+    /// Adds one message to a batch through `body` (a natsync_nft_batch_add_* call); fails only
+    /// when out of memory.
+    static func nftBatchAdd(_ body: () -> Int32) throws(KernelError) {
+        guard body() == 0 else { throw lastError("nf_tables batch") }
+    }
+
+    static func nftBatchAddTable(_ batch: OpaquePointer, family: IPFamily, table: TableName) throws(KernelError) {
+        try nftBatchAdd { natsync_nft_batch_add_table(batch, family.shimFamily, table.rawValue) }
+    }
+
+    static func nftBatchAddChain(
+        _ batch: OpaquePointer, family: IPFamily, table: TableName, chain: ChainName, base: (type: String, hook: Int32, priority: Int32)?
+    ) throws(KernelError) {
+        try nftBatchAdd {
+            natsync_nft_batch_add_chain(
+                batch, family.shimFamily, table.rawValue, chain.rawValue, base?.type, base?.hook ?? 0, base?.priority ?? 0)
+        }
+    }
+
+    static func nftBatchFlushChain(_ batch: OpaquePointer, family: IPFamily, table: TableName, chain: ChainName) throws(KernelError) {
+        try nftBatchAdd { natsync_nft_batch_flush_chain(batch, family.shimFamily, table.rawValue, chain.rawValue) }
+    }
+
+    static func nftBatchDeleteChain(_ batch: OpaquePointer, family: IPFamily, table: TableName, chain: ChainName) throws(KernelError) {
+        try nftBatchAdd { natsync_nft_batch_delete_chain(batch, family.shimFamily, table.rawValue, chain.rawValue) }
+    }
+
+    static func nftBatchAddRule(
+        _ batch: OpaquePointer, family: IPFamily, table: TableName, chain: ChainName, expressions: [UInt8], protocol: ProtocolMatch?,
+        atTop: Bool
+    ) throws(KernelError) {
+        try nftBatchAdd {
+            natsync_nft_batch_add_rule(
+                batch, family.shimFamily, table.rawValue, chain.rawValue, expressions, expressions.count,
+                UInt32(`protocol`?.protocol.number ?? 0), `protocol`?.inverted == true ? 1 : 0, atTop ? 1 : 0)
+        }
+    }
+
+    static func nftBatchDeleteRule(_ batch: OpaquePointer, family: IPFamily, table: TableName, chain: ChainName, handle: UInt64)
+        throws(KernelError)
+    {
+        try nftBatchAdd { natsync_nft_batch_delete_rule(batch, family.shimFamily, table.rawValue, chain.rawValue, handle) }
+    }
+
+    /// Sends a batch. On failure, the index of the message the kernel refused (nil for the batch
+    /// as a whole) comes with the error.
+    static func nftBatchCommit(_ batch: OpaquePointer) -> (error: KernelError, message: Int?)? {
+        if let injected = injectedFault(.nftBatchCommit, "nf_tables commit", table: nil, chain: nil) { return (injected, nil) }
+        var failed = -1
+        guard natsync_nft_batch_commit(batch, &failed) != 0 else { return nil }
+        return (lastError("nf_tables commit"), failed >= 0 ? failed : nil)
+    }
+
     /// A rule's expressions as iptables-nft writes them (the payload of `NFTA_RULE_EXPRESSIONS`),
     /// or nil when the shim cannot encode it. Pure: no kernel call.
     static func nftExpressions(of rule: inout natsync_rule, family: IPFamily) -> [UInt8]? {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 8192) { buffer in
             let length = natsync_nft_encode_rule(&rule, family.shimFamily, buffer.baseAddress, buffer.count)
             return length < 0 ? nil : Array(buffer[..<length])
-        }
-    }
-
-    /// Gathers the rules of a dump through the C visitor's context pointer.
-    private final class RuleCollector {
-        var rules: [NFTRule] = []
-        var malformed = false
-
-        func take(_ view: natsync_nft_rule_view) -> Int32 {
-            let expressions = NFTExpression.list(UnsafeRawBufferPointer(start: view.expressions, count: view.expressions_length))
-            guard let expressions else {
-                malformed = true
-                return 1
-            }
-            rules.append(
-                NFTRule(
-                    chain: String(cString: view.chain), handle: view.handle, expressions: expressions,
-                    userdata: Array(UnsafeRawBufferPointer(start: view.userdata, count: view.userdata_length))))
-            return 0
         }
     }
 

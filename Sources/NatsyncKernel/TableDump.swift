@@ -35,6 +35,37 @@ extension LegacyTables {
     }
 }
 
+extension RestoreTables {
+    /// Reads each table as `iptables-save` prints it: how nf_tables tables are shown, since
+    /// iptables-nft decodes its own rules.
+    public func dump(_ tables: [TableName]) throws(KernelError) -> [TableDump] {
+        var dumps: [TableDump] = []
+        for table in tables {
+            var chains: [TableDump.Chain] = []
+            var index: [ChainName: Int] = [:]
+            for line in try saved(table).split(separator: "\n") {
+                if line.hasPrefix(":") {
+                    let words = line.dropFirst().split(separator: " ")
+                    guard let first = words.first else { continue }
+                    let name = ChainName(String(first))
+                    index[name] = chains.count
+                    let policy = words.count > 1 && words[1] != "-" ? String(words[1]) : nil
+                    chains.append(TableDump.Chain(name: name, policy: policy, entries: []))
+                } else if line.hasPrefix("-A ") {
+                    let words = line.dropFirst(3)
+                    let name = ChainName(String(words.prefix { $0 != " " }))
+                    guard let position = index[name] else { continue }
+                    let arguments = words.drop { $0 != " " }.dropFirst()
+                    let entry = (try? RestoreText.parseRule(arguments)).map(TableDump.Entry.rule) ?? .foreign(String(arguments))
+                    chains[position].entries.append(entry)
+                }
+            }
+            dumps.append(TableDump(table: table, chains: chains))
+        }
+        return dumps
+    }
+}
+
 extension IPTablesHandle {
     func dump() -> TableDump {
         let names = read { _ in false }.chains.map(\.name)

@@ -24,19 +24,23 @@ struct KernelFlags: ParsableArguments {
 
     @Option(
         name: .customLong("iptables-lock-timeout"),
-        help: "Seconds to wait for the xtables lock (/run/xtables.lock) before failing (default 5).")
+        help: """
+            Seconds to wait for the xtables lock (/run/xtables.lock) before failing; with the nft backend, how long to keep \
+            retrying while others commit (default 5).
+            """)
     var lockTimeout: Double = 5
 
     @Option(
         name: .customLong("iptables-backend"),
         help: """
-            auto: legacy on hosts whose iptables is legacy, restore (through iptables-nft) on nft hosts; \
-            legacy: the legacy tables, written directly; restore: the host's iptables-save and iptables-restore --noflush.
+            auto: legacy on hosts whose iptables is legacy, nft on nft hosts; \
+            legacy: the legacy tables, written directly; nft: nf_tables over netlink, as iptables-nft writes them; \
+            restore: the host's iptables-save and iptables-restore --noflush.
             """)
     var backend: Backend = .auto
 
     enum Backend: String, ExpressibleByArgument, CaseIterable {
-        case auto, legacy, restore
+        case auto, legacy, nft, restore
     }
 
     func validate() throws {
@@ -53,6 +57,8 @@ struct KernelFlags: ParsableArguments {
         switch backend {
         case .legacy:
             return (LegacyTables(family: family, lockTimeout: timeout), "legacy (--iptables-backend legacy)")
+        case .nft:
+            return (NFTTables(family: family, retryTimeout: timeout), "nft (--iptables-backend nft)")
         case .restore:
             return (
                 RestoreTables.host(family: family, lockTimeout: timeout),
@@ -62,7 +68,7 @@ struct KernelFlags: ParsableArguments {
             let detected = HostBackend.detect(netns: netns)
             switch detected.mode {
             case .legacy: return (LegacyTables(family: family, lockTimeout: timeout), "legacy: \(detected.reason)")
-            case .nft: return (RestoreTables.nft(family: family, lockTimeout: timeout), "restore through iptables-nft: \(detected.reason)")
+            case .nft: return (NFTTables(family: family, retryTimeout: timeout), "nft: \(detected.reason)")
             }
         }
     }

@@ -2,38 +2,41 @@ import Foundation
 import NatsyncTestSupport
 import Testing
 
-/// natsync and another program writing the same tables at once: the xtables lock must keep every
-/// write of both (libiptc replaces a whole table, and the kernel only notices a changed entry count).
+/// natsync and another program writing the same tables at once: every write of both is kept. On
+/// the legacy tables the xtables lock does it (libiptc replaces a whole table, and the kernel only
+/// notices a changed entry count); on nf_tables each transaction carries the ruleset generation it
+/// was planned against, and the one that loses the race is refused whole and retried.
 @Suite(.serialized, liveKernel)
 struct ConcurrentWriterTests {
     /// A shell loop in the node namespace: appends to its own chain and to FORWARD, deleting the
-    /// oldest of each every third round, with `iptables-legacy -w`, until a stop file appears.
+    /// oldest of each every third round, with `$IPTABLES -w`, until a stop file appears.
     /// It logs each write that succeeded.
     static let writer = """
-        iptables-legacy -w -N WRITER
+        $IPTABLES -w -N WRITER
         i=0
         while [ ! -e "$STOP" ]; do
           a="10.99.$((i / 250)).$((i % 250 + 1))"
-          iptables-legacy -w -A WRITER -s "$a" -j RETURN && echo "A $a"
-          iptables-legacy -w -A FORWARD -s "$a" -j RETURN && echo "F $a"
+          $IPTABLES -w -A WRITER -s "$a" -j RETURN && echo "A $a"
+          $IPTABLES -w -A FORWARD -s "$a" -j RETURN && echo "F $a"
           if [ $((i % 3)) -eq 2 ]; then
-            iptables-legacy -w -D WRITER 1 && echo "D WRITER"
-            first=$(iptables-legacy -w -S FORWARD | grep -m1 -- '-s 10.99.' | sed 's/^-A FORWARD //')
-            iptables-legacy -w -D FORWARD $first && echo "D FORWARD"
+            $IPTABLES -w -D WRITER 1 && echo "D WRITER"
+            first=$($IPTABLES -w -S FORWARD | grep -m1 -- '-s 10.99.' | sed 's/^-A FORWARD //')
+            $IPTABLES -w -D FORWARD $first && echo "D FORWARD"
           fi
           i=$((i + 1))
         done
         """
 
-    @Test func twoHundredSyncsAndAConcurrentWriterBothKeepEveryWrite() throws {
-        let scene = try Scene()
+    @Test(arguments: ["legacy", "nft"])
+    func twoHundredSyncsAndAConcurrentWriterBothKeepEveryWrite(backend: String) throws {
+        let scene = try Scene(backend: backend)
         defer { scene.close() }
         let stop = scene.folder.appendingPathComponent("stop").path
         let log = scene.folder.appendingPathComponent("writer.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let writer = Process()
         writer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        writer.arguments = ["STOP=\(stop)", "ip", "netns", "exec", scene.node, "sh", "-c", Self.writer]
+        writer.arguments = ["STOP=\(stop)", "IPTABLES=iptables-\(backend)", "ip", "netns", "exec", scene.node, "sh", "-c", Self.writer]
         writer.standardOutput = try FileHandle(forWritingTo: log)
         writer.standardError = FileHandle.nullDevice
         try writer.run()
@@ -78,7 +81,7 @@ struct ConcurrentWriterTests {
         let writes = operations.count
         #expect(writes > 50, "the writer made only \(writes) writes during the syncs")
         print(
-            "concurrent writers: natsync 200 syncs, the other writer \(writes) writes (\(expected["WRITER"]!.count + expected["FORWARD"]!.count) rules kept); nothing lost on either side"
+            "concurrent writers (\(backend)): natsync 200 syncs, the other writer \(writes) writes (\(expected["WRITER"]!.count + expected["FORWARD"]!.count) rules kept); nothing lost on either side"
         )
     }
 }

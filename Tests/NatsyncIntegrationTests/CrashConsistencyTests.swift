@@ -32,10 +32,11 @@ struct CrashConsistencyTests {
         return #"{"apiVersion":"v1","kind":"List","items":["# + items.joined(separator: ",") + "]}"
     }
 
-    @Test func killNineDuringSyncsNeverLeavesAMixedTable() throws {
-        let scene = try Scene()
+    @Test(arguments: ["legacy", "nft"])
+    func killNineDuringSyncsNeverLeavesAMixedTable(backend: String) throws {
+        let scene = try Scene(backend: backend)
         defer { scene.close() }
-        let sync = ["sync", "--iptables-backend", "legacy", "--no-conntrack"] + Scene.nodeFlags
+        let sync = ["sync", "--iptables-backend", backend, "--no-conntrack"] + Scene.nodeFlags
         var path = try scene.manifest("round0.json", Self.manifest(services: 10_000, round: 0))
         let started = Date()
         try scene.natsync(sync + ["-f", path])
@@ -59,7 +60,7 @@ struct CrashConsistencyTests {
             process.waitUntilExit()
 
             // Each table is either untouched or exactly what this round wanted.
-            let diff = try scene.natsync(["diff", "-f", path, "--iptables-backend", "legacy"] + Scene.nodeFlags, check: false)
+            let diff = try scene.natsync(["diff", "-f", path, "--iptables-backend", backend] + Scene.nodeFlags, check: false)
                 .standardOutput
             for (index, table) in ["filter", "nat"].enumerated() {
                 let unchanged = try scene.save(tables: [table]) == before[index]
@@ -68,10 +69,10 @@ struct CrashConsistencyTests {
                 outcomes["\(table) \(done ? "after" : "before")", default: 0] += 1
             }
             try scene.natsync(sync + ["-f", path])
-            #expect(try scene.natsync(["diff", "-f", path, "--iptables-backend", "legacy"] + Scene.nodeFlags, check: false).status == 0)
+            #expect(try scene.natsync(["diff", "-f", path, "--iptables-backend", backend] + Scene.nodeFlags, check: false).status == 0)
         }
         print(
-            "crash consistency: 100 syncs of 10,000 services (full sync \(String(format: "%.2f", fullSync)) s), \(killed) killed by SIGKILL; tables found \(outcomes.sorted { $0.key < $1.key }); every next sync converged"
+            "crash consistency (\(backend)): 100 syncs of 10,000 services (full sync \(String(format: "%.2f", fullSync)) s), \(killed) killed by SIGKILL; tables found \(outcomes.sorted { $0.key < $1.key }); every next sync converged"
         )
     }
 }

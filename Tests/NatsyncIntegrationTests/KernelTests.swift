@@ -289,7 +289,7 @@ struct KernelTests {
         try run(["ip", "netns", "exec", nft, "iptables-nft", "-t", "mangle", "-N", "KUBE-IPTABLES-HINT"])
         let viaNft = try scene.natsync(args, in: nft)
         #expect(
-            viaNft.standardError.contains("restore through iptables-nft: kubelet's hint chains are in the nft mangle table"),
+            viaNft.standardError.contains("iptables backend nft: kubelet's hint chains are in the nft mangle table"),
             "\(viaNft.standardError)")
         #expect(try rules(nft, "nft") > 0 && rules(nft, "legacy") == 0)
         let forced = try scene.natsync(args + ["--iptables-backend", "legacy"], in: nft)
@@ -300,7 +300,7 @@ struct KernelTests {
         let empty = try scene.addBareNamespace("empty")
         let unsure = try scene.natsync(args, in: empty)
         #expect(
-            unsure.standardError.contains("restore through iptables-nft: no kubelet hint chains; 0 legacy rules, 0 nft rules"),
+            unsure.standardError.contains("iptables backend nft: no kubelet hint chains; 0 legacy rules, 0 nft rules"),
             "\(unsure.standardError)")
         #expect(
             try run(["ip", "netns", "exec", empty, "cat", "/proc/net/ip_tables_names"]).standardOutput.contains("mangle") == false,

@@ -22,7 +22,8 @@
 //     libnetfilter_conntrack and raw netlink: conntrack.c.
 //   - nf_tables (natsync_nft_*): the ruleset generation, and one table's rules dumped with each
 //     rule's expressions as the kernel holds them (raw netlink attributes): nftables.c. Rules
-//     encoded as iptables-nft's expressions: nft_rules.c.
+//     encoded as iptables-nft's expressions: nft_rules.c. Transactions (natsync_nft_batch_*),
+//     one netlink batch each: nft_batch.c.
 #ifndef NATSYNC_SHIM_H
 #define NATSYNC_SHIM_H
 
@@ -304,8 +305,47 @@ typedef int (*natsync_nft_rule_visitor)(void *context, const struct natsync_nft_
 int natsync_nft_generation(uint32_t *generation);
 
 /// Dumps the rules of nf_tables table `table` of family 4 (ip) or 6 (ip6), chain by chain in the
-/// kernel's order, each rule in its chain's order. A table that does not exist has no rules.
-int natsync_nft_dump_rules(int family, const char *table, natsync_nft_rule_visitor visit, void *context);
+/// kernel's order, each rule in its chain's order; of chain `chain` only, unless it is NULL. A
+/// table or chain that does not exist has no rules.
+int natsync_nft_dump_rules(int family, const char *table, const char *chain, natsync_nft_rule_visitor visit, void *context);
+
+/// Called for each chain of a table: its name, and whether it is a base chain (has a hook).
+typedef void (*natsync_nft_chain_visitor)(void *context, const char *name, int base);
+
+/// Lists the chains of nf_tables table `table` of family 4 or 6, in the kernel's order.
+int natsync_nft_dump_chains(int family, const char *table, natsync_nft_chain_visitor visit, void *context);
+
+/// One nf_tables transaction being built: messages added in order, then sent as one batch.
+typedef struct natsync_nft_batch natsync_nft_batch;
+
+/// A batch that the kernel applies only if the ruleset generation is still `generation`. NULL
+/// when out of memory. nft_batch.c.
+natsync_nft_batch *natsync_nft_batch_begin(uint32_t generation);
+void natsync_nft_batch_free(natsync_nft_batch *batch);
+/// The messages added so far: a failure's index counts them from 0.
+size_t natsync_nft_batch_messages(const natsync_nft_batch *batch);
+/// NFT_MSG_NEWTABLE, for a table that does not exist yet. 0, or -1 when out of memory (as all
+/// the additions below).
+int natsync_nft_batch_add_table(natsync_nft_batch *batch, int family, const char *table);
+/// NFT_MSG_NEWCHAIN: a user chain when `type` is NULL, else a base chain of that type ("nat",
+/// "filter") on netfilter hook `hook` at `priority`, policy accept.
+int natsync_nft_batch_add_chain(
+    natsync_nft_batch *batch, int family, const char *table, const char *chain, const char *type, int hook, int priority);
+/// NFT_MSG_DELRULE of every rule of a chain.
+int natsync_nft_batch_flush_chain(natsync_nft_batch *batch, int family, const char *table, const char *chain);
+/// NFT_MSG_DELCHAIN of an empty chain nothing jumps to.
+int natsync_nft_batch_delete_chain(natsync_nft_batch *batch, int family, const char *table, const char *chain);
+/// NFT_MSG_NEWRULE of encoded expressions (natsync_nft_encode_rule) appended to the chain, or at
+/// its top; `protocol` is the rule's -p (0 for none), which compat matches are checked against.
+int natsync_nft_batch_add_rule(
+    natsync_nft_batch *batch, int family, const char *table, const char *chain, const uint8_t *expressions, size_t length,
+    uint32_t protocol, int invert_protocol, int at_top);
+/// NFT_MSG_DELRULE of one rule by its handle.
+int natsync_nft_batch_delete_rule(natsync_nft_batch *batch, int family, const char *table, const char *chain, uint64_t handle);
+/// Sends the batch and reads the kernel's answer: 0 when it was applied, else -1 and nothing was
+/// (ERESTART: the generation moved; other errnos name the message that failed, whose index is
+/// put in `failed`, or -1 for the batch as a whole).
+int natsync_nft_batch_commit(natsync_nft_batch *batch, long *failed);
 
 /// A rule's expressions as iptables-nft 1.8.9 writes them and the kernel dumps them (the payload
 /// of NFTA_RULE_EXPRESSIONS), written into `buffer`: its length, or -1 (EINVAL for a rule that

@@ -137,8 +137,14 @@ extension Natsync {
                 )
             }
             do {
+                // The host's iptables backend, as `--iptables-backend auto` picks it.
+                let nft = HostBackend.detect(netns: namespace.netns).mode == .nft
                 let (dumps, addresses) = try NetworkNamespace.run(in: namespace.netns) {
-                    (try LegacyTables(family: family).dump([.filter, .nat]), HostFacts().addresses())
+                    (
+                        try nft
+                            ? RestoreTables.nft(family: family).dump([.filter, .nat]) : LegacyTables(family: family).dump([.filter, .nat]),
+                        HostFacts().addresses()
+                    )
                 }
                 return (Ruleset(dumps: dumps, family: family), Set(addresses), clusterCIDRs)
             } catch {
