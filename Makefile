@@ -68,7 +68,7 @@ fuzz:
 	rm -rf .build-fuzz/work && mkdir -p .build-fuzz/work
 	.build-fuzz/debug/natsync-fuzz .build-fuzz/work Fuzz/corpus -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -print_final_stats=1
 
-# QUICK=1: the small sizes only. ONLY=sync|api|conntrack|backends|dispatch: one part. A full run writes
+# QUICK=1: the small sizes only. ONLY=sync|api|conntrack|backends|nft|dispatch: one part. A full run writes
 # docs/bench (results.json, full-sync.png); a quick one .build/bench.
 bench: deps
 	@command -v gnuplot >/dev/null || apt-get install -y gnuplot-nox

@@ -51,7 +51,7 @@ extension Duration {
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
 let quick = CommandLine.arguments.contains("--quick")
-/// `--only NAME` runs one part: sync, api, conntrack, backends or dispatch.
+/// `--only NAME` runs one part: sync, api, conntrack, backends, nft or dispatch.
 let only = CommandLine.arguments.firstIndex(of: "--only").map { CommandLine.arguments[$0 + 1] }
 /// `--output DIR`: where the sync part writes results.json and its chart.
 let output = CommandLine.arguments.firstIndex(of: "--output").map { CommandLine.arguments[$0 + 1] } ?? ".build/bench"
@@ -80,6 +80,10 @@ if runs("backends") {
     // 1,000 services at both sizes: iptables-nft-restore of 10,000 x 10 (320k rules) into an empty
     // table ran for over 12 minutes here, which would stall the whole bench.
     BackendBench.run(services: 1_000, changes: 5)
+    print("")
+}
+if runs("nft") {
+    NFTBench.run(sizes: quick ? [2_000] : [2_000, 10_000], runs: quick ? 1 : 3, changes: quick ? 5 : 7, natsync: natsync)
     print("")
 }
 if runs("dispatch") {

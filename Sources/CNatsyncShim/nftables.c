@@ -168,26 +168,83 @@ static int rule_answer(const struct nlmsghdr *message, void *data) {
 
 /// One dump request of `type` for `family`, filtered by table and chain when given, its answers
 /// passed to `callback`; 0 or -1.
+/// One request of `type` for `family` on `socket`, naming a table and a chain when given (as
+/// NFTA_RULE_TABLE and NFTA_RULE_CHAIN, which NFTA_CHAIN_TABLE and NFTA_CHAIN_NAME equal), its
+/// answers passed to `callback`; 0 or -1.
+static int request(
+    struct mnl_socket *socket, uint16_t type, int family, uint16_t flags, const char *table, const char *chain,
+    int (*callback)(const struct nlmsghdr *, void *), void *data, const char *what) {
+    char buffer[MNL_SOCKET_BUFFER_SIZE];
+    uint16_t protocol = family == 6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
+    struct nlmsghdr *message = nftnl_nlmsg_build_hdr(buffer, type, protocol, flags, (uint32_t)time(NULL));
+    if (table != NULL) mnl_attr_put_strz(message, NFTA_RULE_TABLE, table);
+    if (chain != NULL) mnl_attr_put_strz(message, NFTA_RULE_CHAIN, chain);
+    errno = 0;
+    return exchange(socket, message, callback, data, what);
+}
+
 int natsync_nft_dump(
     int family, uint16_t type, const char *table, const char *chain, int (*callback)(const struct nlmsghdr *, void *), void *data,
     const char *what) {
     struct mnl_socket *socket = open_socket();
     if (socket == NULL) return -1;
-    char buffer[MNL_SOCKET_BUFFER_SIZE];
-    uint16_t protocol = family == 6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
-    struct nlmsghdr *request = nftnl_nlmsg_build_hdr(buffer, type, protocol, NLM_F_DUMP, (uint32_t)time(NULL));
-    // NFTA_RULE_TABLE and NFTA_RULE_CHAIN: chain dumps are not filtered by the kernel.
-    if (table != NULL) mnl_attr_put_strz(request, NFTA_RULE_TABLE, table);
-    if (chain != NULL) mnl_attr_put_strz(request, NFTA_RULE_CHAIN, chain);
-    errno = 0;
-    int result = exchange(socket, request, callback, data, what);
+    int result = request(socket, type, family, NLM_F_DUMP, table, chain, callback, data, what);
     mnl_socket_close(socket);
     return result;
 }
 
-int natsync_nft_dump_rules(int family, const char *table, const char *chain, natsync_nft_rule_visitor visit, void *context) {
+int natsync_nft_dump_rules(
+    int family, const char *table, const char *const *chains, size_t count, natsync_nft_rule_visitor visit, void *context) {
     struct rule_dump dump = {visit, context};
-    return natsync_nft_dump(family, NFT_MSG_GETRULE, table, chain, rule_answer, &dump, "NFT_MSG_GETRULE");
+    if (count == 0) return natsync_nft_dump(family, NFT_MSG_GETRULE, table, NULL, rule_answer, &dump, "NFT_MSG_GETRULE");
+    // One dump per chain on one socket: the kernel walks a table's rules from the start for each
+    // part of a dump of the whole table, which grows with the square of its size.
+    struct mnl_socket *socket = open_socket();
+    if (socket == NULL) return -1;
+    int result = 0;
+    for (size_t i = 0; i < count && result == 0; i++) {
+        result = request(socket, NFT_MSG_GETRULE, family, NLM_F_DUMP, table, chains[i], rule_answer, &dump, "NFT_MSG_GETRULE");
+    }
+    mnl_socket_close(socket);
+    return result;
+}
+
+struct lookup {
+    int found;
+    int base;
+};
+
+static int lookup_answer(const struct nlmsghdr *message, void *data) {
+    struct lookup *lookup = data;
+    lookup->found = 1;
+    struct nlattr *attribute;
+    mnl_attr_for_each(attribute, message, sizeof(struct nfgenmsg)) {
+        if (mnl_attr_get_type(attribute) == NFTA_CHAIN_HOOK) lookup->base = 1;
+    }
+    return MNL_CB_OK;
+}
+
+int natsync_nft_lookup(int family, const char *table, const char *const *chains, size_t count, uint8_t *kinds) {
+    struct mnl_socket *socket = open_socket();
+    if (socket == NULL) return -1;
+    int result = 0;
+    for (size_t i = 0; i <= count; i++) {
+        // The table itself last (index count), then each chain.
+        const char *chain = i < count ? chains[i] : NULL;
+        struct lookup lookup = {0, 0};
+        uint16_t type = chain == NULL ? NFT_MSG_GETTABLE : NFT_MSG_GETCHAIN;
+        const char *what = chain == NULL ? "NFT_MSG_GETTABLE" : "NFT_MSG_GETCHAIN";
+        if (request(socket, type, family, NLM_F_ACK, table, chain, lookup_answer, &lookup, what) != 0) {
+            if (natsync_last_errno() != ENOENT) {
+                result = -1;
+                break;
+            }
+            lookup.found = 0;
+        }
+        kinds[i] = (uint8_t)(lookup.found ? (lookup.base ? 2 : 1) : 0);
+    }
+    mnl_socket_close(socket);
+    return result;
 }
 
 struct chain_dump {

@@ -98,7 +98,7 @@ public enum NFTables {
 
     /// The rules of one chain of `table`; none when it does not exist.
     public static func rules(_ table: TableName, chain: ChainName, family: IPFamily) throws(KernelError) -> [NFTRule] {
-        try Shim.nftRules(family: family, table: table, chain: chain)
+        try Shim.nftRules(family: family, table: table, chains: [chain])
     }
 
     /// The chains of `table`, in the kernel's order, and which are base chains (hooked into

@@ -1,3 +1,4 @@
+import Foundation
 import NatsyncIPTables
 import NatsyncNet
 import NatsyncReconcile
@@ -25,6 +26,9 @@ public struct NFTTables: TableBackend {
     /// transaction needs a gap as long as its read.
     public var retryTimeout: Duration
 
+    /// Shared by the copies of this value, as the daemon's syncs are.
+    let memory = Memory()
+
     public init(family: IPFamily = .ipv4, retryTimeout: Duration = .seconds(5)) {
         self.family = family
         self.retryTimeout = retryTimeout
@@ -41,12 +45,21 @@ public struct NFTTables: TableBackend {
         scope: Set<ChainName>?
     ) throws(KernelError) -> SyncReport {
         let start = ContinuousClock.now
+        var generation = try NFTables.generation()
+        let cleanup = deleteStaleFixedChains || !removedJumps.isEmpty
+        if !cleanup, let remembered = memory.recall(generation),
+            var report = try trustingMemory(desired, remembered, generation: generation, scope: scope)
+        {
+            report.elapsed = ContinuousClock.now - start
+            return report
+        }
+        memory.forget()
         var report = SyncReport()
         while true {
             report.attempts += 1
             report.plans = []
             report.committed = []
-            let batch = try NFTBatch(generation: try NFTables.generation(), family: family)
+            let batch = try NFTBatch(generation: generation, family: family)
             for contents in desired {
                 let removed = removedJumps[contents.table] ?? []
                 let live = try read(contents, scope: scope, removedJumps: removed)
@@ -66,14 +79,101 @@ public struct NFTTables: TableBackend {
                 // writers in step fall out of it.
                 var pause = timespec(tv_sec: 0, tv_nsec: Int.random(in: 500_000...4_000_000))
                 nanosleep(&pause, nil)
+                generation = try NFTables.generation()
             } catch  where error.errno == KernelError.generationMoved {
                 var failure = error
                 failure.message += "; someone else committed during each of \(report.attempts) attempts in \(retryTimeout)"
                 throw failure
             }
         }
+        // A full sync read every owned chain: the tables now hold `desired` exactly.
+        if scope == nil && !cleanup {
+            memory.remember(report.committed.isEmpty ? generation : Self.next(generation), desired)
+        }
         report.elapsed = ContinuousClock.now - start
         return report
+    }
+
+    /// A sync planned against what natsync last wrote, without reading the kernel: the generation
+    /// has not moved since, so nobody else has committed. The transaction still carries the
+    /// generation; nil (read instead) when someone commits first, or when the plan would touch
+    /// the built-in chains, whose rules' positions and handles only a read gives.
+    func trustingMemory(_ desired: [TableContents], _ remembered: [TableName: TableContents], generation: UInt32, scope: Set<ChainName>?)
+        throws(KernelError) -> SyncReport?
+    {
+        var report = SyncReport()
+        report.attempts = 1
+        let batch = try NFTBatch(generation: generation, family: family)
+        var next = remembered
+        for contents in desired {
+            guard let known = remembered[contents.table] else { return nil }
+            if scope == nil && known == contents {
+                report.plans.append(TablePlan(table: contents.table))
+                continue
+            }
+            var chains = known.chains.filter { scope?.contains($0.name) ?? true }.map { chain in
+                LiveTable.LiveChain(name: chain.name, rules: chain.rules.map(LiveRule.rule))
+            }
+            for (chain, jumps) in Dictionary(grouping: known.builtinJumps, by: \.chain) {
+                chains.append(LiveTable.LiveChain(name: chain, rules: jumps.map { LiveRule.rule($0.rule) }))
+            }
+            let live = Live(table: LiveTable(table: contents.table, chains: chains), exists: true, baseChains: [], handles: [:])
+            let plan = Planner.plan(desired: contents, live: live.table, scope: scope)
+            guard plan.jumpDeletions.isEmpty, plan.jumpInsertions.isEmpty else { return nil }
+            report.plans.append(plan)
+            guard !plan.isEmpty else { continue }
+            try write(plan, over: live, into: batch)
+            report.committed.append(contents.table)
+            if let scope {
+                next[contents.table]?.chains =
+                    known.chains.filter { !scope.contains($0.name) } + contents.chains.filter { scope.contains($0.name) }
+            } else {
+                next[contents.table] = contents
+            }
+        }
+        guard !batch.isEmpty else { return report }
+        do {
+            try batch.commit()
+        } catch  where error.errno == KernelError.generationMoved {
+            return nil
+        }
+        memory.remember(Self.next(generation), next)
+        return report
+    }
+
+    /// The generation after one commit at `generation` (the kernel skips 0).
+    static func next(_ generation: UInt32) -> UInt32 { generation == .max ? 1 : generation + 1 }
+
+    /// What natsync last wrote into the tables, and the generation that followed: while the
+    /// generation stays there, nobody else has committed, and the tables hold exactly that.
+    final class Memory: @unchecked Sendable {
+        private let lock = NSLock()
+        private var generation: UInt32?
+        private var tables: [TableName: TableContents] = [:]
+
+        func recall(_ now: UInt32) -> [TableName: TableContents]? {
+            lock.withLock { generation == now ? tables : nil }
+        }
+
+        func remember(_ generation: UInt32, _ desired: [TableContents]) {
+            var tables: [TableName: TableContents] = [:]
+            for contents in desired { tables[contents.table] = contents }
+            remember(generation, tables)
+        }
+
+        func remember(_ generation: UInt32, _ tables: [TableName: TableContents]) {
+            lock.withLock {
+                self.generation = generation
+                self.tables = tables
+            }
+        }
+
+        func forget() {
+            lock.withLock {
+                generation = nil
+                tables = [:]
+            }
+        }
     }
 
     /// The ruleset generation for every table: it moves with every commit to nf_tables, natsync's
@@ -102,8 +202,20 @@ public struct NFTTables: TableBackend {
         throws(KernelError) -> Live
     {
         let table = contents.table
-        let chains = try NFTables.chains(table, family: family)
-        var live = Live(table: LiveTable(table: table, chains: []), exists: !chains.isEmpty, baseChains: [], handles: [:])
+        let chains: [(name: ChainName, base: Bool)]
+        let exists: Bool
+        if let scope, scope.count <= Self.lookupLimit {
+            // A partial sync looks its few chains up by name: listing a large table's chains
+            // costs as much as reading its rules.
+            let names = Self.builtinChains[table, default: []] + scope.filter { !$0.isBuiltin }.sorted { $0.rawValue < $1.rawValue }
+            let found = try Shim.nftLookup(family: family, table: table, chains: names)
+            chains = zip(names, found.chains).compactMap { name, base in base.map { (name, $0) } }
+            exists = found.tableExists
+        } else {
+            chains = try NFTables.chains(table, family: family)
+            exists = !chains.isEmpty
+        }
+        var live = Live(table: LiveTable(table: table, chains: []), exists: exists, baseChains: [], handles: [:])
         guard !chains.isEmpty else { return live }
         let needed = chains.filter { chain in
             Ownership.needsRules(chain.name, in: table) && (chain.name.isBuiltin || scope?.contains(chain.name) ?? true)
@@ -118,16 +230,8 @@ public struct NFTTables: TableBackend {
         var jumpLengths: [String: Set<Int>] = [:]
         for (chain, list) in candidates { jumpLengths[chain.rawValue] = Set(list.map(\.expressions.count)) }
         let bytes: (String, Int) -> Bool = { chain, length in jumpLengths[chain].map { $0.contains(length) } ?? true }
-        var rules: [String: [NFTRule]] = [:]
-        if scope == nil {
-            let names = Set(needed.map(\.name.rawValue))
-            rules = Dictionary(
-                grouping: try Shim.nftRules(family: family, table: table, keeping: { names.contains($0) }, bytes: bytes), by: \.chain)
-        } else {
-            for chain in needed {
-                rules[chain.name.rawValue] = try Shim.nftRules(family: family, table: table, chain: chain.name, bytes: bytes)
-            }
-        }
+        let rules = Dictionary(
+            grouping: try Shim.nftRules(family: family, table: table, chains: needed.map(\.name), bytes: bytes), by: \.chain)
         var desiredIndex: [ChainName: Int] = [:]
         for (index, chain) in contents.chains.enumerated() { desiredIndex[chain.name] = index }
         let neededNames = Set(needed.map(\.name))
@@ -166,6 +270,15 @@ public struct NFTTables: TableBackend {
         }
         return live
     }
+
+    /// The built-in chains iptables-nft may have made in each table.
+    static let builtinChains: [TableName: [ChainName]] = [
+        .nat: ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"].map { ChainName($0) },
+        .filter: ["INPUT", "FORWARD", "OUTPUT"].map { ChainName($0) },
+    ]
+
+    /// Up to this many chains in scope, a partial sync looks them up one by one rather than list the table's.
+    static let lookupLimit = 256
 
     /// A rule's expressions, encoded when needed rather than kept: a large table's encodings
     /// would double what a sync holds.

@@ -279,23 +279,23 @@ enum Shim {
     /// The rules of nf_tables table `table` of `family` (of one chain, when given), each as the
     /// kernel dumps it.
     ///
-    /// `keep` says which chains' rules to return; `bytes` which of their rules (by chain and
-    /// length of expressions) to return whole: the others come with their handle only, so a long
-    /// foreign chain is not copied out.
+    /// `bytes` says which rules (by chain and length of expressions) to return whole: the others
+    /// come with their handle only, so a long foreign chain is not copied out.
     static func nftRules(
-        family: IPFamily, table: TableName, chain: ChainName? = nil, keeping keep: @escaping (String) -> Bool = { _ in true },
-        bytes: @escaping (String, Int) -> Bool = { _, _ in true }
+        family: IPFamily, table: TableName, chains: [ChainName] = [], bytes: @escaping (String, Int) -> Bool = { _, _ in true }
     ) throws(KernelError) -> [NFTRule] {
-        var collector = RuleCollector(keep, bytes)
+        var collector = RuleCollector(bytes)
         let visit: natsync_nft_rule_visitor = { context, view in
             Unmanaged<RuleCollector>.fromOpaque(context!).takeUnretainedValue().take(view!.pointee)
         }
-        try redoingInterruptedDumps { () throws(KernelError) in
-            collector = RuleCollector(keep, bytes)
-            let context = Unmanaged.passUnretained(collector).toOpaque()
-            try check(.nftDumpRules, "NFT_MSG_GETRULE", table: table, chain: chain) {
-                withExtendedLifetime(collector) {
-                    natsync_nft_dump_rules(family.shimFamily, table.rawValue, chain?.rawValue, visit, context) == 0
+        try withCStrings(chains.map(\.rawValue)) { (names) throws(KernelError) in
+            try redoingInterruptedDumps { () throws(KernelError) in
+                collector = RuleCollector(bytes)
+                let context = Unmanaged.passUnretained(collector).toOpaque()
+                try check(.nftDumpRules, "NFT_MSG_GETRULE", table: table, chain: chains.count == 1 ? chains[0] : nil) {
+                    withExtendedLifetime(collector) {
+                        natsync_nft_dump_rules(family.shimFamily, table.rawValue, names, chains.count, visit, context) == 0
+                    }
                 }
             }
         }
@@ -307,27 +307,41 @@ enum Shim {
         return collector.rules
     }
 
+    /// Which of `chains` exist in `table` (nil, or whether each is a base chain), and whether the
+    /// table does, looked up by name.
+    static func nftLookup(family: IPFamily, table: TableName, chains: [ChainName]) throws(KernelError) -> (
+        chains: [Bool?], tableExists: Bool
+    ) {
+        var kinds = [UInt8](repeating: 0, count: chains.count + 1)
+        try withCStrings(chains.map(\.rawValue)) { (names) throws(KernelError) in
+            try check(.nftDumpChains, "NFT_MSG_GETCHAIN", table: table) {
+                natsync_nft_lookup(family.shimFamily, table.rawValue, names, chains.count, &kinds) == 0
+            }
+        }
+        return (kinds.dropLast().map { $0 == 0 ? nil : $0 == 2 }, kinds[chains.count] != 0)
+    }
+
+    /// Runs `body` with `strings` as an array of C strings that lives as long as the call.
+    private static func withCStrings<T>(
+        _ strings: [String], _ body: ([UnsafePointer<CChar>?]) throws(KernelError) -> T
+    ) throws(KernelError) -> T {
+        let copies = strings.map { UnsafePointer(strdup($0)) }
+        defer { for copy in copies { free(UnsafeMutablePointer(mutating: copy)) } }
+        return try body(copies)
+    }
+
     /// Gathers the rules of a dump through the C visitor's context pointer.
     private final class RuleCollector {
         var rules: [NFTRule] = []
         var malformed = false
-        /// Which chains' rules to keep; a chain's rules come together, so its answer is kept.
-        let keep: (String) -> Bool
         let wantsBytes: (String, Int) -> Bool
+        /// The chain of the last rule: a chain's rules come together, so its name is made once.
         var chain = ""
-        var keepsChain = false
 
-        init(_ keep: @escaping (String) -> Bool, _ wantsBytes: @escaping (String, Int) -> Bool) {
-            self.keep = keep
-            self.wantsBytes = wantsBytes
-        }
+        init(_ wantsBytes: @escaping (String, Int) -> Bool) { self.wantsBytes = wantsBytes }
 
         func take(_ view: natsync_nft_rule_view) -> Int32 {
-            if strcmp(view.chain, chain) != 0 {
-                chain = String(cString: view.chain)
-                keepsChain = keep(chain)
-            }
-            guard keepsChain else { return 0 }
+            if strcmp(view.chain, chain) != 0 { chain = String(cString: view.chain) }
             guard wantsBytes(chain, view.expressions_length) else {
                 rules.append(NFTRule(chain: chain, handle: view.handle, expressionBytes: [], userdata: []))
                 return 0

@@ -116,3 +116,75 @@ struct NFTRuleEncodingTests {
         #expect(compared > 550)
     }
 }
+
+/// The nft backend's syncs against `iptables-nft-restore` of the same tables: whether a sync read
+/// the kernel or trusted what it wrote last (the generation unmoved), the tables end up the same.
+@Suite(.serialized, .enabled(if: getuid() == 0, "needs root to create network namespaces"))
+struct NFTTablesTests {
+    /// `iptables-nft-save` without comments or counters, chain by chain in name order.
+    static func saved(_ namespace: String) throws -> [String] {
+        var groups: [String: [String]] = [:]
+        var table = ""
+        for line in try run(["ip", "netns", "exec", namespace, "iptables-nft-save"]).standardOutput.split(separator: "\n")
+        where !line.hasPrefix("#") {
+            if line.hasPrefix("*") { table = String(line) }
+            let words = line.split(separator: " ")
+            let chain = line.hasPrefix("-A ") ? String(words[1]) : line.hasPrefix(":") ? String(words[0].dropFirst()) : ""
+            groups["\(table) \(chain)", default: []].append(line.hasPrefix(":") ? String(words[0]) : String(line))
+        }
+        return groups.keys.sorted().flatMap { groups[$0]! }
+    }
+
+    /// What `iptables-nft-restore` of `tables` (jumps inserted as kube-proxy does) leaves.
+    static func restored(_ tables: [TableContents]) throws -> [String] {
+        let namespace = "natsync-nftr-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        #expect(shell("ip", "netns", "add", namespace) == 0)
+        defer { _ = shell("ip", "netns", "delete", namespace) }
+        var text = ""
+        for contents in tables {
+            var table = contents
+            let jumps = table.builtinJumps
+            table.builtinJumps = []
+            text += RestoreText.render([table], family: .ipv4).replacingOccurrences(of: "COMMIT\n", with: "")
+            for jump in jumps.reversed() { text += "-I \(jump.chain) 1 \(RestoreText.arguments(of: jump.rule, family: .ipv4))\n" }
+            text += "COMMIT\n"
+        }
+        try run(["ip", "netns", "exec", namespace, "iptables-nft-restore"], input: text)
+        return try saved(namespace)
+    }
+
+    @Test func syncsThatTrustWhatTheyWroteEndAsSyncsThatRead() throws {
+        let features = try GoldenFeature.singleFamily().filter { $0.family == .ipv4 }
+        let first = try RestoreText.parse(try #require(features.first { $0.name == "session-affinity" }).text)
+        let second = try RestoreText.parse(try #require(features.first { $0.name == "node-port" }).text)
+        let namespace = "natsync-nftt-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        #expect(shell("ip", "netns", "add", namespace) == 0)
+        defer { _ = shell("ip", "netns", "delete", namespace) }
+        let tables = NFTTables()
+
+        let (written, again) = try NetworkNamespace.run(in: namespace) { (try tables.sync(first), try tables.sync(first)) }
+        #expect(written.committed == [.filter, .nat] && again.committed == [])
+        #expect(try Self.saved(namespace) == Self.restored(first))
+
+        // Someone else's rule in an owned chain moves the generation: the next sync reads and
+        // takes it out.
+        try run(["ip", "netns", "exec", namespace, "iptables-nft", "-t", "nat", "-A", "KUBE-SERVICES", "-j", "RETURN"])
+        let repaired = try NetworkNamespace.run(in: namespace) { try tables.sync(first) }
+        #expect(repaired.committed == [.nat])
+        #expect(try Self.saved(namespace) == Self.restored(first))
+
+        // A partial sync of the chains that differ, planned against what was written last.
+        var scope = Set<ChainName>()
+        for (old, new) in zip(first, second) {
+            let before = Dictionary(old.chains.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            let after = Dictionary(new.chains.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            for name in Set(before.keys).union(after.keys) where before[name] != after[name] { scope.insert(name) }
+        }
+        #expect(!scope.isEmpty)
+        let (partial, full) = try NetworkNamespace.run(in: namespace) {
+            (try tables.sync(second, scope: scope), try tables.sync(second))
+        }
+        #expect(!partial.committed.isEmpty && full.committed == [])
+        #expect(try Self.saved(namespace) == Self.restored(second))
+    }
+}

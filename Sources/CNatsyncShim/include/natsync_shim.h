@@ -304,10 +304,16 @@ typedef int (*natsync_nft_rule_visitor)(void *context, const struct natsync_nft_
 /// moves it.
 int natsync_nft_generation(uint32_t *generation);
 
-/// Dumps the rules of nf_tables table `table` of family 4 (ip) or 6 (ip6), chain by chain in the
-/// kernel's order, each rule in its chain's order; of chain `chain` only, unless it is NULL. A
-/// table or chain that does not exist has no rules.
-int natsync_nft_dump_rules(int family, const char *table, const char *chain, natsync_nft_rule_visitor visit, void *context);
+/// Dumps the rules of nf_tables table `table` of family 4 (ip) or 6 (ip6), each rule in its
+/// chain's order: of every chain in the kernel's order when `count` is 0, else of the `count`
+/// chains named, in that order, one dump each. A table or chain that does not exist has no rules.
+int natsync_nft_dump_rules(
+    int family, const char *table, const char *const *chains, size_t count, natsync_nft_rule_visitor visit, void *context);
+
+/// Looks up `count` chains of a table by name, and the table: kinds[i] is 0 for a chain that does
+/// not exist, 1 for a user chain, 2 for a base chain; kinds[count] is 1 when the table exists.
+/// Cheaper than listing a large table's chains. 0 or -1.
+int natsync_nft_lookup(int family, const char *table, const char *const *chains, size_t count, uint8_t *kinds);
 
 /// Called for each chain of a table: its name, and whether it is a base chain (has a hook).
 typedef void (*natsync_nft_chain_visitor)(void *context, const char *name, int base);
