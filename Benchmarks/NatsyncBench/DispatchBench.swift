@@ -53,7 +53,39 @@ enum DispatchBench {
     }
 
     /// Returns p50 and p99 in microseconds for the first and the last service, and the full sync's seconds.
-    static func measure(services: Int, dispatch: ServiceDispatch, connections: Int) throws -> (
+    /// Who writes the rules into the node's tables.
+    enum Writer {
+        case legacy, nft
+        /// `iptables-nft-restore` of the dry-run text, jumps inserted as kube-proxy inserts them.
+        case nftRestore
+    }
+
+    /// Target 5 of the nft backend: the first packet crosses natsync's nf_tables rules as fast as
+    /// the same rules written by iptables-nft-restore.
+    static func runNFT(services: Int, connections: Int) {
+        guard getuid() == 0 else { return }
+        print("first-packet latency on nf_tables, \(services) services (linear), \(connections) connections each")
+        print("writer                 first p50   p99 (us)  last p50    p99 (us)")
+        var lasts: [Double] = []
+        for (label, writer) in [("natsync nft backend", Writer.nft), ("iptables-nft-restore", Writer.nftRestore)] {
+            do {
+                let result = try measure(services: services, dispatch: .linear, connections: connections, writer: writer)
+                lasts.append(result.last[0])
+                print(
+                    String(
+                        format: "%@  %9.1f  %9.1f  %9.1f  %9.1f", label.padding(toLength: 21, withPad: " ", startingAt: 0), result.first[0],
+                        result.first[1], result.last[0], result.last[1]))
+            } catch {
+                print("\(label): failed: \(error)")
+            }
+        }
+        guard lasts.count == 2 else { return }
+        print(
+            String(
+                format: "  5. last-service p50, natsync / iptables-nft-restore: %.2fx (target <= 1.0x, within noise)", lasts[0] / lasts[1]))
+    }
+
+    static func measure(services: Int, dispatch: ServiceDispatch, connections: Int, writer: Writer = .legacy) throws -> (
         first: [Double], last: [Double], sync: Double
     ) {
         let prefix = "natsync-dsp-\(getpid())"
@@ -78,7 +110,26 @@ enum DispatchBench {
         let options = ProxyOptions(nodeName: "node-0", clusterCIDRs: [CIDR("10.0.0.0/16")!], serviceDispatch: dispatch)
         let rules = RuleGenerator(options: options).rules(for: state)
         let start = ContinuousClock.now
-        try NetworkNamespace.run(in: node) { _ = try LegacyTables(lockTimeout: .seconds(30)).sync(rules.tables) }
+        switch writer {
+        case .legacy: try NetworkNamespace.run(in: node) { _ = try LegacyTables(lockTimeout: .seconds(30)).sync(rules.tables) }
+        case .nft: try NetworkNamespace.run(in: node) { _ = try NFTTables(retryTimeout: .seconds(30)).sync(rules.tables) }
+        case .nftRestore:
+            var lines: [Substring] = []
+            var inserts: [Substring] = []
+            for line in RestoreText.render(rules.tables, family: .ipv4).split(separator: "\n") {
+                if line.hasPrefix("# -I ") {
+                    inserts.append(line.dropFirst(2))
+                } else if line == "COMMIT" {
+                    lines += inserts + ["COMMIT"]
+                    inserts = []
+                } else {
+                    lines.append(line)
+                }
+            }
+            let restored = try ChildRun.run(
+                ["ip", "netns", "exec", node, "iptables-nft-restore"], input: try write(lines.joined(separator: "\n") + "\n"))
+            guard restored.status == 0 else { throw BenchError("iptables-nft-restore exited \(restored.status)") }
+        }
         let sync = ConntrackBench.seconds(since: start)
 
         let listener = try NetworkNamespace.run(in: pod) { try Listener(port: 8080) }
@@ -100,6 +151,13 @@ enum DispatchBench {
         return (
             [percentile(firstTimes, 0.5), percentile(firstTimes, 0.99)], [percentile(lastTimes, 0.5), percentile(lastTimes, 0.99)], sync
         )
+    }
+
+    /// `text` in a temporary file, for a child's standard input.
+    static func write(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("natsync-dispatch-\(getpid()).rules").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
     }
 
     /// `count` services named so that name order is KUBE-SERVICES order, cluster IPs from 10.96.0.1 on.

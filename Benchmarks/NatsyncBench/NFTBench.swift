@@ -21,6 +21,8 @@ enum NFTBench {
         var legacyPartial = 0.0
         var kubeProxyPartial = 0.0
         var noChange = 0.0
+        var unmoved = 0.0
+        var floor = 0.0
         var save = 0.0
         var peakMB = 0.0
         var legacyPeakMB = 0.0
@@ -64,6 +66,8 @@ enum NFTBench {
         var legacyPartial: [Double] = []
         var kubeProxy: [Double] = []
         var noChange: [Double] = []
+        var unmoved: [Double] = []
+        var floor: [Double] = []
         var save: [Double] = []
         var peak: [Double] = []
         var legacyPeak: [Double] = []
@@ -87,13 +91,28 @@ enum NFTBench {
                     _ = try proxier.sync()
                     (legacy ? { legacyFull.append($0) } : { full.append($0) })(ConntrackBench.seconds(since: start))
                     if !legacy {
-                        // A forced full comparison of the loaded table, which must not commit.
+                        // No change: through the backend that wrote the table (the generation has
+                        // not moved since), and a forced full comparison by a fresh one.
                         start = ContinuousClock.now
-                        let report = try NetworkNamespace.run(in: namespace) { try tables.sync(desired.tables) }
+                        var report = try NetworkNamespace.run(in: namespace) { try tables.sync(desired.tables) }
+                        unmoved.append(ConntrackBench.seconds(since: start))
+                        guard report.committed.isEmpty else { throw BenchError("a sync without changes committed \(report.committed)") }
+                        start = ContinuousClock.now
+                        report = try NetworkNamespace.run(in: namespace) { try NFTTables().sync(desired.tables) }
                         noChange.append(ConntrackBench.seconds(since: start))
                         guard report.committed.isEmpty else { throw BenchError("a sync without changes committed \(report.committed)") }
                         let saved = try ChildRun.run(["ip", "netns", "exec", namespace, "iptables-nft-save"])
                         save.append(saved.seconds)
+                        // The kernel's floor for any change: the smallest transaction that adds a
+                        // rule with a jump, for which nf_tables validates the whole table.
+                        let probe = Rule(matches: [.comment("natsync floor probe")], target: .jump("KUBE-MARK-MASQ"))
+                        let floorTable = TableContents(
+                            table: .nat, chains: [Chain(ChainName("KUBE-SEP-NATSYNCFLOOR\(run)"), rules: [probe])])
+                        start = ContinuousClock.now
+                        _ = try NetworkNamespace.run(in: namespace) {
+                            try NFTTables().sync([floorTable], scope: [ChainName("KUBE-SEP-NATSYNCFLOOR\(run)")])
+                        }
+                        floor.append(ConntrackBench.seconds(since: start))
                     }
                     // One endpoint added to one service: the daemon's partial sync and, on the nft
                     // table, kube-proxy's partial restore of the same change.
@@ -107,6 +126,7 @@ enum NFTBench {
                         start = ContinuousClock.now
                         _ = try proxier.sync()
                         (legacy ? { legacyPartial.append($0) } : { partial.append($0) })(ConntrackBench.seconds(since: start))
+
                         guard !legacy else { continue }
                         let service = state.services.first { $0.name == before.service }!
                         func chains(_ slice: EndpointSlice) -> [Chain] {
@@ -143,6 +163,8 @@ enum NFTBench {
         size.legacyPartial = median(legacyPartial)
         size.kubeProxyPartial = median(kubeProxy)
         size.noChange = median(noChange)
+        size.unmoved = median(unmoved)
+        size.floor = median(floor)
         size.save = median(save)
         size.peakMB = median(peak)
         size.legacyPeakMB = median(legacyPeak)
@@ -151,14 +173,15 @@ enum NFTBench {
 
     static func report(_ sizes: [Size]) {
         print(
-            "services   rules    full    legacy  nft-restore  partial  legacy-part  kube-proxy-part  compare   nft-save  peak MB  legacy MB"
+            "services   rules  full (s)  legacy  nft-restore  partial  legacy-part  kube-proxy-part  floor   unmoved  compare  nft-save  peak MB  legacy MB"
         )
         for size in sizes {
             print(
                 String(
-                    format: "%8d %7d %7.3f %8.3f %12@ %8.4f %12.4f %16.4f %8.3f %10.3f %8.1f %10.1f", size.services, size.rules, size.full,
-                    size.legacyFull, size.restoreFull.map { String(format: "%.3f", $0) } ?? "-", size.partial, size.legacyPartial,
-                    size.kubeProxyPartial, size.noChange, size.save, size.peakMB, size.legacyPeakMB))
+                    format: "%8d %7d %9.3f %7.3f %12@ %8.4f %12.4f %16.4f %7.4f %8.4f %8.3f %9.3f %8.1f %10.1f", size.services, size.rules,
+                    size.full, size.legacyFull, size.restoreFull.map { String(format: "%.3f", $0) } ?? "-", size.partial,
+                    size.legacyPartial,
+                    size.kubeProxyPartial, size.floor, size.unmoved, size.noChange, size.save, size.peakMB, size.legacyPeakMB))
         }
         guard let small = sizes.first(where: { $0.services <= 2_000 }) ?? sizes.first, let large = sizes.last else { return }
         var lines: [(String, Double, Double)] = []
@@ -177,11 +200,19 @@ enum NFTBench {
                 "2. one endpoint added \(large.services) vs kube-proxy's partial iptables-nft-restore",
                 large.partial / large.kubeProxyPartial, 0.2
             ))
+        lines.append(("3. no change, generation unmoved, \(large.services) vs iptables-nft-save", large.unmoved / large.save, 0.1))
         lines.append(("3. forced full comparison \(large.services) vs iptables-nft-save", large.noChange / large.save, 1.0))
         lines.append(("4. peak RSS of a full sync \(large.services) vs natsync legacy", large.peakMB / large.legacyPeakMB, 1.0))
         print("")
         for (name, ratio, limit) in lines {
             print(String(format: "%@: %.3fx (limit %.2fx) %@", name, ratio, limit, ratio <= limit ? "met" : "NOT met"))
+        }
+        for size in sizes {
+            print(
+                String(
+                    format:
+                        "one endpoint added at %d: %.1f ms, of which the kernel's floor (the smallest transaction adding a jump) %.1f ms",
+                    size.services, size.partial * 1000, size.floor * 1000))
         }
     }
 }

@@ -85,6 +85,8 @@ if runs("backends") {
 if runs("nft") {
     NFTBench.run(sizes: quick ? [2_000] : [2_000, 10_000], runs: quick ? 1 : 3, changes: quick ? 5 : 7, natsync: natsync)
     print("")
+    DispatchBench.runNFT(services: quick ? 1_000 : 10_000, connections: 2_000)
+    print("")
 }
 if runs("dispatch") {
     DispatchBench.run(sizes: quick ? [1_000] : [1_000, 30_000], connections: 2_000)

@@ -168,8 +168,7 @@ static int rule_answer(const struct nlmsghdr *message, void *data) {
 
 /// One dump request of `type` for `family`, filtered by table and chain when given, its answers
 /// passed to `callback`; 0 or -1.
-/// One request of `type` for `family` on `socket`, naming a table and a chain when given (as
-/// NFTA_RULE_TABLE and NFTA_RULE_CHAIN, which NFTA_CHAIN_TABLE and NFTA_CHAIN_NAME equal), its
+/// One request of `type` for `family` on `socket`, naming a table and a chain when given, its
 /// answers passed to `callback`; 0 or -1.
 static int request(
     struct mnl_socket *socket, uint16_t type, int family, uint16_t flags, const char *table, const char *chain,
@@ -177,8 +176,10 @@ static int request(
     char buffer[MNL_SOCKET_BUFFER_SIZE];
     uint16_t protocol = family == 6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
     struct nlmsghdr *message = nftnl_nlmsg_build_hdr(buffer, type, protocol, flags, (uint32_t)time(NULL));
+    // Each message type numbers its attributes: NFTA_TABLE_NAME, NFTA_CHAIN_TABLE and
+    // NFTA_RULE_TABLE are all 1, but a chain's name is NFTA_CHAIN_NAME (3) and a rule's NFTA_RULE_CHAIN (2).
     if (table != NULL) mnl_attr_put_strz(message, NFTA_RULE_TABLE, table);
-    if (chain != NULL) mnl_attr_put_strz(message, NFTA_RULE_CHAIN, chain);
+    if (chain != NULL) mnl_attr_put_strz(message, type == NFT_MSG_GETCHAIN ? NFTA_CHAIN_NAME : NFTA_RULE_CHAIN, chain);
     errno = 0;
     return exchange(socket, message, callback, data, what);
 }

@@ -186,5 +186,17 @@ struct NFTTablesTests {
         }
         #expect(!partial.committed.isEmpty && full.committed == [])
         #expect(try Self.saved(namespace) == Self.restored(second))
+
+        // The same partial sync after someone else committed: its chains are looked up by name
+        // and read, and the change lands the same.
+        let back = try NetworkNamespace.run(in: namespace) { try tables.sync(first) }
+        #expect(!back.committed.isEmpty)
+        try run(["ip", "netns", "exec", namespace, "iptables-nft", "-t", "filter", "-N", "OPERATOR"])
+        let (looked, checked) = try NetworkNamespace.run(in: namespace) {
+            (try tables.sync(second, scope: scope), try tables.sync(second))
+        }
+        #expect(!looked.committed.isEmpty && checked.committed == [])
+        let operatorChain = ":OPERATOR"
+        #expect(try Self.saved(namespace).filter { $0 != operatorChain } == Self.restored(second))
     }
 }
