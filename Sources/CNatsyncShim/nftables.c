@@ -249,7 +249,6 @@ int natsync_nft_lookup(int family, const char *table, const char *const *chains,
 }
 
 struct chain_dump {
-    const char *table;
     natsync_nft_chain_visitor visit;
     void *context;
 };
@@ -274,12 +273,12 @@ static int chain_answer(const struct nlmsghdr *message, void *data) {
             break;
         }
     }
-    if (table == NULL || name == NULL || strcmp(table, dump->table) != 0) return MNL_CB_OK;
-    dump->visit(dump->context, name, base);
+    if (table == NULL || name == NULL) return MNL_CB_OK;
+    dump->visit(dump->context, table, name, base);
     return MNL_CB_OK;
 }
 
-int natsync_nft_dump_chains(int family, const char *table, natsync_nft_chain_visitor visit, void *context) {
-    struct chain_dump dump = {table, visit, context};
+int natsync_nft_dump_chains(int family, natsync_nft_chain_visitor visit, void *context) {
+    struct chain_dump dump = {visit, context};
     return natsync_nft_dump(family, NFT_MSG_GETCHAIN, NULL, NULL, chain_answer, &dump, "NFT_MSG_GETCHAIN");
 }

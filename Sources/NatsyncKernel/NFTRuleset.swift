@@ -101,10 +101,15 @@ public enum NFTables {
         try Shim.nftRules(family: family, table: table, chains: [chain])
     }
 
-    /// The chains of `table`, in the kernel's order, and which are base chains (hooked into
-    /// netfilter); none when the table does not exist.
-    public static func chains(_ table: TableName, family: IPFamily) throws(KernelError) -> [(name: ChainName, base: Bool)] {
-        try Shim.nftChains(family: family, table: table).map { (ChainName($0.name), $0.base) }
+    /// The chains of each table of `family`, in the kernel's order, and which are base chains
+    /// (hooked into netfilter); a table that does not exist has none.
+    public static func chains(family: IPFamily) throws(KernelError) -> [TableName: [(name: ChainName, base: Bool)]] {
+        var chains: [TableName: [(name: ChainName, base: Bool)]] = [:]
+        for chain in try Shim.nftChains(family: family) {
+            guard let table = TableName(rawValue: chain.table) else { continue }
+            chains[table, default: []].append((ChainName(chain.name), chain.base))
+        }
+        return chains
     }
 }
 

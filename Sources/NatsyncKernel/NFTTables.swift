@@ -60,9 +60,10 @@ public struct NFTTables: TableBackend {
             report.plans = []
             report.committed = []
             let batch = try NFTBatch(generation: generation, family: family)
+            let listed = try listing(scope)
             for contents in desired {
                 let removed = removedJumps[contents.table] ?? []
-                let live = try read(contents, scope: scope, removedJumps: removed)
+                let live = try read(contents, scope: scope, removedJumps: removed, listed: listed)
                 let plan = Planner.plan(
                     desired: contents, live: live.table, deleteStaleFixedChains: deleteStaleFixedChains, removedJumps: removed,
                     scope: scope)
@@ -197,23 +198,28 @@ public struct NFTTables: TableBackend {
 
     /// Reads `contents.table`: the chains natsync needs (owned ones, within `scope` when given,
     /// and the built-in ones), each compared with the desired chain of the same name; a built-in
-    /// chain's rules are recognised as desired or removed jumps, or foreign.
-    func read(_ contents: TableContents, scope: Set<ChainName>?, removedJumps: [BuiltinJump])
+    /// chain's rules are recognised as desired or removed jumps, or foreign. `listed` holds every
+    /// table's chains; without it (a partial sync) the chains in scope are looked up by name.
+    func read(
+        _ contents: TableContents, scope: Set<ChainName>?, removedJumps: [BuiltinJump],
+        listed: [TableName: [(name: ChainName, base: Bool)]]?
+    )
         throws(KernelError) -> Live
     {
         let table = contents.table
         let chains: [(name: ChainName, base: Bool)]
         let exists: Bool
-        if let scope, scope.count <= Self.lookupLimit {
+        if let listed {
+            chains = listed[table] ?? []
+            exists = !chains.isEmpty
+        } else {
             // A partial sync looks its few chains up by name: listing a large table's chains
             // costs as much as reading its rules.
-            let names = Self.builtinChains[table, default: []] + scope.filter { !$0.isBuiltin }.sorted { $0.rawValue < $1.rawValue }
+            let inScope = (scope ?? []).filter { !$0.isBuiltin }.sorted { $0.rawValue < $1.rawValue }
+            let names = Self.builtinChains[table, default: []] + inScope
             let found = try Shim.nftLookup(family: family, table: table, chains: names)
             chains = zip(names, found.chains).compactMap { name, base in base.map { (name, $0) } }
             exists = found.tableExists
-        } else {
-            chains = try NFTables.chains(table, family: family)
-            exists = !chains.isEmpty
         }
         var live = Live(table: LiveTable(table: table, chains: []), exists: exists, baseChains: [], handles: [:])
         guard !chains.isEmpty else { return live }
@@ -269,6 +275,13 @@ public struct NFTTables: TableBackend {
                     : LiveTable.LiveChain(name: name, rules: compared, desiredIndex: index))
         }
         return live
+    }
+
+    /// Every table's chains, listed once for both tables (the kernel lists a family's chains
+    /// whatever table is asked for); nil for a partial sync, which looks its chains up by name.
+    func listing(_ scope: Set<ChainName>?) throws(KernelError) -> [TableName: [(name: ChainName, base: Bool)]]? {
+        if let scope, scope.count <= Self.lookupLimit { return nil }
+        return try NFTables.chains(family: family)
     }
 
     /// The built-in chains iptables-nft may have made in each table.

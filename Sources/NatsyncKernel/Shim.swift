@@ -359,18 +359,19 @@ enum Shim {
         }
     }
 
-    /// The chains of nf_tables table `table` of `family`, in the kernel's order, and which are base chains.
-    static func nftChains(family: IPFamily, table: TableName) throws(KernelError) -> [(name: String, base: Bool)] {
-        final class Collector { var chains: [(name: String, base: Bool)] = [] }
+    /// The chains of every nf_tables table of `family`, in the kernel's order, and which are base chains.
+    static func nftChains(family: IPFamily) throws(KernelError) -> [(table: String, name: String, base: Bool)] {
+        final class Collector { var chains: [(table: String, name: String, base: Bool)] = [] }
         var collector = Collector()
-        let visit: natsync_nft_chain_visitor = { context, name, base in
-            Unmanaged<Collector>.fromOpaque(context!).takeUnretainedValue().chains.append((String(cString: name!), base != 0))
+        let visit: natsync_nft_chain_visitor = { context, table, name, base in
+            Unmanaged<Collector>.fromOpaque(context!).takeUnretainedValue().chains.append(
+                (String(cString: table!), String(cString: name!), base != 0))
         }
         try redoingInterruptedDumps { () throws(KernelError) in
             collector = Collector()
             let context = Unmanaged.passUnretained(collector).toOpaque()
-            try check(.nftDumpChains, "NFT_MSG_GETCHAIN", table: table) {
-                withExtendedLifetime(collector) { natsync_nft_dump_chains(family.shimFamily, table.rawValue, visit, context) == 0 }
+            try check(.nftDumpChains, "NFT_MSG_GETCHAIN") {
+                withExtendedLifetime(collector) { natsync_nft_dump_chains(family.shimFamily, visit, context) == 0 }
             }
         }
         return collector.chains

@@ -315,11 +315,13 @@ int natsync_nft_dump_rules(
 /// Cheaper than listing a large table's chains. 0 or -1.
 int natsync_nft_lookup(int family, const char *table, const char *const *chains, size_t count, uint8_t *kinds);
 
-/// Called for each chain of a table: its name, and whether it is a base chain (has a hook).
-typedef void (*natsync_nft_chain_visitor)(void *context, const char *name, int base);
+/// Called for each chain: its table, its name, and whether it is a base chain (has a hook).
+typedef void (*natsync_nft_chain_visitor)(void *context, const char *table, const char *name, int base);
 
-/// Lists the chains of nf_tables table `table` of family 4 or 6, in the kernel's order.
-int natsync_nft_dump_chains(int family, const char *table, natsync_nft_chain_visitor visit, void *context);
+/// Lists the chains of every nf_tables table of family 4 or 6, in the kernel's order. The kernel
+/// does not filter chain dumps by table, and each dump costs the square of the family's chains,
+/// so one listing serves both tables.
+int natsync_nft_dump_chains(int family, natsync_nft_chain_visitor visit, void *context);
 
 /// One nf_tables transaction being built: messages added in order, then sent as one batch.
 typedef struct natsync_nft_batch natsync_nft_batch;
