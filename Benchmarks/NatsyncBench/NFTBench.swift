@@ -118,25 +118,14 @@ enum NFTBench {
                     // table, kube-proxy's partial restore of the same change.
                     var slices = state.endpointSlices
                     for change in 0..<changes {
-                        let position = (run * changes + change) * 7919 % services
-                        let before = slices[position]
-                        slices[position].endpoints.append(
-                            .init(address: .v4(0x0B00_0000 + UInt32(run * changes + change)), nodeName: "node-1"))
-                        proxier.apply([.endpointSlice(before.name, slices[position])])
+                        let (before, after) = SyncBench.addEndpoint(to: &slices, change: run * changes + change, services: services)
+                        proxier.apply([.endpointSlice(before.name, after)])
                         start = ContinuousClock.now
                         _ = try proxier.sync()
                         (legacy ? { legacyPartial.append($0) } : { partial.append($0) })(ConntrackBench.seconds(since: start))
-
                         guard !legacy else { continue }
-                        let service = state.services.first { $0.name == before.service }!
-                        func chains(_ slice: EndpointSlice) -> [Chain] {
-                            generator.servicePorts(of: service, slices: [slice])
-                                .flatMap { generator.rules(for: $0.0, endpoints: $0.1, largeClusterMode: true).natChains }
-                        }
-                        let old = chains(before)
-                        let text = RestoreText.render(
-                            [TableContents(table: .nat, chains: fixed + chains(slices[position]).filter { !old.contains($0) })],
-                            family: .ipv4)
+                        let text = SyncBench.kubeProxyPartial(
+                            generator: generator, state: state, before: before, after: after, fixed: fixed)
                         let path = "\(folder)/kube-proxy-partial.txt"
                         try text.write(toFile: path, atomically: true, encoding: .utf8)
                         let restored = try ChildRun.run(["ip", "netns", "exec", namespace, "iptables-nft-restore", "--noflush", path])

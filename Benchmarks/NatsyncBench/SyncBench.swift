@@ -166,27 +166,15 @@ enum SyncBench {
                 let fixed = desired.nat.chains.filter { !Ownership.isServiceChain($0.name) }
                 var slices = state.endpointSlices
                 for change in 0..<changes {
-                    let position = (run * changes + change) * 7919 % services
-                    let before = slices[position]
-                    slices[position].endpoints.append(
-                        .init(address: .v4(0x0B00_0000 + UInt32(run * changes + change)), nodeName: "node-1"))
-                    let service = state.services.first { $0.name == before.service }!
-                    proxier.apply([.endpointSlice(before.name, slices[position])])
+                    let (before, after) = addEndpoint(to: &slices, change: run * changes + change, services: services)
+                    proxier.apply([.endpointSlice(before.name, after)])
                     start = ContinuousClock.now
                     _ = try proxier.sync()
                     partial.append(ConntrackBench.seconds(since: start))
 
                     floors.append(try NetworkNamespace.run(in: namespace) { try KernelFloor.measure("nat") })
 
-                    func chains(_ slice: EndpointSlice) -> [Chain] {
-                        generator.servicePorts(of: service, slices: [slice])
-                            .flatMap { generator.rules(for: $0.0, endpoints: $0.1, largeClusterMode: true).natChains }
-                    }
-                    let after = chains(slices[position])
-                    let old = chains(before)
-                    // Content natsync already wrote, so the table stays as it is for the next round.
-                    let kubeProxyText = RestoreText.render(
-                        [TableContents(table: .nat, chains: fixed + after.filter { !old.contains($0) }, deletedChains: [])], family: .ipv4)
+                    let kubeProxyText = kubeProxyPartial(generator: generator, state: state, before: before, after: after, fixed: fixed)
                     let kubeProxyPath = "\(folder)/kube-proxy-partial.txt"
                     try kubeProxyText.write(toFile: kubeProxyPath, atomically: true, encoding: .utf8)
                     let kubeProxyRun = try ChildRun.run(
@@ -373,6 +361,29 @@ enum SyncBench {
         let plotted = (try? ChildRun.run(["gnuplot", "\(folder)/full-sync.gnuplot"]))?.status == 0
         print("")
         print("wrote \(folder)/results.json" + (plotted ? " and \(folder)/full-sync.png" : " (gnuplot not available: no chart)"))
+    }
+
+    /// The `change`-th endpoint added to one of `services` services: its slice before and after.
+    static func addEndpoint(to slices: inout [EndpointSlice], change: Int, services: Int) -> (EndpointSlice, EndpointSlice) {
+        let position = change * 7919 % services
+        let before = slices[position]
+        slices[position].endpoints.append(.init(address: .v4(0x0B00_0000 + UInt32(change)), nodeName: "node-1"))
+        return (before, slices[position])
+    }
+
+    /// kube-proxy's partial sync of one changed service as `iptables-restore --noflush` input:
+    /// every fixed nat chain and the service's chains that changed (content natsync already wrote,
+    /// so the table stays as it is for the next round).
+    static func kubeProxyPartial(generator: RuleGenerator, state: ClusterState, before: EndpointSlice, after: EndpointSlice, fixed: [Chain])
+        -> String
+    {
+        let service = state.services.first { $0.name == before.service }!
+        func chains(_ slice: EndpointSlice) -> [Chain] {
+            generator.servicePorts(of: service, slices: [slice])
+                .flatMap { generator.rules(for: $0.0, endpoints: $0.1, largeClusterMode: true).natChains }
+        }
+        let old = chains(before)
+        return RestoreText.render([TableContents(table: .nat, chains: fixed + chains(after).filter { !old.contains($0) })], family: .ipv4)
     }
 
     static func withNamespace<T>(_ role: String, _ body: (String) throws -> T) throws -> T {

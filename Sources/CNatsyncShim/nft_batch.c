@@ -145,12 +145,15 @@ int natsync_nft_batch_add_rule(
     mnl_attr_put_strz(m, NFTA_RULE_TABLE, table);
     mnl_attr_put_strz(m, NFTA_RULE_CHAIN, chain);
     mnl_attr_put(m, NFTA_RULE_EXPRESSIONS | NLA_F_NESTED, length, expressions);
-    // The protocol the compat matches and targets are checked against (tcp needs -p tcp), as
-    // iptables-nft sends it with every rule.
-    struct nlattr *compat = mnl_attr_nest_start(m, NFTA_RULE_COMPAT);
-    mnl_attr_put_u32(m, NFTA_RULE_COMPAT_PROTO, htonl(protocol));
-    mnl_attr_put_u32(m, NFTA_RULE_COMPAT_FLAGS, htonl(invert_protocol ? NFT_RULE_COMPAT_F_INV : 0));
-    mnl_attr_nest_end(m, compat);
+    // The protocol the compat matches and targets are checked against (tcp needs -p tcp). The
+    // kernel does not keep it, and without it checks them against no protocol, so a rule without
+    // -p goes without it: most of a large batch's rules.
+    if (protocol != 0) {
+        struct nlattr *compat = mnl_attr_nest_start(m, NFTA_RULE_COMPAT);
+        mnl_attr_put_u32(m, NFTA_RULE_COMPAT_PROTO, htonl(protocol));
+        mnl_attr_put_u32(m, NFTA_RULE_COMPAT_FLAGS, htonl(invert_protocol ? NFT_RULE_COMPAT_F_INV : 0));
+        mnl_attr_nest_end(m, compat);
+    }
     finish(batch, m);
     return 0;
 }

@@ -54,6 +54,9 @@ public struct NFTTables: TableBackend {
             return report
         }
         memory.forget()
+        // As the legacy path: what the caller freed making the rules gives its pages back before
+        // the batch, a table's size, is built.
+        if scope == nil { ProcessMemory.returnFreedPages() }
         var report = SyncReport()
         while true {
             report.attempts += 1
