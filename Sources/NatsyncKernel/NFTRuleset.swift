@@ -96,11 +96,6 @@ public enum NFTables {
         try Shim.nftRules(family: family, table: table)
     }
 
-    /// The rules of one chain of `table`; none when it does not exist.
-    public static func rules(_ table: TableName, chain: ChainName, family: IPFamily) throws(KernelError) -> [NFTRule] {
-        try Shim.nftRules(family: family, table: table, chains: [chain])
-    }
-
     /// The chains of each table of `family`, in the kernel's order, and which are base chains
     /// (hooked into netfilter); a table that does not exist has none.
     public static func chains(family: IPFamily) throws(KernelError) -> [TableName: [(name: ChainName, base: Bool)]] {

@@ -103,25 +103,36 @@ public struct RestoreTables: TableBackend {
     func read(_ table: TableName, decoding decode: (ChainName) -> Bool) throws(KernelError) -> LiveTable {
         var chains: [LiveTable.LiveChain] = []
         var index: [ChainName: Int] = [:]
-        for line in try saved(table).split(separator: "\n") {
-            if line.hasPrefix(":") {
-                let name = ChainName(String(line.dropFirst().prefix { $0 != " " }))
-                let decoded = decode(name)
-                if decoded { index[name] = chains.count }
-                chains.append(LiveTable.LiveChain(name: name, rules: decoded ? [] : nil))
-            } else if line.hasPrefix("-A ") {
-                let words = line.dropFirst(3)
-                let name = ChainName(String(words.prefix { $0 != " " }))
-                guard let position = index[name] else { continue }
-                let arguments = words.drop { $0 != " " }.dropFirst()
-                let rule: LiveRule = (try? RestoreText.parseRule(arguments)).map(LiveRule.rule) ?? .foreign
-                chains[position].rules?.append(rule)
-            }
+        try forEachLine(of: table) { name, _ in
+            let decoded = decode(name)
+            if decoded { index[name] = chains.count }
+            chains.append(LiveTable.LiveChain(name: name, rules: decoded ? [] : nil))
+        } rule: { name, arguments in
+            guard let position = index[name] else { return }
+            let rule: LiveRule = (try? RestoreText.parseRule(arguments)).map(LiveRule.rule) ?? .foreign
+            chains[position].rules?.append(rule)
         }
         return LiveTable(table: table, chains: chains)
     }
 
-    func saved(_ table: TableName) throws(KernelError) -> String {
+    /// One table as `iptables-save` prints it, line by line: each chain as it is declared (with its
+    /// policy, nil for a user chain), each rule with its chain and its arguments.
+    func forEachLine(of table: TableName, chain: (ChainName, String?) -> Void, rule: (ChainName, Substring) -> Void)
+        throws(KernelError)
+    {
+        for line in try saved(table).split(separator: "\n") {
+            if line.hasPrefix(":") {
+                let words = line.dropFirst().split(separator: " ")
+                guard let name = words.first else { continue }
+                chain(ChainName(String(name)), words.count > 1 && words[1] != "-" ? String(words[1]) : nil)
+            } else if line.hasPrefix("-A ") {
+                let words = line.dropFirst(3)
+                rule(ChainName(String(words.prefix { $0 != " " })), words.drop { $0 != " " }.dropFirst())
+            }
+        }
+    }
+
+    private func saved(_ table: TableName) throws(KernelError) -> String {
         let saved = ChildProcess.run(save + ["-t", table.rawValue])
         guard saved.status == 0 else {
             throw KernelError(errno: saved.status, operation: save.joined(separator: " "), table: table, message: saved.errors.trimmed)

@@ -43,22 +43,13 @@ extension RestoreTables {
         for table in tables {
             var chains: [TableDump.Chain] = []
             var index: [ChainName: Int] = [:]
-            for line in try saved(table).split(separator: "\n") {
-                if line.hasPrefix(":") {
-                    let words = line.dropFirst().split(separator: " ")
-                    guard let first = words.first else { continue }
-                    let name = ChainName(String(first))
-                    index[name] = chains.count
-                    let policy = words.count > 1 && words[1] != "-" ? String(words[1]) : nil
-                    chains.append(TableDump.Chain(name: name, policy: policy, entries: []))
-                } else if line.hasPrefix("-A ") {
-                    let words = line.dropFirst(3)
-                    let name = ChainName(String(words.prefix { $0 != " " }))
-                    guard let position = index[name] else { continue }
-                    let arguments = words.drop { $0 != " " }.dropFirst()
-                    let entry = (try? RestoreText.parseRule(arguments)).map(TableDump.Entry.rule) ?? .foreign(String(arguments))
-                    chains[position].entries.append(entry)
-                }
+            try forEachLine(of: table) { name, policy in
+                index[name] = chains.count
+                chains.append(TableDump.Chain(name: name, policy: policy, entries: []))
+            } rule: { name, arguments in
+                guard let position = index[name] else { return }
+                let entry = (try? RestoreText.parseRule(arguments)).map(TableDump.Entry.rule) ?? .foreign(String(arguments))
+                chains[position].entries.append(entry)
             }
             dumps.append(TableDump(table: table, chains: chains))
         }
