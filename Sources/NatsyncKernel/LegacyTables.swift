@@ -14,6 +14,9 @@ public struct SyncReport: Sendable {
     public var committed: [TableName] = []
     /// Transactions started: more than one when the kernel reported the table changed underneath.
     public var attempts = 0
+    /// Planned against what natsync last wrote, without reading the tables: nobody else committed
+    /// since (the nft backend).
+    public var fromMemory = false
     public var elapsed: Duration = .zero
 
     public init() {}

@@ -26,12 +26,14 @@ public struct NFTTables: TableBackend {
     /// transaction needs a gap as long as its read.
     public var retryTimeout: Duration
 
-    /// Shared by the copies of this value, as the daemon's syncs are.
-    let memory = Memory()
+    /// natsync's commits to the namespace: shared by the copies of this value, as the daemon's
+    /// syncs are, and by the other family's backend in the same namespace.
+    public let ledger: NFTCommitLedger
 
-    public init(family: IPFamily = .ipv4, retryTimeout: Duration = .seconds(5)) {
+    public init(family: IPFamily = .ipv4, retryTimeout: Duration = .seconds(5), ledger: NFTCommitLedger = NFTCommitLedger()) {
         self.family = family
         self.retryTimeout = retryTimeout
+        self.ledger = ledger
     }
 
     /// Plans from what `iptables-nft-save` prints (for `diff`): a sync only needs to know which
@@ -47,13 +49,13 @@ public struct NFTTables: TableBackend {
         let start = ContinuousClock.now
         var generation = try NFTables.generation()
         let cleanup = deleteStaleFixedChains || !removedJumps.isEmpty
-        if !cleanup, let remembered = memory.recall(generation),
+        if !cleanup, let remembered = ledger.recall(family, at: generation),
             var report = try trustingMemory(desired, remembered, generation: generation, scope: scope)
         {
             report.elapsed = ContinuousClock.now - start
             return report
         }
-        memory.forget()
+        ledger.forget(family)
         // As the legacy path: what the caller freed making the rules gives its pages back before
         // the batch, a table's size, is built.
         if scope == nil { ProcessMemory.returnFreedPages() }
@@ -91,9 +93,9 @@ public struct NFTTables: TableBackend {
             }
         }
         // A full sync read every owned chain: the tables now hold `desired` exactly.
-        if scope == nil && !cleanup {
-            memory.remember(report.committed.isEmpty ? generation : Self.next(generation), desired)
-        }
+        ledger.record(
+            family, at: generation, committed: !report.committed.isEmpty,
+            tables: scope == nil && !cleanup ? Dictionary(desired.map { ($0.table, $0) }, uniquingKeysWith: { $1 }) : nil)
         report.elapsed = ContinuousClock.now - start
         return report
     }
@@ -107,6 +109,7 @@ public struct NFTTables: TableBackend {
     {
         var report = SyncReport()
         report.attempts = 1
+        report.fromMemory = true
         let batch = try NFTBatch(generation: generation, family: family)
         var next = remembered
         for contents in desired {
@@ -141,51 +144,16 @@ public struct NFTTables: TableBackend {
         } catch  where error.errno == KernelError.generationMoved {
             return nil
         }
-        memory.remember(Self.next(generation), next)
+        ledger.record(family, at: generation, committed: true, tables: next)
         return report
     }
 
-    /// The generation after one commit at `generation` (the kernel skips 0).
-    static func next(_ generation: UInt32) -> UInt32 { generation == .max ? 1 : generation + 1 }
-
-    /// What natsync last wrote into the tables, and the generation that followed: while the
-    /// generation stays there, nobody else has committed, and the tables hold exactly that.
-    final class Memory: @unchecked Sendable {
-        private let lock = NSLock()
-        private var generation: UInt32?
-        private var tables: [TableName: TableContents] = [:]
-
-        func recall(_ now: UInt32) -> [TableName: TableContents]? {
-            lock.withLock { generation == now ? tables : nil }
-        }
-
-        func remember(_ generation: UInt32, _ desired: [TableContents]) {
-            var tables: [TableName: TableContents] = [:]
-            for contents in desired { tables[contents.table] = contents }
-            remember(generation, tables)
-        }
-
-        func remember(_ generation: UInt32, _ tables: [TableName: TableContents]) {
-            lock.withLock {
-                self.generation = generation
-                self.tables = tables
-            }
-        }
-
-        func forget() {
-            lock.withLock {
-                generation = nil
-                tables = [:]
-            }
-        }
-    }
-
-    /// The ruleset generation for every table: it moves with every commit to nf_tables, natsync's
-    /// own included, so equal fingerprints mean nobody committed anything in between.
+    /// From the ruleset generation, which moves with every commit to nf_tables: equal fingerprints
+    /// mean nobody but natsync (either family) committed anything in between.
     public func fingerprints(_ tables: [TableName]) throws(KernelError) -> [TableName: TableFingerprint] {
-        let generation = try NFTables.generation()
+        let fingerprint = ledger.fingerprint(at: try NFTables.generation())
         var result: [TableName: TableFingerprint] = [:]
-        for table in tables { result[table] = TableFingerprint(entries: generation, size: 0) }
+        for table in tables { result[table] = fingerprint }
         return result
     }
 

@@ -51,6 +51,9 @@ struct KernelFlags: ParsableArguments {
 
     private var timeout: Duration { .milliseconds(Int64(lockTimeout * 1000)) }
 
+    /// One per process, as a process works in one namespace: both families' nft backends share it.
+    private static let ledger = NFTCommitLedger()
+
     /// The backend for `family`'s tables, and why: the one asked for, or for `auto` the host's (as
     /// iptables-wrapper decides it).
     func tables(_ family: IPFamily) -> (tables: any TableBackend, reason: String) {
@@ -58,7 +61,7 @@ struct KernelFlags: ParsableArguments {
         case .legacy:
             return (LegacyTables(family: family, lockTimeout: timeout), "legacy (--iptables-backend legacy)")
         case .nft:
-            return (NFTTables(family: family, retryTimeout: timeout), "nft (--iptables-backend nft)")
+            return (NFTTables(family: family, retryTimeout: timeout, ledger: Self.ledger), "nft (--iptables-backend nft)")
         case .restore:
             return (
                 RestoreTables.host(family: family, lockTimeout: timeout),
@@ -68,7 +71,7 @@ struct KernelFlags: ParsableArguments {
             let detected = HostBackend.detect(netns: netns)
             switch detected.mode {
             case .legacy: return (LegacyTables(family: family, lockTimeout: timeout), "legacy: \(detected.reason)")
-            case .nft: return (NFTTables(family: family, retryTimeout: timeout), "nft: \(detected.reason)")
+            case .nft: return (NFTTables(family: family, retryTimeout: timeout, ledger: Self.ledger), "nft: \(detected.reason)")
             }
         }
     }

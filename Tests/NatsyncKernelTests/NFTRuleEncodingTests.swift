@@ -199,4 +199,64 @@ struct NFTTablesTests {
         let operatorChain = ":OPERATOR"
         #expect(try Self.saved(namespace).filter { $0 != operatorChain } == Self.restored(second))
     }
+
+    /// Both families' commits move the one generation of the namespace: with a shared ledger each
+    /// family keeps planning against what it wrote across the other's commits, and the drift
+    /// fingerprint only moves when someone else commits.
+    @Test func bothFamiliesTrustWhatTheyWroteAcrossEachOthersCommits() throws {
+        let features = try GoldenFeature.singleFamily()
+        let four = try RestoreText.parse(try #require(features.first { $0.name == "session-affinity" }).text)
+        let six = try RestoreText.parse(try #require(features.first { $0.name == "ipv6" }).text)
+        let probe = ChainName("KUBE-SEP-LEDGERPROBE")
+        func adding(_ tables: [TableContents]) -> [TableContents] {
+            tables.map { contents in
+                var contents = contents
+                if contents.table == .nat {
+                    contents.chains.append(
+                        Chain(probe, rules: [Rule(matches: [.comment("ledger probe")], target: .jump("KUBE-MARK-MASQ"))]))
+                }
+                return contents
+            }
+        }
+        let namespace = "natsync-nftl-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        #expect(shell("ip", "netns", "add", namespace) == 0)
+        defer { _ = shell("ip", "netns", "delete", namespace) }
+        let ledger = NFTCommitLedger()
+        let (v4, v6) = (NFTTables(family: .ipv4, ledger: ledger), NFTTables(family: .ipv6, ledger: ledger))
+        let alone = NFTTables(family: .ipv4)
+
+        let (first, written, changes, unmoved, foreign, afterForeign, repaired) = try NetworkNamespace.run(in: namespace) {
+            let first = [try v4.sync(four), try v6.sync(six)]
+            let written = try v4.fingerprints([.nat])
+            // Each family adds a chain and takes it out again, planned against what it wrote.
+            let changes = [
+                try v4.sync(adding(four), scope: [probe]), try v6.sync(adding(six), scope: [probe]),
+                try v4.sync(four, scope: [probe]), try v6.sync(six, scope: [probe]),
+            ]
+            let unmoved = [try v4.fingerprints([.nat]), try v6.fingerprints([.nat])]
+            // A backend with a ledger of its own is someone else to this one.
+            let foreign = try alone.sync(adding(four))
+            return (first, written, changes, unmoved, foreign, try v4.fingerprints([.nat]), try v4.sync(four))
+        }
+        #expect(first.allSatisfy { !$0.fromMemory && $0.committed == [.filter, .nat] })
+        #expect(changes.allSatisfy { $0.fromMemory && $0.committed == [.nat] })
+        #expect(unmoved.allSatisfy { $0 == written })
+        #expect(!foreign.fromMemory && foreign.committed == [.nat] && afterForeign != written)
+        #expect(!repaired.fromMemory && repaired.committed == [.nat])
+        #expect(try Self.saved(namespace) == Self.restored(four))
+
+        let before = try NetworkNamespace.run(in: namespace) { try v4.fingerprints([.nat]) }
+        try run(["ip", "netns", "exec", namespace, "ip6tables-nft", "-t", "filter", "-N", "OPERATOR"])
+        let (moved, reads, read, trusted, after) = try NetworkNamespace.run(in: namespace) {
+            let moved = try v4.fingerprints([.nat])
+            let reads = [try v4.sync(four), try v6.sync(six)]
+            let read = try v4.fingerprints([.nat])
+            let trusted = [try v4.sync(four), try v6.sync(six)]
+            return (moved, reads, read, trusted, [try v4.fingerprints([.nat]), try v6.fingerprints([.nat])])
+        }
+        #expect(moved != before && read != moved && read != before)
+        #expect(reads.allSatisfy { !$0.fromMemory && $0.committed.isEmpty })
+        #expect(trusted.allSatisfy { $0.fromMemory && $0.committed.isEmpty }, "\(trusted.map(\.plans))")
+        #expect(after.allSatisfy { $0 == read }, "\(read) \(after)")
+    }
 }
