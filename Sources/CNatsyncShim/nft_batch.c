@@ -29,6 +29,8 @@ struct natsync_nft_batch {
     /// Messages between the batch's begin and end.
     size_t messages;
     int out_of_memory;
+    /// The end message is on: the batch was sent at least once.
+    int ended;
 };
 
 /// Room for one more message of up to `size` bytes at the end of the buffer, or NULL.
@@ -86,6 +88,14 @@ void natsync_nft_batch_free(natsync_nft_batch *batch) {
 }
 
 size_t natsync_nft_batch_messages(const natsync_nft_batch *batch) { return batch->messages; }
+
+void natsync_nft_batch_set_generation(natsync_nft_batch *batch, uint32_t generation) {
+    struct nlmsghdr *begin = (struct nlmsghdr *)batch->buffer;
+    struct nlattr *attribute;
+    mnl_attr_for_each(attribute, begin, sizeof(struct nfgenmsg)) {
+        if (mnl_attr_get_type(attribute) == NFNL_BATCH_GENID) *(uint32_t *)mnl_attr_get_payload(attribute) = htonl(generation);
+    }
+}
 
 static size_t names_size(const char *table, const char *chain) {
     return MNL_ATTR_HDRLEN * 2 + MNL_ALIGN(strlen(table) + 1) + MNL_ALIGN(chain == NULL ? 0 : strlen(chain) + 1) + 64;
@@ -222,21 +232,24 @@ int natsync_nft_batch_commit(natsync_nft_batch *batch, long *failed) {
         return -1;
     }
     if (batch->messages == 0) return 0;
-    // Only the last message asks for an acknowledgement: errors are reported whatever the flags,
-    // and thousands of acknowledgements would overrun the socket's receive buffer.
-    struct nlmsghdr *last = NULL;
-    for (size_t offset = 0; offset < batch->length;) {
-        last = (struct nlmsghdr *)(batch->buffer + offset);
-        offset += MNL_ALIGN(last->nlmsg_len);
+    if (!batch->ended) {
+        // Only the last message asks for an acknowledgement: errors are reported whatever the
+        // flags, and thousands of acknowledgements would overrun the socket's receive buffer.
+        struct nlmsghdr *last = NULL;
+        for (size_t offset = 0; offset < batch->length;) {
+            last = (struct nlmsghdr *)(batch->buffer + offset);
+            offset += MNL_ALIGN(last->nlmsg_len);
+        }
+        last->nlmsg_flags |= NLM_F_ACK;
+        struct nlmsghdr *end = room(batch, MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg)));
+        if (end == NULL) {
+            natsync_set_error(ENOMEM, "cannot build the nf_tables batch");
+            return -1;
+        }
+        end = nftnl_batch_end((char *)end, batch->first_sequence + (uint32_t)batch->messages + 1);
+        finish(batch, end);
+        batch->ended = 1;
     }
-    last->nlmsg_flags |= NLM_F_ACK;
-    struct nlmsghdr *end = room(batch, MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg)));
-    if (end == NULL) {
-        natsync_set_error(ENOMEM, "cannot build the nf_tables batch");
-        return -1;
-    }
-    end = nftnl_batch_end((char *)end, batch->first_sequence + (uint32_t)batch->messages + 1);
-    finish(batch, end);
 
     struct mnl_socket *socket = mnl_socket_open(NETLINK_NETFILTER);
     if (socket == NULL) {

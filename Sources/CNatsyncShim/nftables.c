@@ -166,8 +166,6 @@ static int rule_answer(const struct nlmsghdr *message, void *data) {
     return MNL_CB_OK;
 }
 
-/// One dump request of `type` for `family`, filtered by table and chain when given, its answers
-/// passed to `callback`; 0 or -1.
 /// One request of `type` for `family` on `socket`, naming a table and a chain when given, its
 /// answers passed to `callback`; 0 or -1.
 static int request(

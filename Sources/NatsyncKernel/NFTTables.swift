@@ -47,6 +47,9 @@ public struct NFTTables: TableBackend {
         scope: Set<ChainName>?
     ) throws(KernelError) -> SyncReport {
         let start = ContinuousClock.now
+        // Subscribed before the generation is read, so every commit after it is seen; without
+        // it, every refusal means reading again.
+        let monitor = try? NFTMonitor()
         var generation = try NFTables.generation()
         let cleanup = deleteStaleFixedChains || !removedJumps.isEmpty
         if !cleanup, let remembered = ledger.recall(family, at: generation),
@@ -60,15 +63,17 @@ public struct NFTTables: TableBackend {
         // the batch, a table's size, is built.
         if scope == nil { ProcessMemory.returnFreedPages() }
         var report = SyncReport()
-        while true {
-            report.attempts += 1
+        reading: while true {
+            monitor?.follow(from: generation)
             report.plans = []
             report.committed = []
             let batch = try NFTBatch(generation: generation, family: family)
             let listed = try listing(scope)
+            var read: [TableName: Live] = [:]
             for contents in desired {
                 let removed = removedJumps[contents.table] ?? []
-                let live = try read(contents, scope: scope, removedJumps: removed, listed: listed)
+                let live = try self.read(contents, scope: scope, removedJumps: removed, listed: listed)
+                read[contents.table] = live
                 let plan = Planner.plan(
                     desired: contents, live: live.table, deleteStaleFixedChains: deleteStaleFixedChains, removedJumps: removed,
                     scope: scope)
@@ -77,19 +82,29 @@ public struct NFTTables: TableBackend {
                 try write(plan, over: live, into: batch)
                 report.committed.append(contents.table)
             }
-            do {
-                try batch.commit()
-                break
-            } catch  where error.errno == KernelError.generationMoved && ContinuousClock.now - start < retryTimeout {
-                // Someone committed since the read: read again after a short random wait, so two
-                // writers in step fall out of it.
-                var pause = timespec(tv_sec: 0, tv_nsec: Int.random(in: 500_000...4_000_000))
-                nanosleep(&pause, nil)
-                generation = try NFTables.generation()
-            } catch  where error.errno == KernelError.generationMoved {
-                var failure = error
-                failure.message += "; someone else committed during each of \(report.attempts) attempts in \(retryTimeout)"
-                throw failure
+            while true {
+                report.attempts += 1
+                do {
+                    try batch.commit()
+                    break reading
+                } catch  where error.errno == KernelError.generationMoved && ContinuousClock.now - start < retryTimeout {
+                    // Someone committed since the read. After a short random wait (two writers in
+                    // step fall out of it), the same batch goes again when their commits touched
+                    // nothing it was planned from; else everything is read again.
+                    var pause = timespec(tv_sec: 0, tv_nsec: Int.random(in: 500_000...4_000_000))
+                    nanosleep(&pause, nil)
+                    if let moved = monitor?.advance(unless: { Self.matters($0, family: family, read: read) }), moved != generation {
+                        generation = moved
+                        batch.setGeneration(moved)
+                        continue
+                    }
+                    generation = try NFTables.generation()
+                    continue reading
+                } catch  where error.errno == KernelError.generationMoved {
+                    var failure = error
+                    failure.message += "; someone else committed during each of \(report.attempts) attempts in \(retryTimeout)"
+                    throw failure
+                }
             }
         }
         // A full sync read every owned chain: the tables now hold `desired` exactly.
@@ -165,6 +180,10 @@ public struct NFTTables: TableBackend {
         var exists: Bool
         var baseChains: Set<ChainName>
         var handles: [ChainName: [UInt64]]
+        /// The encodings of natsync's jumps (desired and removed) in each built-in chain.
+        var jumps: [ChainName: [[UInt8]]] = [:]
+        /// The handles of the built-in chains' rules recognised as natsync's jumps.
+        var jumpHandles: Set<UInt64> = []
     }
 
     /// Reads `contents.table`: the chains natsync needs (owned ones, within `scope` when given,
@@ -204,6 +223,7 @@ public struct NFTTables: TableBackend {
         for jump in jumps {
             candidates[jump.chain, default: []].append((jump.rule, try expressions(of: jump.rule, in: table, chain: jump.chain)))
         }
+        live.jumps = candidates.mapValues { $0.map(\.expressions) }
         var jumpLengths: [String: Set<Int>] = [:]
         for (chain, list) in candidates { jumpLengths[chain.rawValue] = Set(list.map(\.expressions.count)) }
         let bytes: (String, Int) -> Bool = { chain, length in jumpLengths[chain].map { $0.contains(length) } ?? true }
@@ -226,6 +246,7 @@ public struct NFTTables: TableBackend {
                 let recognised = read.map { rule in
                     candidates[name]?.first { rule.holds($0.expressions) }.map { LiveRule.rule($0.rule) } ?? .foreign
                 }
+                for (rule, recognised) in zip(read, recognised) where recognised != .foreign { live.jumpHandles.insert(rule.handle) }
                 live.table.chains.append(LiveTable.LiveChain(name: name, rules: recognised, desiredIndex: index))
                 continue
             }
@@ -253,6 +274,27 @@ public struct NFTTables: TableBackend {
     func listing(_ scope: Set<ChainName>?) throws(KernelError) -> [TableName: [(name: ChainName, base: Bool)]]? {
         if let scope, scope.count <= Self.lookupLimit { return nil }
         return try NFTables.chains(family: family)
+    }
+
+    /// Whether someone else's change, seen as `event`, touches what a plan was made from (`read`):
+    /// a table natsync read, a chain it owns, or one of its jumps in a built-in chain. Others'
+    /// rules in the built-in chains and in their own chains do not.
+    static func matters(_ event: NFTMonitor.Event, family: IPFamily, read: [TableName: Live]) -> Bool {
+        guard event.family == family, let table = TableName(rawValue: event.table), let live = read[table] else { return false }
+        let chain = ChainName(event.chain)
+        switch event.type {
+        case NFTMonitor.Event.newRule where chain.isBuiltin:
+            let rule = NFTRule(chain: event.chain, handle: event.handle, expressionBytes: event.expressions, userdata: [])
+            return live.jumps[chain]?.contains { rule.holds($0) } ?? false
+        case NFTMonitor.Event.deleteRule where chain.isBuiltin:
+            return live.jumpHandles.contains(event.handle)
+        case NFTMonitor.Event.newChain where chain.isBuiltin:
+            return false
+        case NFTMonitor.Event.newRule, NFTMonitor.Event.deleteRule, NFTMonitor.Event.newChain, NFTMonitor.Event.deleteChain:
+            return chain.isBuiltin || Ownership.owns(chain, in: table)
+        default:
+            return true
+        }
     }
 
     /// The built-in chains iptables-nft may have made in each table.

@@ -259,4 +259,61 @@ struct NFTTablesTests {
         #expect(trusted.allSatisfy { $0.fromMemory && $0.committed.isEmpty }, "\(trusted.map(\.plans))")
         #expect(after.allSatisfy { $0 == read }, "\(read) \(after)")
     }
+
+    /// A sync refused because someone committed looks at that commit's events: others' chains,
+    /// their rules in the built-in chains and the other family do not make it read again; a rule
+    /// in a chain natsync owns, or one of its jumps deleted or copied, does.
+    @Test func othersCommitsMatterOnlyWhenTheyTouchWhatASyncRead() throws {
+        let jump = Rule(matches: [.comment("kubernetes service portals")], target: .jump("KUBE-SERVICES"))
+        let tables = try RestoreText.parse(try #require(GoldenFeature.singleFamily().first { $0.name == "session-affinity" }).text)
+            .map { contents in
+                var contents = contents
+                if contents.table == .nat {
+                    contents.builtinJumps = ["PREROUTING", "OUTPUT"].map { BuiltinJump(chain: ChainName($0), rule: jump) }
+                }
+                return contents
+            }
+        let namespace = "natsync-nftm-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        #expect(shell("ip", "netns", "add", namespace) == 0)
+        defer { _ = shell("ip", "netns", "delete", namespace) }
+        let backend = NFTTables()
+        func write(_ commands: String...) throws {
+            for command in commands { try run(["ip", "netns", "exec", namespace, "sh", "-c", command]) }
+        }
+        func follow(_ monitor: NFTMonitor) throws -> (UInt32, [TableName: NFTTables.Live]) {
+            try NetworkNamespace.run(in: namespace) {
+                let generation = try NFTables.generation()
+                monitor.follow(from: generation)
+                let listed = try backend.listing(nil)
+                var read: [TableName: NFTTables.Live] = [:]
+                for contents in tables { read[contents.table] = try backend.read(contents, scope: nil, removedJumps: [], listed: listed) }
+                return (generation, read)
+            }
+        }
+        let monitor = try NetworkNamespace.run(in: namespace) {
+            _ = try backend.sync(tables)
+            return try NFTMonitor()
+        }
+        var (generation, read) = try follow(monitor)
+        #expect(read[.nat]?.jumpHandles.count == 2)
+        try write(
+            "iptables-nft -N OPERATOR", "iptables-nft -A OPERATOR -j RETURN", "iptables-nft -A FORWARD -s 10.99.0.1 -j RETURN",
+            "iptables-nft -t nat -I PREROUTING -s 10.99.0.2 -j RETURN", "iptables-nft -t nat -D PREROUTING -s 10.99.0.2 -j RETURN",
+            "ip6tables-nft -t nat -N KUBE-SERVICES")
+        #expect(monitor.advance { NFTTables.matters($0, family: .ipv4, read: read) } == generation &+ 6)
+        try write("iptables-nft -A OPERATOR -j ACCEPT", "iptables-nft -t nat -A KUBE-SERVICES -j RETURN")
+        #expect(monitor.advance { NFTTables.matters($0, family: .ipv4, read: read) } == nil)
+
+        let arguments = RestoreText.arguments(of: jump, family: .ipv4)
+        (generation, read) = try follow(monitor)
+        try write("iptables-nft -t nat -D PREROUTING \(arguments)")
+        #expect(monitor.advance { NFTTables.matters($0, family: .ipv4, read: read) } == nil)
+        (generation, read) = try follow(monitor)
+        try write("iptables-nft -t nat -A PREROUTING \(arguments)")
+        #expect(monitor.advance { NFTTables.matters($0, family: .ipv4, read: read) } == nil)
+        // A jump to the same chain that is not natsync's (another comment) is someone else's rule.
+        (generation, read) = try follow(monitor)
+        try write("iptables-nft -t nat -A OUTPUT -m comment --comment operator -j KUBE-SERVICES")
+        #expect(monitor.advance { NFTTables.matters($0, family: .ipv4, read: read) } == generation &+ 1)
+    }
 }

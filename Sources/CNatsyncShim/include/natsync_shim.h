@@ -23,7 +23,7 @@
 //   - nf_tables (natsync_nft_*): the ruleset generation, and one table's rules dumped with each
 //     rule's expressions as the kernel holds them (raw netlink attributes): nftables.c. Rules
 //     encoded as iptables-nft's expressions: nft_rules.c. Transactions (natsync_nft_batch_*),
-//     one netlink batch each: nft_batch.c.
+//     one netlink batch each: nft_batch.c. Others' commits, as events: nft_monitor.c.
 #ifndef NATSYNC_SHIM_H
 #define NATSYNC_SHIM_H
 
@@ -323,6 +323,38 @@ typedef void (*natsync_nft_chain_visitor)(void *context, const char *table, cons
 /// so one listing serves both tables.
 int natsync_nft_dump_chains(int family, natsync_nft_chain_visitor visit, void *context);
 
+/// A subscription to the namespace's nf_tables events, from the moment it is opened.
+/// nft_monitor.c.
+typedef struct natsync_nft_monitor natsync_nft_monitor;
+
+/// One event; its pointers are valid during the visit only.
+struct natsync_nft_event {
+    /// NFT_MSG_NEWTABLE, NFT_MSG_NEWRULE, NFT_MSG_NEWGEN, ...
+    int type;
+    /// 4 (ip), 6 (ip6), or 0 for any other family.
+    int family;
+    /// "" when the message names none.
+    const char *table;
+    const char *chain;
+    /// A rule's handle, 0 for other messages.
+    uint64_t handle;
+    /// NFT_MSG_NEWGEN: the generation the commit made; it follows the commit's other events.
+    uint32_t generation;
+    /// A rule's NFTA_RULE_EXPRESSIONS payload, NULL when absent.
+    const uint8_t *expressions;
+    size_t expressions_length;
+};
+
+typedef void (*natsync_nft_event_visitor)(void *context, const struct natsync_nft_event *event);
+
+/// Joins the event group; NULL with the error set.
+natsync_nft_monitor *natsync_nft_monitor_open(void);
+void natsync_nft_monitor_close(natsync_nft_monitor *monitor);
+
+/// Passes every event queued so far to `visit`, in order, without waiting. -1 with ENOBUFS when
+/// the kernel dropped some (the receive buffer overflowed).
+int natsync_nft_monitor_drain(natsync_nft_monitor *monitor, natsync_nft_event_visitor visit, void *context);
+
 /// One nf_tables transaction being built: messages added in order, then sent as one batch.
 typedef struct natsync_nft_batch natsync_nft_batch;
 
@@ -332,6 +364,9 @@ natsync_nft_batch *natsync_nft_batch_begin(uint32_t generation);
 void natsync_nft_batch_free(natsync_nft_batch *batch);
 /// The messages added so far: a failure's index counts them from 0.
 size_t natsync_nft_batch_messages(const natsync_nft_batch *batch);
+/// Makes the batch apply at `generation` instead: for a batch sent again after someone else's
+/// commit that touched nothing it depends on.
+void natsync_nft_batch_set_generation(natsync_nft_batch *batch, uint32_t generation);
 /// NFT_MSG_NEWTABLE, for a table that does not exist yet. 0, or -1 when out of memory (as all
 /// the additions below).
 int natsync_nft_batch_add_table(natsync_nft_batch *batch, int family, const char *table);
@@ -350,7 +385,7 @@ int natsync_nft_batch_add_rule(
     uint32_t protocol, int invert_protocol, int at_top);
 /// NFT_MSG_DELRULE of one rule by its handle.
 int natsync_nft_batch_delete_rule(natsync_nft_batch *batch, int family, const char *table, const char *chain, uint64_t handle);
-/// Sends the batch and reads the kernel's answer: 0 when it was applied, else -1 and nothing was
+/// Sends the batch (again, after a refusal) and reads the kernel's answer: 0 when it was applied, else -1 and nothing was
 /// (ERESTART: the generation moved; other errnos name the message that failed, whose index is
 /// put in `failed`, or -1 for the batch as a whole).
 int natsync_nft_batch_commit(natsync_nft_batch *batch, long *failed);

@@ -1,0 +1,87 @@
+import CNatsyncShim
+import NatsyncIPTables
+import NatsyncNet
+
+/// The commits others make to nf_tables while a sync runs, from the events the kernel sends
+/// (what `nft monitor` reads), so a sync refused because the generation moved can tell whether
+/// those commits touched anything it read: a kubelet or a CNI writing its own chains does not
+/// make natsync read its tables again, and a writer that commits every few milliseconds cannot
+/// starve it.
+final class NFTMonitor {
+    /// One table, chain or rule a commit touched.
+    struct Event {
+        var type: UInt16
+        /// nil for a family other than ip and ip6.
+        var family: IPFamily?
+        var table: String
+        var chain: String
+        var handle: UInt64
+        /// The generation an `NFT_MSG_NEWGEN` closes a commit with.
+        var generation: UInt32
+        /// `NFTA_RULE_EXPRESSIONS` of a rule event, as in a dump (empty when absent).
+        var expressions: [UInt8]
+
+        static let newChain: UInt16 = 3  // NFT_MSG_NEWCHAIN
+        static let deleteChain: UInt16 = 5  // NFT_MSG_DELCHAIN
+        static let newRule: UInt16 = 6  // NFT_MSG_NEWRULE
+        static let deleteRule: UInt16 = 8  // NFT_MSG_DELRULE
+        static let newGeneration: UInt16 = 15  // NFT_MSG_NEWGEN
+    }
+
+    private let monitor: OpaquePointer
+    /// The generation followed so far: every commit up to it was looked at.
+    private var followed: UInt32 = 0
+    /// Events of a commit whose closing generation has not arrived yet.
+    private var pending: [Event] = []
+
+    /// Subscribes: every commit from now on is seen, so `follow(from:)` must name a generation
+    /// read after this.
+    init() throws(KernelError) {
+        guard let monitor = natsync_nft_monitor_open() else { throw Shim.lastError("NFNLGRP_NFTABLES") }
+        self.monitor = monitor
+    }
+
+    deinit { natsync_nft_monitor_close(monitor) }
+
+    /// Starts following at `generation`, read after the subscription: commits up to it are
+    /// already in what was read, and their events are dropped as they come.
+    func follow(from generation: UInt32) {
+        followed = generation
+        pending = []
+    }
+
+    /// The generation the ruleset has reached through commits none of whose events
+    /// `matters`, or nil when one does, or when events were lost (one commit's generation does
+    /// not follow the last, or the kernel dropped some).
+    func advance(unless matters: (Event) -> Bool) -> UInt32? {
+        let collect: natsync_nft_event_visitor = { context, view in
+            let view = view!.pointee
+            Unmanaged<Box>.fromOpaque(context!).takeUnretainedValue().events.append(
+                Event(
+                    type: UInt16(view.type), family: view.family == 4 ? .ipv4 : view.family == 6 ? .ipv6 : nil,
+                    table: String(cString: view.table), chain: String(cString: view.chain), handle: view.handle,
+                    generation: view.generation,
+                    expressions: view.expressions.map { Array(UnsafeBufferPointer(start: $0, count: view.expressions_length)) } ?? []))
+        }
+        let box = Box()
+        let drained = withExtendedLifetime(box) { natsync_nft_monitor_drain(monitor, collect, Unmanaged.passUnretained(box).toOpaque()) }
+        guard drained == 0 else { return nil }
+        for event in box.events {
+            guard event.type == Event.newGeneration else {
+                pending.append(event)
+                continue
+            }
+            let generation = event.generation
+            defer { pending = [] }
+            // A commit at or before the generation followed: already in what was read.
+            if Int32(bitPattern: generation &- followed) <= 0 { continue }
+            guard generation == NFTCommitLedger.next(followed), !pending.contains(where: matters) else { return nil }
+            followed = generation
+        }
+        return followed
+    }
+
+    private final class Box {
+        var events: [Event] = []
+    }
+}
