@@ -2,6 +2,7 @@
 // sendmsg and applied by the kernel all or nothing. The batch carries the ruleset generation it
 // was planned against (NFNL_BATCH_GENID), so a commit by anyone in between makes the kernel refuse
 // it whole with ERESTART.
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <endian.h>
 
@@ -12,6 +13,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <errno.h>
@@ -29,18 +31,22 @@ struct natsync_nft_batch {
     /// Messages between the batch's begin and end.
     size_t messages;
     int out_of_memory;
-    /// The end message is on: the batch was sent at least once.
-    int ended;
 };
 
-/// Room for one more message of up to `size` bytes at the end of the buffer, or NULL.
+/// Room for one more message of up to `size` bytes at the end of the buffer, or NULL. The buffer
+/// is mapped memory that grows in place or moves without a copy (mremap): grown by realloc, a
+/// table-sized batch would leave the heap holding every smaller size it went through.
 static struct nlmsghdr *room(natsync_nft_batch *batch, size_t size) {
     if (batch->out_of_memory) return NULL;
     size_t needed = batch->length + MNL_ALIGN(size);
     if (needed > batch->capacity) {
+        size_t page = 4096;
         size_t capacity = batch->capacity * 2 > needed ? batch->capacity * 2 : needed;
-        char *grown = realloc(batch->buffer, capacity);
-        if (grown == NULL) {
+        capacity = (capacity + page - 1) / page * page;
+        void *grown = batch->buffer == NULL
+                          ? mmap(NULL, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                          : mremap(batch->buffer, batch->capacity, capacity, MREMAP_MAYMOVE);
+        if (grown == MAP_FAILED) {
             batch->out_of_memory = 1;
             return NULL;
         }
@@ -83,7 +89,7 @@ natsync_nft_batch *natsync_nft_batch_begin(uint32_t generation) {
 
 void natsync_nft_batch_free(natsync_nft_batch *batch) {
     if (batch == NULL) return;
-    free(batch->buffer);
+    if (batch->buffer != NULL) munmap(batch->buffer, batch->capacity);
     free(batch);
 }
 
@@ -146,6 +152,39 @@ int natsync_nft_batch_delete_chain(natsync_nft_batch *batch, int family, const c
     return 0;
 }
 
+/// True when `element`, an NFTA_LIST_ELEM, is a counter expression.
+static int is_counter(const struct nlattr *element) {
+    static const char name[] = "counter";
+    if (element->nla_len < 2 * MNL_ATTR_HDRLEN + sizeof(name)) return 0;
+    const struct nlattr *first = mnl_attr_get_payload(element);
+    return mnl_attr_get_type(first) == NFTA_EXPR_NAME && first->nla_len == MNL_ATTR_HDRLEN + sizeof(name) &&
+           memcmp(mnl_attr_get_payload(first), name, sizeof(name)) == 0;
+}
+
+/// Puts a rule's expressions (as encoded, in the kernel's dump layout) with each counter's values
+/// left out: the kernel starts a counter at zero anyway, and the values are 28 bytes of every
+/// rule in a batch of hundreds of thousands.
+static void put_expressions(struct nlmsghdr *m, const uint8_t *expressions, size_t length) {
+    struct nlattr *list = mnl_attr_nest_start(m, NFTA_RULE_EXPRESSIONS);
+    for (size_t offset = 0; offset + MNL_ATTR_HDRLEN <= length;) {
+        const struct nlattr *element = (const struct nlattr *)(expressions + offset);
+        size_t size = element->nla_len;
+        if (size < MNL_ATTR_HDRLEN || offset + size > length) break;
+        if (is_counter(element)) {
+            struct nlattr *counter = mnl_attr_nest_start(m, NFTA_LIST_ELEM);
+            mnl_attr_put_strz(m, NFTA_EXPR_NAME, "counter");
+            mnl_attr_nest_end(m, counter);
+        } else {
+            char *end = (char *)m + m->nlmsg_len;
+            memcpy(end, element, size);
+            memset(end + size, 0, MNL_ALIGN(size) - size);
+            m->nlmsg_len += (uint32_t)MNL_ALIGN(size);
+        }
+        offset += MNL_ALIGN(size);
+    }
+    mnl_attr_nest_end(m, list);
+}
+
 int natsync_nft_batch_add_rule(
     natsync_nft_batch *batch, int family, const char *table, const char *chain, const uint8_t *expressions, size_t length,
     uint32_t protocol, int invert_protocol, int at_top) {
@@ -154,7 +193,7 @@ int natsync_nft_batch_add_rule(
     if (m == NULL) return -1;
     mnl_attr_put_strz(m, NFTA_RULE_TABLE, table);
     mnl_attr_put_strz(m, NFTA_RULE_CHAIN, chain);
-    mnl_attr_put(m, NFTA_RULE_EXPRESSIONS | NLA_F_NESTED, length, expressions);
+    put_expressions(m, expressions, length);
     // The protocol the compat matches and targets are checked against (tcp needs -p tcp). The
     // kernel does not keep it, and without it checks them against no protocol, so a rule without
     // -p goes without it: most of a large batch's rules.
@@ -232,24 +271,21 @@ int natsync_nft_batch_commit(natsync_nft_batch *batch, long *failed) {
         return -1;
     }
     if (batch->messages == 0) return 0;
-    if (!batch->ended) {
-        // Only the last message asks for an acknowledgement: errors are reported whatever the
-        // flags, and thousands of acknowledgements would overrun the socket's receive buffer.
-        struct nlmsghdr *last = NULL;
-        for (size_t offset = 0; offset < batch->length;) {
-            last = (struct nlmsghdr *)(batch->buffer + offset);
-            offset += MNL_ALIGN(last->nlmsg_len);
-        }
-        last->nlmsg_flags |= NLM_F_ACK;
-        struct nlmsghdr *end = room(batch, MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg)));
-        if (end == NULL) {
-            natsync_set_error(ENOMEM, "cannot build the nf_tables batch");
-            return -1;
-        }
-        end = nftnl_batch_end((char *)end, batch->first_sequence + (uint32_t)batch->messages + 1);
-        finish(batch, end);
-        batch->ended = 1;
+    // Only the last message asks for an acknowledgement: errors are reported whatever the flags,
+    // and thousands of acknowledgements would overrun the socket's receive buffer.
+    struct nlmsghdr *last = NULL;
+    for (size_t offset = 0; offset < batch->length;) {
+        last = (struct nlmsghdr *)(batch->buffer + offset);
+        offset += MNL_ALIGN(last->nlmsg_len);
     }
+    last->nlmsg_flags |= NLM_F_ACK;
+    struct nlmsghdr *end = room(batch, MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg)));
+    if (end == NULL) {
+        natsync_set_error(ENOMEM, "cannot build the nf_tables batch");
+        return -1;
+    }
+    end = nftnl_batch_end((char *)end, batch->first_sequence + (uint32_t)batch->messages + 1);
+    finish(batch, end);
 
     struct mnl_socket *socket = mnl_socket_open(NETLINK_NETFILTER);
     if (socket == NULL) {

@@ -17,6 +17,9 @@ public struct SyncReport: Sendable {
     /// Planned against what natsync last wrote, without reading the tables: nobody else committed
     /// since (the nft backend).
     public var fromMemory = false
+    /// Commits by others during the read that touched nothing the plan was made from (the nft
+    /// backend): the transaction went at the generation they made instead of reading again.
+    public var passedOver = 0
     public var elapsed: Duration = .zero
 
     public init() {}

@@ -62,13 +62,13 @@ final class NFTBatch {
         messages.append(("NFT_MSG_DELRULE", table, chain))
     }
 
-    /// Makes the batch apply at `generation` instead of the one it was planned against: for a
-    /// batch sent again after commits by others that touched nothing it was planned from.
+    /// Makes the batch apply at `generation` instead of the one it was planned against: after
+    /// commits by others during the read that touched nothing it was planned from.
     func setGeneration(_ generation: UInt32) {
         natsync_nft_batch_set_generation(batch, generation)
     }
 
-    /// Applies the batch (it may be sent again after a refusal); throws, with nothing applied, when the kernel refuses any message or
+    /// Applies the batch; throws, with nothing applied, when the kernel refuses any message or
     /// the generation moved (``KernelError/generationMoved``).
     func commit() throws(KernelError) {
         guard !messages.isEmpty, let (failure, index) = Shim.nftBatchCommit(batch) else { return }

@@ -364,8 +364,8 @@ natsync_nft_batch *natsync_nft_batch_begin(uint32_t generation);
 void natsync_nft_batch_free(natsync_nft_batch *batch);
 /// The messages added so far: a failure's index counts them from 0.
 size_t natsync_nft_batch_messages(const natsync_nft_batch *batch);
-/// Makes the batch apply at `generation` instead: for a batch sent again after someone else's
-/// commit that touched nothing it depends on.
+/// Makes the batch apply at `generation` instead: after commits by others during the read that
+/// touched nothing it was planned from.
 void natsync_nft_batch_set_generation(natsync_nft_batch *batch, uint32_t generation);
 /// NFT_MSG_NEWTABLE, for a table that does not exist yet. 0, or -1 when out of memory (as all
 /// the additions below).
@@ -385,7 +385,7 @@ int natsync_nft_batch_add_rule(
     uint32_t protocol, int invert_protocol, int at_top);
 /// NFT_MSG_DELRULE of one rule by its handle.
 int natsync_nft_batch_delete_rule(natsync_nft_batch *batch, int family, const char *table, const char *chain, uint64_t handle);
-/// Sends the batch (again, after a refusal) and reads the kernel's answer: 0 when it was applied, else -1 and nothing was
+/// Sends the batch and reads the kernel's answer: 0 when it was applied, else -1 and nothing was
 /// (ERESTART: the generation moved; other errnos name the message that failed, whose index is
 /// put in `failed`, or -1 for the batch as a whole).
 int natsync_nft_batch_commit(natsync_nft_batch *batch, long *failed);

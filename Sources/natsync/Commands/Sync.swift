@@ -173,7 +173,9 @@ extension KernelFlags {
 enum Summary {
     static func line(_ report: SyncReport) -> String {
         // More than one attempt: someone changed a table without the lock while it was written.
-        let time = milliseconds(report.elapsed) + (report.attempts > 1 ? ", \(report.attempts) attempts" : "")
+        let time =
+            milliseconds(report.elapsed) + (report.passedOver > 0 ? ", \(report.passedOver) others' commits passed over" : "")
+            + (report.attempts > 1 ? ", \(report.attempts) attempts" : "")
         guard !report.committed.isEmpty else { return "natsync: no changes; nothing committed (\(time))" }
         let tables = report.committed.map(\.rawValue).joined(separator: ", ")
         return "natsync: committed \(tables): \(report.chainsCreated) chains created, \(report.chainsRewritten) rewritten, "
