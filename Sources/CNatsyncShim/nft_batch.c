@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -101,6 +102,40 @@ void natsync_nft_batch_set_generation(natsync_nft_batch *batch, uint32_t generat
     mnl_attr_for_each(attribute, begin, sizeof(struct nfgenmsg)) {
         if (mnl_attr_get_type(attribute) == NFNL_BATCH_GENID) *(uint32_t *)mnl_attr_get_payload(attribute) = htonl(generation);
     }
+}
+
+int natsync_nft_batch_message(
+    const natsync_nft_batch *batch, size_t index, int *type, int *by_handle, char *table, char *chain, size_t size) {
+    table[0] = chain[0] = '\0';
+    *by_handle = 0;
+    // The batch's begin message comes first.
+    size_t position = 0, offset = 0;
+    const struct nlmsghdr *message = NULL;
+    while (offset + MNL_NLMSG_HDRLEN <= batch->length) {
+        message = (const struct nlmsghdr *)(batch->buffer + offset);
+        if (position == index + 1) break;
+        offset += MNL_ALIGN(message->nlmsg_len);
+        position++;
+        message = NULL;
+    }
+    if (message == NULL || index >= batch->messages) return -1;
+    *type = NFNL_MSG_TYPE(message->nlmsg_type);
+    // Each message type numbers its attributes: the table is 1 in all, the chain NFTA_CHAIN_NAME
+    // (3) in a chain's message and NFTA_RULE_CHAIN (2) in a rule's, where 3 is the handle.
+    int rule = *type == NFT_MSG_NEWRULE || *type == NFT_MSG_DELRULE;
+    uint16_t chain_attribute = rule ? NFTA_RULE_CHAIN : NFTA_CHAIN_NAME;
+    const struct nlattr *attribute;
+    mnl_attr_for_each(attribute, message, sizeof(struct nfgenmsg)) {
+        uint16_t kind = mnl_attr_get_type(attribute);
+        if (kind == 1 && mnl_attr_validate(attribute, MNL_TYPE_NUL_STRING) >= 0) {
+            snprintf(table, size, "%s", mnl_attr_get_str(attribute));
+        } else if (*type != NFT_MSG_NEWTABLE && kind == chain_attribute && mnl_attr_validate(attribute, MNL_TYPE_NUL_STRING) >= 0) {
+            snprintf(chain, size, "%s", mnl_attr_get_str(attribute));
+        } else if (rule && kind == NFTA_RULE_HANDLE) {
+            *by_handle = 1;
+        }
+    }
+    return 0;
 }
 
 static size_t names_size(const char *table, const char *chain) {

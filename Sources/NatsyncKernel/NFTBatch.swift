@@ -1,4 +1,3 @@
-import CNatsyncShim
 import NatsyncIPTables
 import NatsyncNet
 
@@ -8,8 +7,6 @@ import NatsyncNet
 final class NFTBatch {
     private let batch: OpaquePointer
     let family: IPFamily
-    /// What each message does, in order: a refused message's index names it in the error.
-    private var messages: [(operation: String, table: TableName, chain: ChainName?)] = []
 
     init(generation: UInt32, family: IPFamily) throws(KernelError) {
         batch = try Shim.nftBatchBegin(generation: generation)
@@ -18,11 +15,10 @@ final class NFTBatch {
 
     deinit { Shim.nftBatchFree(batch) }
 
-    var isEmpty: Bool { messages.isEmpty }
+    var isEmpty: Bool { Shim.nftBatchMessageCount(batch) == 0 }
 
     func addTable(_ table: TableName) throws(KernelError) {
         try Shim.nftBatchAddTable(batch, family: family, table: table)
-        messages.append(("NFT_MSG_NEWTABLE", table, nil))
     }
 
     /// A user chain, or the base chain `chain` of `table` as iptables-nft makes it.
@@ -37,46 +33,43 @@ final class NFTBatch {
             hook = spec
         }
         try Shim.nftBatchAddChain(batch, family: family, table: table, chain: chain, base: hook)
-        messages.append(("NFT_MSG_NEWCHAIN", table, chain))
     }
 
     func flushChain(_ chain: ChainName, in table: TableName) throws(KernelError) {
         try Shim.nftBatchFlushChain(batch, family: family, table: table, chain: chain)
-        messages.append(("NFT_MSG_DELRULE (flush)", table, chain))
     }
 
     func deleteChain(_ chain: ChainName, in table: TableName) throws(KernelError) {
         try Shim.nftBatchDeleteChain(batch, family: family, table: table, chain: chain)
-        messages.append(("NFT_MSG_DELCHAIN", table, chain))
     }
 
     /// A rule given as its encoded expressions (``NFTRuleEncoding``), appended or put at the top.
     func addRule(_ rule: Rule, expressions: [UInt8], to chain: ChainName, in table: TableName, atTop: Bool = false) throws(KernelError) {
         try Shim.nftBatchAddRule(
             batch, family: family, table: table, chain: chain, expressions: expressions, protocol: rule.protocol, atTop: atTop)
-        messages.append(("NFT_MSG_NEWRULE", table, chain))
     }
 
     func deleteRule(handle: UInt64, from chain: ChainName, in table: TableName) throws(KernelError) {
         try Shim.nftBatchDeleteRule(batch, family: family, table: table, chain: chain, handle: handle)
-        messages.append(("NFT_MSG_DELRULE", table, chain))
     }
 
     /// Makes the batch apply at `generation` instead of the one it was planned against: after
     /// commits by others during the read that touched nothing it was planned from.
     func setGeneration(_ generation: UInt32) {
-        natsync_nft_batch_set_generation(batch, generation)
+        Shim.nftBatchSetGeneration(batch, generation)
     }
 
     /// Applies the batch; throws, with nothing applied, when the kernel refuses any message or
     /// the generation moved (``KernelError/generationMoved``).
     func commit() throws(KernelError) {
-        guard !messages.isEmpty, let (failure, index) = Shim.nftBatchCommit(batch) else { return }
+        guard !isEmpty, let (failure, index) = Shim.nftBatchCommit(batch) else { return }
         var error = failure
-        if let index, messages.indices.contains(index) {
-            error.operation = messages[index].operation
-            error.table = messages[index].table
-            error.chain = messages[index].chain
+        // The batch itself says what the refused message did: a list of what every message does
+        // would cost a large batch megabytes.
+        if let index, let message = Shim.nftBatchMessage(batch, index) {
+            error.operation = message.operation
+            error.table = message.table
+            error.chain = message.chain
         } else if error.errno == KernelError.generationMoved {
             error.message = "someone else changed nf_tables since it was read"
         }

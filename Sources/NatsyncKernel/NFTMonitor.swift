@@ -1,4 +1,3 @@
-import CNatsyncShim
 import NatsyncIPTables
 import NatsyncNet
 
@@ -37,11 +36,10 @@ final class NFTMonitor {
     /// Subscribes: every commit from now on is seen, so `follow(from:)` must name a generation
     /// read after this.
     init() throws(KernelError) {
-        guard let monitor = natsync_nft_monitor_open() else { throw Shim.lastError("NFNLGRP_NFTABLES") }
-        self.monitor = monitor
+        monitor = try Shim.nftMonitorOpen()
     }
 
-    deinit { natsync_nft_monitor_close(monitor) }
+    deinit { Shim.nftMonitorClose(monitor) }
 
     /// Starts following at `generation`, read after the subscription: commits up to it are
     /// already in what was read, and their events are dropped as they come.
@@ -54,19 +52,8 @@ final class NFTMonitor {
     /// `matters`, or nil when one does, or when events were lost (one commit's generation does
     /// not follow the last, or the kernel dropped some).
     func advance(unless matters: (Event) -> Bool) -> UInt32? {
-        let collect: natsync_nft_event_visitor = { context, view in
-            let view = view!.pointee
-            Unmanaged<Box>.fromOpaque(context!).takeUnretainedValue().events.append(
-                Event(
-                    type: UInt16(view.type), family: view.family == 4 ? .ipv4 : view.family == 6 ? .ipv6 : nil,
-                    table: String(cString: view.table), chain: String(cString: view.chain), handle: view.handle,
-                    generation: view.generation,
-                    expressions: view.expressions.map { Array(UnsafeBufferPointer(start: $0, count: view.expressions_length)) } ?? []))
-        }
-        let box = Box()
-        let drained = withExtendedLifetime(box) { natsync_nft_monitor_drain(monitor, collect, Unmanaged.passUnretained(box).toOpaque()) }
-        guard drained == 0 else { return nil }
-        for event in box.events {
+        guard let events = Shim.nftMonitorDrain(monitor) else { return nil }
+        for event in events {
             guard event.type == Event.newGeneration else {
                 pending.append(event)
                 continue
@@ -81,7 +68,4 @@ final class NFTMonitor {
         return followed
     }
 
-    private final class Box {
-        var events: [Event] = []
-    }
 }

@@ -453,6 +453,60 @@ enum Shim {
         return (lastError("nf_tables commit"), failed >= 0 ? failed : nil)
     }
 
+    static func nftBatchMessageCount(_ batch: OpaquePointer) -> Int { natsync_nft_batch_messages(batch) }
+
+    /// Makes a batch apply at `generation` instead of the one it was begun with.
+    static func nftBatchSetGeneration(_ batch: OpaquePointer, _ generation: UInt32) {
+        natsync_nft_batch_set_generation(batch, generation)
+    }
+
+    /// What message `index` of a batch does, for an error that names it: the operation, and the
+    /// table and chain the message names.
+    static func nftBatchMessage(_ batch: OpaquePointer, _ index: Int) -> (operation: String, table: TableName?, chain: ChainName?)? {
+        var type: Int32 = 0
+        var byHandle: Int32 = 0
+        var table = [CChar](repeating: 0, count: 64)
+        var chain = [CChar](repeating: 0, count: 64)
+        guard natsync_nft_batch_message(batch, index, &type, &byHandle, &table, &chain, 64) == 0 else { return nil }
+        let operation =
+            switch type {
+            case 0: "NFT_MSG_NEWTABLE"
+            case 3: "NFT_MSG_NEWCHAIN"
+            case 5: "NFT_MSG_DELCHAIN"
+            case 6: "NFT_MSG_NEWRULE"
+            case 8: byHandle != 0 ? "NFT_MSG_DELRULE" : "NFT_MSG_DELRULE (flush)"
+            default: "nf_tables message \(type)"
+            }
+        let tableName = String(cString: table)
+        let chainName = String(cString: chain)
+        return (operation, TableName(rawValue: tableName), chainName.isEmpty ? nil : ChainName(chainName))
+    }
+
+    /// Joins the namespace's nf_tables event group.
+    static func nftMonitorOpen() throws(KernelError) -> OpaquePointer {
+        guard let monitor = natsync_nft_monitor_open() else { throw lastError("NFNLGRP_NFTABLES") }
+        return monitor
+    }
+
+    static func nftMonitorClose(_ monitor: OpaquePointer) { natsync_nft_monitor_close(monitor) }
+
+    /// The events queued on a monitor, in order; nil when the kernel dropped some.
+    static func nftMonitorDrain(_ monitor: OpaquePointer) -> [NFTMonitor.Event]? {
+        final class Box { var events: [NFTMonitor.Event] = [] }
+        let collect: natsync_nft_event_visitor = { context, view in
+            let view = view!.pointee
+            Unmanaged<Box>.fromOpaque(context!).takeUnretainedValue().events.append(
+                NFTMonitor.Event(
+                    type: UInt16(view.type), family: view.family == 4 ? .ipv4 : view.family == 6 ? .ipv6 : nil,
+                    table: String(cString: view.table), chain: String(cString: view.chain), handle: view.handle,
+                    generation: view.generation,
+                    expressions: view.expressions.map { Array(UnsafeBufferPointer(start: $0, count: view.expressions_length)) } ?? []))
+        }
+        let box = Box()
+        let drained = withExtendedLifetime(box) { natsync_nft_monitor_drain(monitor, collect, Unmanaged.passUnretained(box).toOpaque()) }
+        return drained == 0 ? box.events : nil
+    }
+
     /// A rule's expressions as iptables-nft writes them (the payload of `NFTA_RULE_EXPRESSIONS`),
     /// or nil when the shim cannot encode it. Pure: no kernel call.
     static func nftExpressions(of rule: inout natsync_rule, family: IPFamily) -> [UInt8]? {

@@ -316,4 +316,41 @@ struct NFTTablesTests {
         try write("iptables-nft -t nat -A OUTPUT -m comment --comment operator -j KUBE-SERVICES")
         #expect(monitor.advance { NFTTables.matters($0, family: .ipv4, read: read) } == generation &+ 1)
     }
+
+    /// The error of a refused transaction names the message the kernel refused: its operation,
+    /// table and chain, read back from the batch.
+    @Test func aRefusedMessageIsNamedInTheError() throws {
+        let namespace = "natsync-nfte-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        #expect(shell("ip", "netns", "add", namespace) == 0)
+        defer { _ = shell("ip", "netns", "delete", namespace) }
+        let service = ChainName("KUBE-SVC-NAMED")
+        let (jump, flush) = try NetworkNamespace.run(in: namespace) { () throws -> (KernelError?, KernelError?) in
+            func refused(_ build: (NFTBatch) throws -> Void) throws -> KernelError? {
+                let batch = try NFTBatch(generation: try NFTables.generation(), family: .ipv4)
+                try build(batch)
+                do {
+                    try batch.commit()
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            let rule = Rule(matches: [.comment("to a chain that is not there")], target: .jump("KUBE-MISSING"))
+            let jump = try refused { batch in
+                try batch.addTable(.nat)
+                try batch.addChain(service, in: .nat)
+                try batch.addRule(rule, expressions: try NFTRuleEncoding.expressions(of: rule, family: .ipv4), to: service, in: .nat)
+            }
+            let flush = try refused { batch in
+                try batch.addTable(.filter)
+                try batch.addChain(ChainName("KUBE-FORWARD"), in: .filter)
+                try batch.flushChain(service, in: .filter)
+            }
+            return (jump, flush)
+        }
+        #expect(jump?.operation == "NFT_MSG_NEWRULE" && jump?.table == .nat && jump?.chain == service, "\(String(describing: jump))")
+        #expect(
+            flush?.operation == "NFT_MSG_DELRULE (flush)" && flush?.table == .filter && flush?.chain == service,
+            "\(String(describing: flush))")
+    }
 }

@@ -364,6 +364,11 @@ natsync_nft_batch *natsync_nft_batch_begin(uint32_t generation);
 void natsync_nft_batch_free(natsync_nft_batch *batch);
 /// The messages added so far: a failure's index counts them from 0.
 size_t natsync_nft_batch_messages(const natsync_nft_batch *batch);
+/// What message `index` (0 for the first after the batch's begin) does, for an error that names
+/// it: its NFT_MSG_* type, whether it names a rule's handle, and the table and chain it names
+/// ("" when none), each copied into `size` bytes. -1 when there is no such message.
+int natsync_nft_batch_message(
+    const natsync_nft_batch *batch, size_t index, int *type, int *by_handle, char *table, char *chain, size_t size);
 /// Makes the batch apply at `generation` instead: after commits by others during the read that
 /// touched nothing it was planned from.
 void natsync_nft_batch_set_generation(natsync_nft_batch *batch, uint32_t generation);
