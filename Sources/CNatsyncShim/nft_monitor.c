@@ -1,7 +1,7 @@
 // nf_tables events (the NFNLGRP_NFTABLES multicast group, what `nft monitor` reads): every
 // commit in the namespace, anyone's, as one message per table, chain or rule it touched and a
-// closing NFT_MSG_NEWGEN with the generation it made. A sync refused because someone committed
-// (ERESTART) looks at them to tell whether that commit touched anything the sync read.
+// closing NFT_MSG_NEWGEN with the generation it made. A sync looks at those that came during its
+// read, before it sends, to tell whether they touched anything it read.
 #include <arpa/inet.h>
 #include <endian.h>
 

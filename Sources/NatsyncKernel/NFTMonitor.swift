@@ -2,8 +2,8 @@ import NatsyncIPTables
 import NatsyncNet
 
 /// The commits others make to nf_tables while a sync runs, from the events the kernel sends
-/// (what `nft monitor` reads), so a sync refused because the generation moved can tell whether
-/// those commits touched anything it read: a kubelet or a CNI writing its own chains does not
+/// (what `nft monitor` reads), so a sync can tell, before it sends, whether the commits made
+/// during its read touched anything it read: a kubelet or a CNI writing its own chains does not
 /// make natsync read its tables again, and a writer that commits every few milliseconds cannot
 /// starve it.
 final class NFTMonitor {

@@ -17,7 +17,8 @@ import Glibc
 /// nf_tables transaction for both tables: new chains added, changed chains flushed and refilled,
 /// stale chains flushed and deleted, jumps inserted or deleted by handle. The transaction carries
 /// the ruleset generation it was planned against, so a concurrent writer makes it fail whole; it
-/// is then read, planned and sent again.
+/// is then read, planned and sent again. Others' commits during the read that touched nothing it
+/// read (``NFTMonitor``) move the transaction to the generation they made instead.
 public struct NFTTables: TableBackend {
     public var family: IPFamily
     /// How long to keep trying when someone else commits between the read and the commit (the

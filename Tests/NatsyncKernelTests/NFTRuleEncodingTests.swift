@@ -260,7 +260,7 @@ struct NFTTablesTests {
         #expect(after.allSatisfy { $0 == read }, "\(read) \(after)")
     }
 
-    /// A sync refused because someone committed looks at that commit's events: others' chains,
+    /// A sync looks at the events of others' commits during its read: others' chains,
     /// their rules in the built-in chains and the other family do not make it read again; a rule
     /// in a chain natsync owns, or one of its jumps deleted or copied, does.
     @Test func othersCommitsMatterOnlyWhenTheyTouchWhatASyncRead() throws {
