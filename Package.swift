@@ -151,7 +151,8 @@ let package = Package(
         .testTarget(
             name: "NatsyncKubernetesTests",
             dependencies: [
-                "NatsyncTestSupport", "NatsyncKubernetes", "NatsyncManifest", "NatsyncWire", .product(name: "Yams", package: "Yams"),
+                "NatsyncTestSupport", "NatsyncKubernetes", "NatsyncManifest", "NatsyncWire", "NatsyncAPIEmulator",
+                .product(name: "Yams", package: "Yams"),
             ]),
         .testTarget(name: "NatsyncKernelTests", dependencies: ["NatsyncTestSupport", "NatsyncKernel", "NatsyncIPTables", "CNatsyncShim"]),
         .testTarget(name: "NatsyncConntrackTests", dependencies: ["NatsyncConntrack", "NatsyncRules", "NatsyncReconcile"]),
