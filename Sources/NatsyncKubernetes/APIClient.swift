@@ -65,8 +65,8 @@ public final class APIClient: Sendable {
             read: .nanoseconds(Int64(idleTimeout / .nanoseconds(1))))
         // A refused connect fails its request at once: the watch loop's client-go backoff decides
         // when to try again. The pool's own backoff grows with every refused attempt of an outage
-        // (to a minute) and held the first request after the server was back past the connect
-        // timeout, failing it and doubling the watch's backoff on top.
+        // (to a minute) and would hold the first request after the server is back past the
+        // connect timeout, failing it and doubling the watch's backoff on top.
         configuration.connectionPool.retryConnectionEstablishment = false
         // The API server is reached directly; a proxy from the environment is not for it.
         configuration.proxy = nil

@@ -8,7 +8,7 @@ struct APIClientTests {
     /// A request to a server that is down fails at once with the connect error, and the first
     /// request after it is back connects at once: the watch loop's backoff is the only one. The
     /// HTTP client's own pool backoff (up to a minute, grown by every refused attempt of an
-    /// outage) once held a watch's request past the connect timeout after the server was back,
+    /// outage) would hold a watch's request past the connect timeout after the server is back,
     /// failing it again and doubling the watch's backoff.
     @Test func aServerBackFromAnOutageIsReachedOnTheNextRequest() async throws {
         let api = try APIEmulator()
