@@ -50,6 +50,16 @@ package final class APIEmulator: @unchecked Sendable {
         set { lock.withLock { closesWatches = newValue } }
     }
     private var closesWatches = false
+    /// Connections accepted and closed at once, before TLS or HTTP: a load balancer with no
+    /// server behind it.
+    package var closeConnectionsAtOnce: Bool {
+        get { lock.withLock { closesConnections } }
+        set { lock.withLock { closesConnections = newValue } }
+    }
+    private var closesConnections = false
+    /// Connections closed at once so far (``closeConnectionsAtOnce``).
+    package var closedConnections: Int { lock.withLock { closed } }
+    private var closed = 0
     /// The next this many lists are answered with this status (`429` or `5xx`), with `Retry-After`.
     private var failedLists = 0
     private var failure: (status: HTTPResponseStatus, retryAfter: Int?) = (.tooManyRequests, nil)
@@ -169,6 +179,15 @@ package final class APIEmulator: @unchecked Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let closing = self.lock.withLock { () -> Bool in
+                        guard self.closesConnections else { return false }
+                        self.closed += 1
+                        return true
+                    }
+                    if closing {
+                        try channel.pipeline.syncOperations.addHandler(CloseOnAccept())
+                        return
+                    }
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     // gzip for whole responses (lists) to clients that accept it, never for watch
@@ -532,6 +551,14 @@ package final class APIEmulator: @unchecked Sendable {
         channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)), promise: nil)
         channel.write(HTTPServerResponsePart.body(.byteBuffer(buffer)), promise: nil)
         channel.writeAndFlush(HTTPServerResponsePart.end(nil), promise: nil)
+    }
+
+    private final class CloseOnAccept: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+
+        func channelActive(context: ChannelHandlerContext) {
+            context.close(promise: nil)
+        }
     }
 
     private final class Handler: ChannelInboundHandler, @unchecked Sendable {
