@@ -12,7 +12,8 @@ import NatsyncTestSupport
 /// matching is DELETED for that watch, one that starts matching ADDED), periodic bookmarks for
 /// watches that ask for them (as the real server's watch cache sends one a minute), and controls
 /// to drop watches, silence them (the connection stays open and nothing more arrives: a lost
-/// load balancer) or go down.
+/// load balancer), close every connection on accept (a load balancer with no server behind it) or
+/// go down.
 package final class APIEmulator: @unchecked Sendable {
     package static let paths = [
         "/api/v1/services": "Service", "/apis/discovery.k8s.io/v1/endpointslices": "EndpointSlice", "/api/v1/nodes": "Node",
