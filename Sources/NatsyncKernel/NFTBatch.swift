@@ -27,7 +27,7 @@ final class NFTBatch {
         if base {
             guard let spec = Self.baseChain(chain, in: table) else {
                 throw KernelError(
-                    errno: KernelError.notFound, operation: "NFT_MSG_NEWCHAIN", table: table, chain: chain,
+                    errno: KernelError.notFound, operation: NFTMessage.name(NFTMessage.newChain), table: table, chain: chain,
                     message: "not a built-in chain of this table")
             }
             hook = spec

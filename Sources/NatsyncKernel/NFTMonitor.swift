@@ -19,12 +19,6 @@ final class NFTMonitor {
         var generation: UInt32
         /// `NFTA_RULE_EXPRESSIONS` of a rule event, as in a dump (empty when absent).
         var expressions: [UInt8]
-
-        static let newChain: UInt16 = 3  // NFT_MSG_NEWCHAIN
-        static let deleteChain: UInt16 = 5  // NFT_MSG_DELCHAIN
-        static let newRule: UInt16 = 6  // NFT_MSG_NEWRULE
-        static let deleteRule: UInt16 = 8  // NFT_MSG_DELRULE
-        static let newGeneration: UInt16 = 15  // NFT_MSG_NEWGEN
     }
 
     private let monitor: OpaquePointer
@@ -54,7 +48,7 @@ final class NFTMonitor {
     func advance(unless matters: (Event) -> Bool) -> UInt32? {
         guard let events = Shim.nftMonitorDrain(monitor) else { return nil }
         for event in events {
-            guard event.type == Event.newGeneration else {
+            guard event.type == NFTMessage.newGeneration else {
                 pending.append(event)
                 continue
             }
@@ -67,5 +61,4 @@ final class NFTMonitor {
         }
         return followed
     }
-
 }

@@ -292,14 +292,14 @@ public struct NFTTables: TableBackend {
         guard event.family == family, let table = TableName(rawValue: event.table), let live = read[table] else { return false }
         let chain = ChainName(event.chain)
         switch event.type {
-        case NFTMonitor.Event.newRule where chain.isBuiltin:
+        case NFTMessage.newRule where chain.isBuiltin:
             let rule = NFTRule(chain: event.chain, handle: event.handle, expressionBytes: event.expressions, userdata: [])
             return live.jumps[chain]?.contains { rule.holds($0) } ?? false
-        case NFTMonitor.Event.deleteRule where chain.isBuiltin:
+        case NFTMessage.deleteRule where chain.isBuiltin:
             return live.jumpHandles.contains(event.handle)
-        case NFTMonitor.Event.newChain where chain.isBuiltin:
+        case NFTMessage.newChain where chain.isBuiltin:
             return false
-        case NFTMonitor.Event.newRule, NFTMonitor.Event.deleteRule, NFTMonitor.Event.newChain, NFTMonitor.Event.deleteChain:
+        case NFTMessage.newRule, NFTMessage.deleteRule, NFTMessage.newChain, NFTMessage.deleteChain:
             return chain.isBuiltin || Ownership.owns(chain, in: table)
         default:
             return true

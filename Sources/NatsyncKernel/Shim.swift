@@ -468,15 +468,7 @@ enum Shim {
         var table = [CChar](repeating: 0, count: 64)
         var chain = [CChar](repeating: 0, count: 64)
         guard natsync_nft_batch_message(batch, index, &type, &byHandle, &table, &chain, 64) == 0 else { return nil }
-        let operation =
-            switch type {
-            case 0: "NFT_MSG_NEWTABLE"
-            case 3: "NFT_MSG_NEWCHAIN"
-            case 5: "NFT_MSG_DELCHAIN"
-            case 6: "NFT_MSG_NEWRULE"
-            case 8: byHandle != 0 ? "NFT_MSG_DELRULE" : "NFT_MSG_DELRULE (flush)"
-            default: "nf_tables message \(type)"
-            }
+        let operation = NFTMessage.name(UInt16(type), byHandle: byHandle != 0)
         let tableName = String(cString: table)
         let chainName = String(cString: chain)
         return (operation, TableName(rawValue: tableName), chainName.isEmpty ? nil : ChainName(chainName))
