@@ -454,6 +454,9 @@ package final class APIEmulator: @unchecked Sendable {
         if closeAtOnce {
             var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: "application/json")
+            // Said before closing, as HTTP asks of a server that closes after its answer: else
+            // the client may send its next request on the connection as it closes, and lose it.
+            headers.add(name: "Connection", value: "close")
             channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)), promise: nil)
             channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in channel.close(promise: nil) }
             return
@@ -475,6 +478,8 @@ package final class APIEmulator: @unchecked Sendable {
         }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
+        // Watches this server will end itself close their connection after the end.
+        if gone || watchTimeoutScale != nil { headers.add(name: "Connection", value: "close") }
         channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)), promise: nil)
         if gone {
             let status: [String: Any] = [

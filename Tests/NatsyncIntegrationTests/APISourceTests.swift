@@ -183,7 +183,7 @@ struct APISourceTests {
         usleep(4_000_000)
         let watches = api.requestTimes.filter { $0.uri.hasPrefix("/api/v1/services") && $0.uri.contains("watch=1") }
         // 0.8 s doubling, each stretched by up to 2x: a handful in these seconds, not hundreds.
-        #expect(watches.count >= 2 && watches.count <= 6, "\(watches.count) watches of services")
+        #expect(watches.count >= 2 && watches.count <= 6, "\(watches.count) watches of services:\n\(daemon.logText.suffix(6000))")
     }
 
     /// The client-side rate limit counts a paged list once, as the unpaged list it stands for:
